@@ -1,0 +1,28 @@
+//! sluice: a data pipeline runtime that moves data out of MySQL and MariaDB.
+//!
+//! A pipeline chains one [`Source`](stage::Source), zero or more
+//! [`Transform`](stage::Transform)s and one or more [`Sink`](stage::Sink)s.
+//! Stages exchange [`ChangeBatch`](event::ChangeBatch)es: Arrow record batches
+//! of row images plus, per row, the operation, source position and commit time.
+//!
+//! Where things live:
+//! - [`config`]: the pipeline YAML, its schema, `${VAR}` interpolation and its errors.
+//! - [`event`]: the change event and table schema model shared by every stage.
+//! - [`stage`]: the Source / Transform / Sink traits.
+//! - [`engine`]: wires stages together, fans batches out to sinks.
+//! - [`mysql`]: MySQL protocol helpers shared by the MySQL source and sink:
+//!   connections, type mapping, row decoding into Arrow, SQL literal encoding.
+//! - [`sources`] and [`sinks`]: one folder per component, config next to code.
+//! - [`progress`]: progress bars and periodic progress logs.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod mysql;
+pub mod progress;
+pub mod sinks;
+pub mod sources;
+pub mod stage;
+
+pub use error::{Error, Result};

@@ -1,0 +1,142 @@
+//! The `sluice` command: a thin layer over the library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sluice::config::PipelineConfig;
+use sluice::progress::ProgressMode;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Move data out of MySQL and MariaDB: migrate, sync, archive",
+    after_help = "Examples:\n  sluice validate pipelines/mysql-migrate.yaml\n  SRC_PASSWORD=... sluice run pipelines/mysql-migrate.yaml\n\nDocs: docs/pipeline-yaml.md"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter, e.g. `debug` or `sluice=debug,info` (overrides RUST_LOG).
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a pipeline file without connecting anywhere.
+    #[command(after_help = "Examples:\n  sluice validate pipelines/mysql-migrate.yaml\n  DB_PASSWORD=x sluice validate my.yaml && echo ok\n\nReports the file, line and column of the first problem: YAML syntax, unknown keys\n(with the nearest valid key), wrong types, missing keys and unset ${VARS}.")]
+    Validate {
+        /// The pipeline YAML file.
+        file: PathBuf,
+    },
+    /// Run a pipeline: check every precondition, then copy.
+    #[command(after_help = "Examples:\n  sluice run pipelines/mysql-migrate.yaml\n  sluice run --progress log --log-format json pipeline.yaml\n\nNothing is written to any sink unless every precondition passes (tables exist\nunder `existing_tables: fail`, privileges, connectivity). Exit code 0 on success,\n1 on a runtime failure, 2 on an invalid pipeline file.")]
+    Run {
+        /// The pipeline YAML file.
+        file: PathBuf,
+        /// Progress display: bars on a terminal, log lines otherwise.
+        #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+        progress: ProgressArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Bars,
+    Log,
+    Off,
+}
+
+fn init_logging(format: LogFormat, level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.log_level.as_deref());
+    match cli.command {
+        Command::Validate { file } => match PipelineConfig::load(&file) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok (pipeline `{}`, {} sink(s), {} transform(s))",
+                    file.display(),
+                    cfg.name.value,
+                    cfg.sinks.value.len(),
+                    cfg.transforms.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { file, progress } => {
+            let cfg = match PipelineConfig::load(&file) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mode = match progress {
+                ProgressArg::Auto if std::io::stderr().is_terminal() => ProgressMode::Bars,
+                ProgressArg::Auto | ProgressArg::Log => ProgressMode::Log,
+                ProgressArg::Bars => ProgressMode::Bars,
+                ProgressArg::Off => ProgressMode::Off,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(sluice::engine::run(&cfg, mode)) {
+                Ok(summary) => {
+                    let secs = summary.elapsed.as_secs_f64();
+                    println!(
+                        "pipeline `{}`: copied {} rows in {} tables in {:.2} s ({:.0} rows/s)",
+                        cfg.name.value,
+                        summary.total_rows(),
+                        summary.rows.len(),
+                        secs,
+                        summary.total_rows() as f64 / secs.max(1e-9)
+                    );
+                    if let Some(p) = summary.snapshot_position {
+                        println!("snapshot position: {p}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Which tables a source has and how each is defined.
+
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::event::{quote_ident, ColumnDef, KeyKind, TableDdl, TableId, TableSchema, TriggerDdl};
+use crate::mysql::connect::Endpoint;
+use crate::mysql::types::{arrow_schema, ColumnFacts, MysqlType};
+use crate::{Error, Result};
+
+/// Schemas that belong to the server itself (and sluice's own), never copied.
+pub const SYSTEM_SCHEMAS: &[&str] = &[
+    "mysql",
+    "information_schema",
+    "performance_schema",
+    "sys",
+    "sluice",
+];
+
+/// `db.table` patterns with `*` and `?` wildcards.
+#[derive(Debug, Clone)]
+pub struct TableFilter {
+    include: GlobSet,
+    exclude: GlobSet,
+    include_patterns: Vec<String>,
+}
+
+impl TableFilter {
+    /// An empty include list selects every non-system table.
+    pub fn new(include: &[String], exclude: &[String]) -> std::result::Result<Self, String> {
+        let include_patterns = if include.is_empty() {
+            vec!["*.*".to_string()]
+        } else {
+            include.to_vec()
+        };
+        Ok(TableFilter {
+            include: build(&include_patterns)?,
+            exclude: build(exclude)?,
+            include_patterns,
+        })
+    }
+
+    pub fn matches(&self, t: &TableId) -> bool {
+        let name = format!("{}.{}", t.database, t.name);
+        !SYSTEM_SCHEMAS.contains(&t.database.as_str())
+            && self.include.is_match(&name)
+            && !self.exclude.is_match(&name)
+    }
+
+    /// Include patterns that select none of `tables`: almost always a typo.
+    pub fn unmatched_includes(&self, tables: &[TableId]) -> Vec<String> {
+        self.include_patterns
+            .iter()
+            .filter(|p| {
+                let Ok(g) = Glob::new(p) else { return false };
+                let m = g.compile_matcher();
+                !tables.iter().any(|t| m.is_match(format!("{}.{}", t.database, t.name)))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+fn build(patterns: &[String]) -> std::result::Result<GlobSet, String> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        if !p.contains('.') {
+            return Err(format!(
+                "table pattern `{p}` has no `.`; write `database.table`, e.g. `{p}.*`"
+            ));
+        }
+        b.add(Glob::new(p).map_err(|e| format!("table pattern `{p}`: {e}"))?);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// Base tables visible to the connection's user, with the server's row estimates.
+pub async fn list_tables(ep: &Endpoint, conn: &mut Conn) -> Result<Vec<(TableId, u64)>> {
+    let rows: Vec<(String, String, Option<u64>)> = conn
+        .query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
+             WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME",
+        )
+        .await
+        .map_err(|e| ep.error("listing tables", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|(d, t, n)| (TableId::new(d, t), n.unwrap_or(0)))
+        .collect())
+}
+
+type ColumnRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    String,
+    Option<String>,
+);
+
+/// Reads a table's columns, identifying key and DDL.
+pub async fn load_schema(
+    ep: &Endpoint,
+    conn: &mut Conn,
+    id: &TableId,
+    estimated_rows: u64,
+) -> Result<TableSchema> {
+    let ctx = |what: &str| format!("reading the {what} of {id}");
+    let cols: Vec<ColumnRow> = conn
+        .exec(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, NUMERIC_PRECISION, \
+             NUMERIC_SCALE, DATETIME_PRECISION, IS_NULLABLE, GENERATION_EXPRESSION \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+            (&id.database, &id.name),
+        )
+        .await
+        .map_err(|e| ep.error(ctx("columns"), e))?;
+    let mut columns = Vec::with_capacity(cols.len());
+    for (name, data_type, column_type, charset, prec, scale, dtp, nullable, gen) in cols {
+        // Generated columns are computed by the target from the others.
+        if gen.as_deref().is_some_and(|g| !g.is_empty()) {
+            continue;
+        }
+        let facts = ColumnFacts {
+            data_type: &data_type,
+            column_type: &column_type,
+            charset: charset.as_deref(),
+            numeric_precision: prec,
+            numeric_scale: scale,
+            datetime_precision: dtp,
+        };
+        let source_type = MysqlType::from_facts(&facts).ok_or_else(|| {
+            Error::precondition(
+                format!("{id} column `{name}` has type `{column_type}`, which sluice cannot copy exactly"),
+                format!("exclude the table with `exclude: [\"{id}\"]`, or report the type as a sluice issue"),
+            )
+        })?;
+        columns.push(ColumnDef {
+            name,
+            source_type,
+            column_type,
+            nullable: nullable == "YES",
+        });
+    }
+    if columns.is_empty() {
+        return Err(Error::precondition(
+            format!("{id} has no columns the user can read"),
+            "grant SELECT on the table to the source user",
+        ));
+    }
+
+    let (key, key_kind) = identifying_key(ep, conn, id, &columns).await?;
+    let ddl = load_ddl(ep, conn, id).await?;
+    Ok(TableSchema {
+        arrow: arrow_schema(&columns),
+        id: id.clone(),
+        columns,
+        key,
+        key_kind,
+        ddl,
+        estimated_rows,
+    })
+}
+
+/// The primary key, else the narrowest unique key over NOT NULL columns.
+async fn identifying_key(
+    ep: &Endpoint,
+    conn: &mut Conn,
+    id: &TableId,
+    columns: &[ColumnDef],
+) -> Result<(Vec<usize>, KeyKind)> {
+    let rows: Vec<(String, u64, String, String)> = conn
+        .exec(
+            "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, NULLABLE FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (&id.database, &id.name),
+        )
+        .await
+        .map_err(|e| ep.error(format!("reading the indexes of {id}"), e))?;
+    let mut indexes: Vec<(String, Vec<usize>, bool)> = Vec::new();
+    for (index, non_unique, column, nullable) in rows {
+        if non_unique != 0 {
+            continue;
+        }
+        let pos = columns.iter().position(|c| c.name == column);
+        match indexes.last_mut() {
+            Some((name, cols, ok)) if *name == index => {
+                *ok &= nullable != "YES" && pos.is_some();
+                cols.extend(pos);
+            }
+            _ => indexes.push((index, pos.into_iter().collect(), nullable != "YES" && pos.is_some())),
+        }
+    }
+    if let Some((_, cols, _)) = indexes.iter().find(|(n, _, _)| n == "PRIMARY") {
+        return Ok((cols.clone(), KeyKind::Primary));
+    }
+    Ok(indexes
+        .into_iter()
+        .filter(|(_, _, ok)| *ok)
+        .min_by_key(|(_, cols, _)| cols.len())
+        .map(|(_, cols, _)| (cols, KeyKind::Unique))
+        .unwrap_or((Vec::new(), KeyKind::None)))
+}
+
+async fn load_ddl(ep: &Endpoint, conn: &mut Conn, id: &TableId) -> Result<TableDdl> {
+    let db: Option<(String, String)> = conn
+        .query_first(format!("SHOW CREATE DATABASE {}", quote_ident(&id.database)))
+        .await
+        .map_err(|e| ep.error(format!("reading the definition of database {}", id.database), e))?;
+    let table: Option<(String, String)> = conn
+        .query_first(format!("SHOW CREATE TABLE {}", id.quoted()))
+        .await
+        .map_err(|e| ep.error(format!("reading the definition of {id}"), e))?;
+    let names: Vec<String> = conn
+        .exec(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS \
+             WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY ACTION_ORDER",
+            (&id.database, &id.name),
+        )
+        .await
+        .map_err(|e| ep.error(format!("listing the triggers of {id}"), e))?;
+    let mut triggers = Vec::new();
+    for name in names {
+        let row: Option<mysql_async::Row> = conn
+            .query_first(format!(
+                "SHOW CREATE TRIGGER {}.{}",
+                quote_ident(&id.database),
+                quote_ident(&name)
+            ))
+            .await
+            .map_err(|e| ep.error(format!("reading trigger {name} of {id}"), e))?;
+        if let Some(row) = row {
+            let sql_mode: Option<String> = row.get(1);
+            let statement: Option<String> = row.get(2);
+            triggers.push(TriggerDdl {
+                name,
+                sql_mode: sql_mode.unwrap_or_default(),
+                statement: statement.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(TableDdl {
+        create_database: db.map(|d| d.1).unwrap_or_default(),
+        create_table: table.map(|t| t.1).unwrap_or_default(),
+        triggers,
+    })
+}
+
+/// Shared handle type for discovered tables.
+pub type Tables = Vec<Arc<TableSchema>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_wildcards_and_system_schemas() {
+        let f = TableFilter::new(&["shop.*".into(), "*.audit_?".into()], &["shop.tmp_*".into()])
+            .unwrap();
+        assert!(f.matches(&TableId::new("shop", "orders")));
+        assert!(!f.matches(&TableId::new("shop", "tmp_x")));
+        assert!(f.matches(&TableId::new("crm", "audit_1")));
+        assert!(!f.matches(&TableId::new("crm", "audit_12")));
+        let all = TableFilter::new(&[], &[]).unwrap();
+        assert!(!all.matches(&TableId::new("mysql", "user")));
+        assert!(TableFilter::new(&["shop".into()], &[]).is_err());
+        let unmatched = f.unmatched_includes(&[TableId::new("shop", "a")]);
+        assert_eq!(unmatched, vec!["*.audit_?".to_string()]);
+    }
+}

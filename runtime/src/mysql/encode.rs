@@ -1,0 +1,183 @@
+//! Arrow values back into SQL literals that reproduce the source's stored
+//! value exactly, for a connection set up by [`crate::mysql::connect`]
+//! (`utf8mb4`, `time_zone = '+00:00'`, no `NO_BACKSLASH_ESCAPES`).
+
+use std::fmt::Write;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+
+use crate::mysql::temporal;
+use crate::mysql::types::MysqlType;
+use crate::{Error, Result};
+
+/// Writes the literal for one row of one column.
+pub struct ColumnEncoder<'a> {
+    array: &'a ArrayRef,
+    ty: MysqlType,
+}
+
+impl<'a> ColumnEncoder<'a> {
+    pub fn new(array: &'a ArrayRef, ty: MysqlType) -> Result<Self> {
+        if array.data_type() != &ty.arrow_type() {
+            return Err(Error::Data(format!(
+                "column of type {:?} cannot hold {:?} values",
+                ty,
+                array.data_type()
+            )));
+        }
+        Ok(ColumnEncoder { array, ty })
+    }
+
+    pub fn write(&self, row: usize, out: &mut String) {
+        let a = self.array;
+        if a.is_null(row) {
+            out.push_str("NULL");
+            return;
+        }
+        match a.data_type() {
+            DataType::Int8 => push_num(out, a.as_primitive::<Int8Type>().value(row)),
+            DataType::Int16 => push_num(out, a.as_primitive::<Int16Type>().value(row)),
+            DataType::Int32 => push_num(out, a.as_primitive::<Int32Type>().value(row)),
+            DataType::Int64 => push_num(out, a.as_primitive::<Int64Type>().value(row)),
+            DataType::UInt8 => push_num(out, a.as_primitive::<UInt8Type>().value(row)),
+            DataType::UInt16 => push_num(out, a.as_primitive::<UInt16Type>().value(row)),
+            DataType::UInt32 => push_num(out, a.as_primitive::<UInt32Type>().value(row)),
+            DataType::UInt64 => push_num(out, a.as_primitive::<UInt64Type>().value(row)),
+            DataType::Decimal128(_, s) => {
+                let v = a.as_primitive::<Decimal128Type>().value(row);
+                push_decimal(out, &v.to_string(), *s as usize)
+            }
+            DataType::Decimal256(_, s) => {
+                let v = a.as_primitive::<Decimal256Type>().value(row);
+                push_decimal(out, &v.to_string(), *s as usize)
+            }
+            // A FLOAT widened to f64 is exact; the shortest text for that f64
+            // parses back to the same bits, so no double rounding can occur.
+            DataType::Float32 => {
+                let _ = write!(out, "{:e}", a.as_primitive::<Float32Type>().value(row) as f64);
+            }
+            DataType::Float64 => {
+                let _ = write!(out, "{:e}", a.as_primitive::<Float64Type>().value(row));
+            }
+            DataType::Date32 => {
+                out.push('\'');
+                let days = a.as_primitive::<Date32Type>().value(row);
+                temporal::write_date(out, temporal::days_to_date(days));
+                out.push('\'');
+            }
+            DataType::Timestamp(_, _) => {
+                out.push('\'');
+                let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
+                temporal::write_datetime(out, temporal::us_to_datetime(us));
+                out.push('\'');
+            }
+            DataType::Duration(_) => {
+                out.push('\'');
+                temporal::write_time(out, a.as_primitive::<DurationMicrosecondType>().value(row));
+                out.push('\'');
+            }
+            DataType::Utf8 => push_str(out, a.as_string::<i32>().value(row)),
+            DataType::Binary => push_hex(out, a.as_binary::<i32>().value(row)),
+            // `new` admits only the types above.
+            _ => out.push_str("NULL"),
+        }
+        let _ = self.ty;
+    }
+}
+
+fn push_num(out: &mut String, v: impl std::fmt::Display) {
+    let _ = write!(out, "{v}");
+}
+
+/// `digits` is the unscaled integer, e.g. "-150" at scale 2 is -1.50.
+fn push_decimal(out: &mut String, digits: &str, scale: usize) {
+    let (neg, d) = match digits.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, digits),
+    };
+    if neg {
+        out.push('-');
+    }
+    if scale == 0 {
+        out.push_str(d);
+        return;
+    }
+    if d.len() <= scale {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', scale - d.len()));
+        out.push_str(d);
+    } else {
+        out.push_str(&d[..d.len() - scale]);
+        out.push('.');
+        out.push_str(&d[d.len() - scale..]);
+    }
+}
+
+/// A quoted string literal with MySQL's backslash escapes.
+pub fn push_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\x1a' => out.push_str("\\Z"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// A hexadecimal literal, `X'..'`: binary data never passes through a character set.
+pub fn push_hex(out: &mut String, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(b.len() * 2 + 3);
+    out.push_str("X'");
+    for x in b {
+        out.push(HEX[(x >> 4) as usize] as char);
+        out.push(HEX[(x & 15) as usize] as char);
+    }
+    out.push('\'');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        let mut s = String::new();
+        push_decimal(&mut s, "-150", 2);
+        assert_eq!(s, "-1.50");
+        s.clear();
+        push_decimal(&mut s, "5", 3);
+        assert_eq!(s, "0.005");
+        s.clear();
+        push_decimal(&mut s, "12", 0);
+        assert_eq!(s, "12");
+    }
+
+    #[test]
+    fn strings_and_bytes() {
+        let mut s = String::new();
+        push_str(&mut s, "a'b\\c\0\n");
+        assert_eq!(s, "'a\\'b\\\\c\\0\\n'");
+        s.clear();
+        push_hex(&mut s, &[0, 255, 16]);
+        assert_eq!(s, "X'00FF10'");
+    }
+
+    #[test]
+    fn floats_round_trip_through_text() {
+        for f in [f32::MAX, f32::MIN_POSITIVE, 0.1f32, -3.4028235e38, 1e-45] {
+            let s = format!("{:e}", f as f64);
+            assert_eq!(s.parse::<f64>().unwrap() as f32, f, "{s}");
+        }
+    }
+}

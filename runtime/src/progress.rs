@@ -1,0 +1,158 @@
+//! Progress display: a bar per table when stderr is a terminal, periodic
+//! structured log lines otherwise.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::event::{TableId, TableSchema};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// Bars on stderr (interactive use).
+    Bars,
+    /// A log line per table in progress every `LOG_EVERY`.
+    Log,
+    Off,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+struct Table {
+    estimated: u64,
+    done: AtomicU64,
+    bar: Option<ProgressBar>,
+}
+
+/// Rows written per table, as seen by the first sink.
+pub struct Progress {
+    tables: BTreeMap<TableId, Table>,
+    started: Instant,
+    multi: Option<MultiProgress>,
+    reporter: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Progress {
+    pub fn new(tables: &[Arc<TableSchema>], mode: ProgressMode) -> Self {
+        let multi = (mode == ProgressMode::Bars)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let style = ProgressStyle::with_template(
+            "{prefix:>32} [{bar:30}] {human_pos:>10}/{human_len:<10} {per_sec:>12} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let tables = tables
+            .iter()
+            .map(|t| {
+                let bar = multi.as_ref().map(|m| {
+                    let b = m.add(ProgressBar::new(t.estimated_rows.max(1)));
+                    b.set_style(style.clone());
+                    b.set_prefix(t.id.to_string());
+                    b
+                });
+                (
+                    t.id.clone(),
+                    Table {
+                        estimated: t.estimated_rows,
+                        done: AtomicU64::new(0),
+                        bar,
+                    },
+                )
+            })
+            .collect();
+        let p = Progress {
+            tables,
+            started: Instant::now(),
+            multi,
+            reporter: Mutex::new(None),
+        };
+        p
+    }
+
+    /// Starts periodic log lines (Log mode); call once the runtime is running.
+    pub fn start_reporting(self: &Arc<Self>, mode: ProgressMode) {
+        if mode != ProgressMode::Log {
+            return;
+        }
+        let me = Arc::clone(self);
+        let handle = tokio::spawn(async move {
+            let mut last: BTreeMap<TableId, u64> = BTreeMap::new();
+            let mut tick = tokio::time::interval(LOG_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for (id, t) in &me.tables {
+                    let done = t.done.load(Ordering::Relaxed);
+                    let prev = last.insert(id.clone(), done).unwrap_or(0);
+                    if done == prev {
+                        continue;
+                    }
+                    let rate = (done - prev) as f64 / LOG_EVERY.as_secs_f64();
+                    let eta_s = if rate > 0.0 && t.estimated > done {
+                        ((t.estimated - done) as f64 / rate) as u64
+                    } else {
+                        0
+                    };
+                    tracing::info!(table = %id, rows = done, estimated_rows = t.estimated, rows_per_sec = rate as u64, eta_s, "progress");
+                }
+            }
+        });
+        if let Ok(mut r) = self.reporter.lock() {
+            *r = Some(handle);
+        }
+    }
+
+    pub fn add(&self, table: &TableId, rows: u64) {
+        if let Some(t) = self.tables.get(table) {
+            let done = t.done.fetch_add(rows, Ordering::Relaxed) + rows;
+            if let Some(b) = &t.bar {
+                if done > b.length().unwrap_or(0) {
+                    b.set_length(done);
+                }
+                b.set_position(done);
+            }
+        }
+    }
+
+    pub fn rows(&self) -> BTreeMap<TableId, u64> {
+        self.tables
+            .iter()
+            .map(|(id, t)| (id.clone(), t.done.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Stops the display and logs a summary.
+    pub fn finish(&self, ok: bool) {
+        if let Ok(mut r) = self.reporter.lock() {
+            if let Some(h) = r.take() {
+                h.abort();
+            }
+        }
+        for t in self.tables.values() {
+            if let Some(b) = &t.bar {
+                if ok {
+                    b.set_length(t.done.load(Ordering::Relaxed).max(1));
+                    b.finish();
+                } else {
+                    b.abandon();
+                }
+            }
+        }
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+        let total: u64 = self.tables.values().map(|t| t.done.load(Ordering::Relaxed)).sum();
+        let secs = self.started.elapsed().as_secs_f64();
+        tracing::info!(
+            rows = total,
+            tables = self.tables.len(),
+            seconds = format!("{secs:.2}"),
+            rows_per_sec = (total as f64 / secs.max(1e-9)) as u64,
+            "copy finished"
+        );
+    }
+}

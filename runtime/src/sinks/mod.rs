@@ -1,0 +1,3 @@
+//! Sinks: where data goes. One folder per kind, config next to code.
+
+pub mod mysql;

@@ -1,0 +1,282 @@
+//! The MySQL/MariaDB sink: creates the target's databases and tables from the
+//! source's definitions, then bulk-loads rows over several connections.
+//!
+//! - this file: configuration and the [`Sink`] implementation;
+//! - [`ddl`]: the source's DDL rewritten for target names;
+//! - [`rename`]: source → target table names;
+//! - [`insert`]: batches into multi-row INSERT statements.
+
+pub mod ddl;
+pub mod insert;
+pub mod rename;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use mysql_async::Pool;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::config::located;
+use crate::error::ConfigError;
+use crate::event::{quote_ident, ChangeBatch, TableId, TableSchema};
+use crate::mysql::connect::Endpoint;
+use crate::mysql::privileges::Grants;
+use crate::stage::Sink;
+use crate::{Error, Result};
+use rename::Renames;
+
+/// `sinks: - mysql: {...}` in a pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlSinkConfig {
+    /// Names the sink in logs and (later) its checkpoint.
+    #[serde(default = "default_name")]
+    pub name: String,
+    pub url: Spanned<String>,
+    /// What to do when a target table already exists.
+    #[serde(default)]
+    pub existing_tables: ExistingTables,
+    /// `source_db.table` → `target_db.table` rules; `db.*: other.*` renames a database.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Writer connections; defaults to `settings.parallelism`.
+    pub parallelism: Option<usize>,
+    /// Upper bound for one INSERT statement (also capped by the server's max_allowed_packet).
+    #[serde(default = "default_statement_bytes")]
+    pub max_statement_bytes: usize,
+}
+
+fn default_name() -> String {
+    "mysql".into()
+}
+
+fn default_statement_bytes() -> usize {
+    4 << 20
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExistingTables {
+    /// Stop before writing anything.
+    #[default]
+    Fail,
+    /// Empty the table, then load.
+    Truncate,
+    /// Load into the table as it is (its columns must match).
+    Append,
+}
+
+impl MysqlSinkConfig {
+    pub(crate) fn check(&self, file: &str) -> std::result::Result<(), ConfigError> {
+        let hint = Some(format!("see docs/pipeline-yaml.md, sink `{}`", self.name));
+        Endpoint::new(format!("sink `{}`", self.name), &self.url.value)
+            .map_err(|m| located(file, &self.url, m, hint.clone()))?;
+        Renames::new(&self.rename).map_err(|m| located(file, &self.url, m, hint.clone()))?;
+        if self.parallelism == Some(0) || self.max_statement_bytes < 1024 {
+            return Err(located(
+                file,
+                &self.url,
+                "`parallelism` must be at least 1 and `max_statement_bytes` at least 1024".into(),
+                hint,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Session settings for loading: values are taken as they are (no strict
+/// mode rewriting, 0 stays 0 in AUTO_INCREMENT columns, zero dates allowed),
+/// and foreign keys are not checked while tables fill in any order.
+const WRITER_SESSION: &[&str] = &[
+    "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+    "SET SESSION foreign_key_checks = 0",
+];
+
+pub struct MysqlSink {
+    name: String,
+    endpoint: Endpoint,
+    existing: ExistingTables,
+    renames: Renames,
+    parallelism: usize,
+    max_statement_bytes: std::sync::atomic::AtomicUsize,
+    pool: Pool,
+}
+
+impl MysqlSink {
+    pub fn new(config: MysqlSinkConfig, default_parallelism: usize) -> Result<Self> {
+        let role = format!("sink `{}`", config.name);
+        let endpoint = Endpoint::new(role, &config.url.value).map_err(Error::Data)?;
+        let renames = Renames::new(&config.rename).map_err(Error::Data)?;
+        let parallelism = config.parallelism.unwrap_or(default_parallelism);
+        let pool = endpoint.pool(WRITER_SESSION, parallelism);
+        Ok(MysqlSink {
+            name: config.name,
+            endpoint,
+            existing: config.existing_tables,
+            renames,
+            parallelism,
+            max_statement_bytes: config.max_statement_bytes.into(),
+            pool,
+        })
+    }
+
+    /// Target tables that already exist, among those of `targets`.
+    async fn existing_tables(
+        &self,
+        conn: &mut mysql_async::Conn,
+        targets: &BTreeSet<TableId>,
+    ) -> Result<BTreeSet<TableId>> {
+        let rows: Vec<(String, String)> = conn
+            .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES")
+            .await
+            .map_err(|e| self.endpoint.error("listing existing tables", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(d, t)| TableId::new(d, t))
+            .filter(|t| targets.contains(t))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Sink for MysqlSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
+    async fn check(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
+        let mut conn = self.endpoint.connect(WRITER_SESSION).await?;
+        let packet: Option<usize> = conn
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .map_err(|e| self.endpoint.error("reading max_allowed_packet", e))?;
+        if let Some(p) = packet {
+            // Leave room for the statement's framing.
+            self.max_statement_bytes
+                .fetch_min(p.saturating_sub(16 << 10).max(1024), std::sync::atomic::Ordering::Relaxed);
+        }
+
+        let targets: BTreeSet<TableId> = tables.iter().map(|t| self.renames.target(&t.id)).collect();
+        let existing = self.existing_tables(&mut conn, &targets).await?;
+        if self.existing == ExistingTables::Fail && !existing.is_empty() {
+            let list: Vec<String> = existing.iter().take(10).map(|t| t.to_string()).collect();
+            let more = existing.len().saturating_sub(10);
+            return Err(Error::precondition(
+                format!(
+                    "{} at {}: {} target table(s) already exist: {}{}",
+                    self.endpoint.role,
+                    self.endpoint.masked(),
+                    existing.len(),
+                    list.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                ),
+                "drop them, or set `existing_tables: truncate` (empty then load) or `existing_tables: append` on the sink",
+            ));
+        }
+
+        let grants = Grants::load(&self.endpoint, &mut conn).await?;
+        let mut missing = Vec::new();
+        for t in tables {
+            let target = self.renames.target(&t.id);
+            let mut need = vec!["INSERT"];
+            if !existing.contains(&target) {
+                need.push("CREATE");
+            } else if self.existing == ExistingTables::Truncate {
+                need.push("DROP");
+            }
+            if !t.ddl.triggers.is_empty() {
+                need.push("TRIGGER");
+            }
+            for p in need {
+                if !grants.has(p, Some(&target.database), Some(&target.name)) {
+                    missing.push(format!("{p} on {target}"));
+                }
+            }
+        }
+        let _ = conn.disconnect().await;
+        if !missing.is_empty() {
+            missing.dedup();
+            return Err(Error::precondition(
+                format!(
+                    "the user of {} at {} lacks {}",
+                    self.endpoint.role,
+                    self.endpoint.masked(),
+                    missing.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+                ),
+                "grant them, e.g. `GRANT CREATE, INSERT, DROP, TRIGGER ON target_db.* TO user`; nothing was written",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn prepare(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
+        let mut conn = self.endpoint.connect(WRITER_SESSION).await?;
+        let targets: BTreeSet<TableId> = tables.iter().map(|t| self.renames.target(&t.id)).collect();
+        let existing = self.existing_tables(&mut conn, &targets).await?;
+        let mut databases_done = BTreeSet::new();
+        for t in tables {
+            let target = self.renames.target(&t.id);
+            if databases_done.insert(target.database.clone()) {
+                let sql = ddl::create_database(&t.ddl.create_database, &t.id.database, &target.database);
+                self.endpoint.exec_all(&mut conn, &[sql]).await?;
+            }
+            if existing.contains(&target) {
+                if self.existing == ExistingTables::Truncate {
+                    self.endpoint
+                        .exec_all(&mut conn, &[format!("TRUNCATE TABLE {}", target.quoted())])
+                        .await?;
+                }
+                continue;
+            }
+            let sql = ddl::create_table(&t.ddl.create_table, &t.id, &target).ok_or_else(|| {
+                Error::Internal(format!("unexpected SHOW CREATE TABLE text for {}", t.id))
+            })?;
+            self.endpoint.exec_all(&mut conn, &[sql]).await?;
+            tracing::debug!(sink = %self.name, table = %target, "created table");
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+
+    async fn write(&self, batch: ChangeBatch) -> Result<()> {
+        let target = self.renames.target(&batch.table.id);
+        let limit = self.max_statement_bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let statements = insert::statements(&batch, &target, limit)?;
+        let mut conn = self
+            .pool
+            .get_conn()
+            .await
+            .map_err(|e| self.endpoint.error("opening a writer connection", e))?;
+        for sql in statements {
+            conn.query_drop(sql)
+                .await
+                .map_err(|e| self.endpoint.error(format!("writing rows into {target}"), e))?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
+        let mut conn = self.endpoint.connect(WRITER_SESSION).await?;
+        for t in tables.iter().filter(|t| !t.ddl.triggers.is_empty()) {
+            let target = self.renames.target(&t.id);
+            for trig in &t.ddl.triggers {
+                let mut stmts = vec![
+                    format!("USE {}", quote_ident(&target.database)),
+                    format!("SET SESSION sql_mode = '{}'", trig.sql_mode.replace('\'', "''")),
+                ];
+                stmts.push(ddl::create_trigger(&trig.statement, &t.id, &target));
+                self.endpoint.exec_all(&mut conn, &stmts).await?;
+            }
+        }
+        let _ = conn.disconnect().await;
+        self.pool.clone().disconnect().await.ok();
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! The consistent snapshot: every selected table read at one point in time,
+//! by several connections at once, in key-range chunks.
+//!
+//! How the readers share one point (documented in docs/pipeline-yaml.md):
+//! 1. open N reader connections;
+//! 2. `FLUSH TABLES WITH READ LOCK` on a control connection (writes wait);
+//! 3. each reader runs `START TRANSACTION WITH CONSISTENT SNAPSHOT`;
+//! 4. the binlog position is read (`SHOW MASTER STATUS`, GTID position);
+//! 5. `UNLOCK TABLES`. Writes were blocked from 2 to 5 only: milliseconds.
+//!
+//! Chunks: a table whose key starts with an integer column is split into
+//! ranges of that column, each read by one connection; others are read in
+//! one stream. Memory stays bounded because rows become batches of at most
+//! `batch_size` rows (or 32 MiB) and the channel to the sinks is bounded.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+use super::SnapshotLock;
+use crate::event::{quote_ident, ChangeBatch, EventInfo, Op, Position, TableSchema};
+use crate::mysql::connect::Endpoint;
+use crate::mysql::decode::RowDecoder;
+use crate::mysql::types::MysqlType;
+use crate::stage::{Emitter, Message};
+use crate::{Error, Result};
+
+/// A batch is cut at this many bytes of variable-length data even if it has
+/// fewer than `batch_size` rows, so wide rows cannot exhaust memory.
+const MAX_BATCH_BYTES: usize = 32 << 20;
+
+/// Settings long reads need: a slow sink must not make the server drop us.
+const READER_SESSION: &[&str] = &[
+    "SET SESSION net_write_timeout = 3600",
+    "SET SESSION net_read_timeout = 3600",
+    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+];
+
+pub struct SnapshotReader {
+    pub endpoint: Endpoint,
+    pub tables: Vec<Arc<TableSchema>>,
+    pub batch_size: usize,
+    pub parallelism: usize,
+    pub chunk_rows: u64,
+    pub lock: SnapshotLock,
+}
+
+/// One unit of reading work.
+#[derive(Debug)]
+struct Chunk {
+    table: Arc<TableSchema>,
+    /// Inclusive range of the key's first column; `None` reads the whole table.
+    range: Option<(i128, i128)>,
+    estimated_rows: u64,
+}
+
+impl SnapshotReader {
+    pub async fn run(self, out: Emitter) -> Result<()> {
+        let n = self.parallelism.max(1);
+        let mut readers = Vec::with_capacity(n);
+        for _ in 0..n {
+            readers.push(self.endpoint.connect(READER_SESSION).await?);
+        }
+        let position = Arc::new(self.consistent_point(&mut readers).await?);
+        let taken_at_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        tracing::info!(position = %position, tables = self.tables.len(), readers = n, "snapshot started");
+
+        let chunks = self.plan(&mut readers[0]).await?;
+        tracing::debug!(chunks = chunks.len(), "snapshot planned");
+        let queue = Arc::new(Mutex::new(chunks));
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for conn in readers {
+            let worker = Worker {
+                endpoint: self.endpoint.clone(),
+                queue: queue.clone(),
+                out: out.clone(),
+                batch_size: self.batch_size,
+                position: position.clone(),
+                taken_at_us,
+            };
+            tasks.spawn(worker.run(conn));
+        }
+        while let Some(res) = tasks.join_next().await {
+            match res {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tasks.abort_all();
+                    return Err(e);
+                }
+                Err(e) => return Err(Error::Internal(format!("snapshot reader task: {e}"))),
+            }
+        }
+        let _ = out.send(Message::SnapshotDone(position)).await;
+        Ok(())
+    }
+
+    /// Puts every reader in a transaction at the same point and returns the
+    /// binlog position of that point.
+    async fn consistent_point(&self, readers: &mut [Conn]) -> Result<Position> {
+        let ep = &self.endpoint;
+        let mut control = None;
+        let started = Instant::now();
+        if self.lock == SnapshotLock::FlushTables {
+            let mut c = ep.connect(&[]).await?;
+            c.query_drop("FLUSH TABLES WITH READ LOCK").await.map_err(|e| match &e {
+                mysql_async::Error::Server(s) if s.code == 1227 || s.code == 1045 => {
+                    Error::precondition(
+                        format!(
+                            "the source user at {} may not run FLUSH TABLES WITH READ LOCK ({})",
+                            ep.masked(),
+                            s.message
+                        ),
+                        "GRANT RELOAD ON *.* TO the source user, or set `source.mysql.snapshot.lock: none` with `parallelism: 1` to read without a lock",
+                    )
+                }
+                _ => ep.error("taking the snapshot lock (FLUSH TABLES WITH READ LOCK)", e),
+            })?;
+            control = Some(c);
+        }
+        for r in readers.iter_mut() {
+            r.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                .await
+                .map_err(|e| ep.error("starting the snapshot transaction", e))?;
+        }
+        let position = binlog_position(ep, &mut readers[0]).await?;
+        if let Some(mut c) = control {
+            c.query_drop("UNLOCK TABLES")
+                .await
+                .map_err(|e| ep.error("releasing the snapshot lock", e))?;
+            let _ = c.disconnect().await;
+            tracing::info!(
+                held_ms = started.elapsed().as_millis() as u64,
+                "snapshot lock released"
+            );
+        }
+        Ok(position)
+    }
+
+    /// Splits tables into chunks, biggest first so the long ones start early.
+    async fn plan(&self, conn: &mut Conn) -> Result<VecDeque<Chunk>> {
+        let mut chunks = Vec::new();
+        for t in &self.tables {
+            let first_key_int = t
+                .key
+                .first()
+                .map(|&i| &t.columns[i])
+                .filter(|c| matches!(c.source_type, MysqlType::Int { .. }));
+            let splittable = t.estimated_rows > self.chunk_rows && first_key_int.is_some();
+            if !splittable {
+                chunks.push(Chunk {
+                    table: t.clone(),
+                    range: None,
+                    estimated_rows: t.estimated_rows,
+                });
+                continue;
+            }
+            let col = quote_ident(&first_key_int.map(|c| c.name.clone()).unwrap_or_default());
+            let sql = format!("SELECT MIN({col}), MAX({col}) FROM {}", t.id.quoted());
+            let row: Option<(Value, Value)> = conn
+                .query_first(&sql)
+                .await
+                .map_err(|e| self.endpoint.error(format!("finding the key range of {}", t.id), e))?;
+            let (lo, hi) = match row {
+                Some((lo, hi)) if lo != Value::NULL => (int_of(&lo)?, int_of(&hi)?),
+                _ => {
+                    chunks.push(Chunk {
+                        table: t.clone(),
+                        range: None,
+                        estimated_rows: 0,
+                    });
+                    continue;
+                }
+            };
+            let pieces = t.estimated_rows.div_ceil(self.chunk_rows).max(1) as i128;
+            let width = ((hi - lo) / pieces + 1).max(1);
+            let mut start = lo;
+            while start <= hi {
+                let end = (start + width - 1).min(hi);
+                chunks.push(Chunk {
+                    table: t.clone(),
+                    range: Some((start, end)),
+                    estimated_rows: t.estimated_rows / pieces as u64,
+                });
+                start = end + 1;
+            }
+        }
+        chunks.sort_by(|a, b| b.estimated_rows.cmp(&a.estimated_rows));
+        Ok(chunks.into())
+    }
+}
+
+fn int_of(v: &Value) -> Result<i128> {
+    match v {
+        Value::Int(i) => Ok(*i as i128),
+        Value::UInt(u) => Ok(*u as i128),
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::Data(format!("key bound {:?} is not an integer", String::from_utf8_lossy(b)))),
+        other => Err(Error::Data(format!("key bound {other:?} is not an integer"))),
+    }
+}
+
+/// The binlog file/offset and GTID position; empty when binlog is off or
+/// the user may not see it (a snapshot alone does not need it).
+async fn binlog_position(ep: &Endpoint, conn: &mut Conn) -> Result<Position> {
+    let status: std::result::Result<Option<Row>, _> = conn.query_first("SHOW MASTER STATUS").await;
+    let mut pos = match status {
+        Ok(Some(row)) => Position {
+            file: row.get::<Option<String>, _>(0).flatten().unwrap_or_default(),
+            offset: row.get::<Option<u64>, _>(1).flatten().unwrap_or(0),
+            gtid: None,
+        },
+        Ok(None) => {
+            tracing::warn!("the source has binary logging off: no position is recorded for CDC");
+            Position::default()
+        }
+        Err(e) => {
+            tracing::warn!(error = %ep.error("reading the binlog position", e), "no position is recorded for CDC");
+            Position::default()
+        }
+    };
+    let version: Option<String> = conn
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(|e| ep.error("reading the server version", e))?;
+    let gtid_sql = if version.unwrap_or_default().contains("MariaDB") {
+        "SELECT @@GLOBAL.gtid_binlog_pos"
+    } else {
+        "SELECT @@GLOBAL.gtid_executed"
+    };
+    if let Ok(Some(g)) = conn.query_first::<Option<String>, _>(gtid_sql).await {
+        pos.gtid = g.filter(|g| !g.is_empty());
+    }
+    Ok(pos)
+}
+
+struct Worker {
+    endpoint: Endpoint,
+    queue: Arc<Mutex<VecDeque<Chunk>>>,
+    out: Emitter,
+    batch_size: usize,
+    position: Arc<Position>,
+    taken_at_us: i64,
+}
+
+impl Worker {
+    async fn run(self, mut conn: Conn) -> Result<()> {
+        loop {
+            let next = self.queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+            let Some(chunk) = next else { break };
+            if !self.read_chunk(&mut conn, &chunk).await? {
+                break; // the sinks are gone; the engine reports why
+            }
+        }
+        let _ = conn.query_drop("COMMIT").await;
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+
+    /// Reads one chunk; `false` when the receiving side has closed.
+    async fn read_chunk(&self, conn: &mut Conn, chunk: &Chunk) -> Result<bool> {
+        let t = &chunk.table;
+        let cols = t
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql = format!("SELECT {cols} FROM {}", t.id.quoted());
+        if let Some((lo, hi)) = chunk.range {
+            let k = quote_ident(&t.columns[t.key[0]].name);
+            sql.push_str(&format!(" WHERE {k} BETWEEN {lo} AND {hi}"));
+        }
+        let what = match chunk.range {
+            Some((lo, hi)) => format!("reading {} (key {lo}..={hi})", t.id),
+            None => format!("reading {}", t.id),
+        };
+        // Binary protocol (a prepared statement): exact FLOAT/DOUBLE and temporal values.
+        let mut result = conn
+            .exec_iter(sql.as_str(), ())
+            .await
+            .map_err(|e| self.endpoint.error(what.clone(), e))?;
+        let mut decoder = RowDecoder::new(t.clone());
+        while let Some(row) = result
+            .next()
+            .await
+            .map_err(|e| self.endpoint.error(what.clone(), e))?
+        {
+            decoder.push(row.unwrap())?;
+            if decoder.len() >= self.batch_size || decoder.bytes() >= MAX_BATCH_BYTES {
+                if !self.emit(t, &mut decoder).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        if !decoder.is_empty() && !self.emit(t, &mut decoder).await? {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn emit(&self, t: &Arc<TableSchema>, decoder: &mut RowDecoder) -> Result<bool> {
+        let after = decoder.finish()?;
+        let info = EventInfo {
+            op: Op::Read,
+            position: self.position.clone(),
+            commit_ts_us: self.taken_at_us,
+        };
+        let batch = ChangeBatch {
+            table: t.clone(),
+            events: vec![info; after.num_rows()],
+            before: None,
+            after: Some(after),
+        };
+        Ok(self.out.send(Message::Batch(batch)).await.is_ok())
+    }
+}
