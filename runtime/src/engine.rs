@@ -45,7 +45,9 @@ pub fn build(config: &PipelineConfig) -> Result<(Box<dyn Source>, Vec<Arc<dyn Si
     }
     let s = &config.settings;
     let source: Box<dyn Source> = match &config.source {
-        SourceConfig::Mysql(c) => Box::new(MysqlSource::new(c.clone(), s.batch_size, s.parallelism)?),
+        SourceConfig::Mysql(c) => {
+            Box::new(MysqlSource::new(c.clone(), s.batch_size, s.parallelism)?)
+        }
     };
     let sinks = config
         .sinks
@@ -92,7 +94,12 @@ pub async fn run(config: &PipelineConfig, mode: ProgressMode) -> Result<RunSumma
         let (stx, srx) = mpsc::channel::<Message>(sink.parallelism() * 2);
         sink_txs.push(stx);
         let progress = (i == 0).then(|| progress.clone());
-        sink_tasks.push(tokio::spawn(drive_sink(sink.clone(), srx, tables.clone(), progress)));
+        sink_tasks.push(tokio::spawn(drive_sink(
+            sink.clone(),
+            srx,
+            tables.clone(),
+            progress,
+        )));
     }
 
     // Fan out: every sink sees every message.

@@ -37,7 +37,11 @@ impl TableId {
 
     /// `` `db`.`name` `` for SQL.
     pub fn quoted(&self) -> String {
-        format!("{}.{}", quote_ident(&self.database), quote_ident(&self.name))
+        format!(
+            "{}.{}",
+            quote_ident(&self.database),
+            quote_ident(&self.name)
+        )
     }
 }
 
@@ -114,13 +118,21 @@ pub struct TableDdl {
     pub triggers: Vec<TriggerDdl>,
 }
 
-/// A trigger as `SHOW CREATE TRIGGER` prints it.
+/// A trigger, from information_schema.TRIGGERS (rather than the original
+/// statement text, which may name the source's database and table).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TriggerDdl {
     pub name: String,
+    /// `BEFORE` or `AFTER`.
+    pub timing: String,
+    /// `INSERT`, `UPDATE` or `DELETE`.
+    pub event: String,
+    /// The body after `FOR EACH ROW`.
+    pub body: String,
+    /// `user@host`, as the server reports it.
+    pub definer: String,
     /// The sql_mode the trigger was created under; its body is parsed with it.
     pub sql_mode: String,
-    pub statement: String,
 }
 
 /// A table's schema: columns, key, Arrow schema, and source DDL.
@@ -159,7 +171,9 @@ impl ChangeBatch {
 
     /// Approximate in-memory size of the row images.
     pub fn byte_size(&self) -> usize {
-        self.before.as_ref().map_or(0, |b| b.get_array_memory_size())
+        self.before
+            .as_ref()
+            .map_or(0, |b| b.get_array_memory_size())
             + self.after.as_ref().map_or(0, |b| b.get_array_memory_size())
     }
 }

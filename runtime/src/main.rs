@@ -29,13 +29,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a pipeline file without connecting anywhere.
-    #[command(after_help = "Examples:\n  sluice validate pipelines/mysql-migrate.yaml\n  DB_PASSWORD=x sluice validate my.yaml && echo ok\n\nReports the file, line and column of the first problem: YAML syntax, unknown keys\n(with the nearest valid key), wrong types, missing keys and unset ${VARS}.")]
+    #[command(
+        after_help = "Examples:\n  sluice validate pipelines/mysql-migrate.yaml\n  DB_PASSWORD=x sluice validate my.yaml && echo ok\n\nReports the file, line and column of the first problem: YAML syntax, unknown keys\n(with the nearest valid key), wrong types, missing keys and unset ${VARS}."
+    )]
     Validate {
         /// The pipeline YAML file.
         file: PathBuf,
     },
     /// Run a pipeline: check every precondition, then copy.
-    #[command(after_help = "Examples:\n  sluice run pipelines/mysql-migrate.yaml\n  sluice run --progress log --log-format json pipeline.yaml\n\nNothing is written to any sink unless every precondition passes (tables exist\nunder `existing_tables: fail`, privileges, connectivity). Exit code 0 on success,\n1 on a runtime failure, 2 on an invalid pipeline file.")]
+    #[command(
+        after_help = "Examples:\n  sluice run pipelines/mysql-migrate.yaml\n  sluice run --progress log --log-format json pipeline.yaml\n\nNothing is written to any sink unless every precondition passes (tables exist\nunder `existing_tables: fail`, privileges, connectivity). Exit code 0 on success,\n1 on a runtime failure, 2 on an invalid pipeline file."
+    )]
     Run {
         /// The pipeline YAML file.
         file: PathBuf,
@@ -109,7 +113,10 @@ fn main() -> ExitCode {
                 ProgressArg::Bars => ProgressMode::Bars,
                 ProgressArg::Off => ProgressMode::Off,
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");

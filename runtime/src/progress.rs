@@ -145,7 +145,11 @@ impl Progress {
         if let Some(m) = &self.multi {
             let _ = m.clear();
         }
-        let total: u64 = self.tables.values().map(|t| t.done.load(Ordering::Relaxed)).sum();
+        let total: u64 = self
+            .tables
+            .values()
+            .map(|t| t.done.load(Ordering::Relaxed))
+            .sum();
         let secs = self.started.elapsed().as_secs_f64();
         tracing::info!(
             rows = total,

@@ -167,8 +167,7 @@ fn starts_scalar(prev: char) -> bool {
 }
 
 fn plain_safe(v: &str, at_start: bool) -> bool {
-    if v.contains(['\n', '\r', '\t']) || v.contains(" #") || v.contains(": ") || v.ends_with(':')
-    {
+    if v.contains(['\n', '\r', '\t']) || v.contains(" #") || v.contains(": ") || v.ends_with(':') {
         return false;
     }
     if at_start {
@@ -241,6 +240,9 @@ mod tests {
         assert!(interpolate("a: ${STAR}\n", env).is_err());
         assert_eq!(interpolate("a: \"${STAR}\"\n", env).unwrap(), "a: \"*x\"\n");
         // Inside a larger plain scalar `#` without a preceding space is fine.
-        assert_eq!(interpolate("a: u:${PW}@h\n", env).unwrap(), "a: u:s3cr#t@h\n");
+        assert_eq!(
+            interpolate("a: u:${PW}@h\n", env).unwrap(),
+            "a: u:s3cr#t@h\n"
+        );
     }
 }

@@ -117,7 +117,12 @@ impl Default for CheckpointSettings {
 }
 
 /// A config error as found by a component's own checks, located in the file.
-pub(crate) fn located<T>(file: &str, at: &Spanned<T>, message: String, hint: Option<String>) -> ConfigError {
+pub(crate) fn located<T>(
+    file: &str,
+    at: &Spanned<T>,
+    message: String,
+    hint: Option<String>,
+) -> ConfigError {
     ConfigError {
         file: file.to_string(),
         line: at.referenced.line(),
@@ -162,7 +167,12 @@ impl PipelineConfig {
 
     fn check(&self, file: &str) -> Result<(), ConfigError> {
         if self.name.value.trim().is_empty() {
-            return Err(located(file, &self.name, "`name` is empty".into(), Some("give the pipeline a short name, e.g. `name: shop-migrate`".into())));
+            return Err(located(
+                file,
+                &self.name,
+                "`name` is empty".into(),
+                Some("give the pipeline a short name, e.g. `name: shop-migrate`".into()),
+            ));
         }
         if self.sinks.value.is_empty() {
             return Err(located(
@@ -188,7 +198,8 @@ impl PipelineConfig {
                 file: file.into(),
                 line: 0,
                 column: 0,
-                message: "`settings.batch_size` and `settings.parallelism` must be at least 1".into(),
+                message: "`settings.batch_size` and `settings.parallelism` must be at least 1"
+                    .into(),
                 hint: None,
             });
         }
@@ -213,9 +224,15 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ConfigError {
         .unwrap_or((0, 0));
     let text = strip_location(&e.to_string());
     let (message, hint) = if let Some((got, expected)) = unknown(&text, "unknown field") {
-        (format!("unknown key `{got}`"), Some(suggest(&got, &expected, "key")))
+        (
+            format!("unknown key `{got}`"),
+            Some(suggest(&got, &expected, "key")),
+        )
     } else if let Some((got, expected)) = unknown(&text, "unknown variant") {
-        (format!("unknown value `{got}`"), Some(suggest(&got, &expected, "value")))
+        (
+            format!("unknown value `{got}`"),
+            Some(suggest(&got, &expected, "value")),
+        )
     } else if let Some(field) = text.strip_prefix("missing field ") {
         let field = field.trim_matches('`');
         (
@@ -224,6 +241,11 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ConfigError {
         )
     } else if text.starts_with("invalid type") || text.starts_with("invalid value") {
         (format!("wrong type: {text}"), None)
+    } else if let Some(kind) = text.strip_prefix("invalid ").and_then(scalar_kind) {
+        (
+            format!("wrong type: expected {kind}"),
+            Some("see docs/pipeline-yaml.md for this key's type".into()),
+        )
     } else {
         (
             format!("invalid YAML: {text}"),
@@ -237,6 +259,17 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ConfigError {
         message,
         hint,
     }
+}
+
+/// Plain words for the scalar types saphyr names in "invalid u64" and the like.
+fn scalar_kind(t: &str) -> Option<&'static str> {
+    Some(match t.trim() {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "bool" | "boolean" => "true or false",
+        _ => return None,
+    })
 }
 
 /// Parses serde's "unknown field `x`, expected one of `a`, `b`" (and the
@@ -327,7 +360,13 @@ sinks:
         let e = parse(&t).unwrap_err();
         assert_eq!(e.line, 6, "{e}");
         assert!(e.message.contains("`inclde`"), "{e}");
-        assert!(e.hint.as_deref().unwrap().contains("did you mean `include`"), "{e}");
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `include`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -335,7 +374,10 @@ sinks:
         let t = format!("{GOOD}settings:\n  batch_size: lots\n");
         let e = parse(&t).unwrap_err();
         assert_eq!(e.line, 11, "{e}");
-        assert!(e.message.contains("wrong type") || e.message.contains("invalid"), "{e}");
+        assert!(
+            e.message.contains("wrong type") || e.message.contains("invalid"),
+            "{e}"
+        );
         let e = parse("name: x\nsinks: []\n").unwrap_err();
         assert!(e.message.contains("missing required key `source`"), "{e}");
     }

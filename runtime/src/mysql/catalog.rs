@@ -57,7 +57,9 @@ impl TableFilter {
             .filter(|p| {
                 let Ok(g) = Glob::new(p) else { return false };
                 let m = g.compile_matcher();
-                !tables.iter().any(|t| m.is_match(format!("{}.{}", t.database, t.name)))
+                !tables
+                    .iter()
+                    .any(|t| m.is_match(format!("{}.{}", t.database, t.name)))
             })
             .cloned()
             .collect()
@@ -195,7 +197,11 @@ async fn identifying_key(
                 *ok &= nullable != "YES" && pos.is_some();
                 cols.extend(pos);
             }
-            _ => indexes.push((index, pos.into_iter().collect(), nullable != "YES" && pos.is_some())),
+            _ => indexes.push((
+                index,
+                pos.into_iter().collect(),
+                nullable != "YES" && pos.is_some(),
+            )),
         }
     }
     if let Some((_, cols, _)) = indexes.iter().find(|(n, _, _)| n == "PRIMARY") {
@@ -211,41 +217,43 @@ async fn identifying_key(
 
 async fn load_ddl(ep: &Endpoint, conn: &mut Conn, id: &TableId) -> Result<TableDdl> {
     let db: Option<(String, String)> = conn
-        .query_first(format!("SHOW CREATE DATABASE {}", quote_ident(&id.database)))
+        .query_first(format!(
+            "SHOW CREATE DATABASE {}",
+            quote_ident(&id.database)
+        ))
         .await
-        .map_err(|e| ep.error(format!("reading the definition of database {}", id.database), e))?;
+        .map_err(|e| {
+            ep.error(
+                format!("reading the definition of database {}", id.database),
+                e,
+            )
+        })?;
     let table: Option<(String, String)> = conn
         .query_first(format!("SHOW CREATE TABLE {}", id.quoted()))
         .await
         .map_err(|e| ep.error(format!("reading the definition of {id}"), e))?;
-    let names: Vec<String> = conn
+    let rows: Vec<(String, String, String, String, String, String)> = conn
         .exec(
-            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS \
+            "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT, DEFINER, SQL_MODE \
+             FROM information_schema.TRIGGERS \
              WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY ACTION_ORDER",
             (&id.database, &id.name),
         )
         .await
-        .map_err(|e| ep.error(format!("listing the triggers of {id}"), e))?;
-    let mut triggers = Vec::new();
-    for name in names {
-        let row: Option<mysql_async::Row> = conn
-            .query_first(format!(
-                "SHOW CREATE TRIGGER {}.{}",
-                quote_ident(&id.database),
-                quote_ident(&name)
-            ))
-            .await
-            .map_err(|e| ep.error(format!("reading trigger {name} of {id}"), e))?;
-        if let Some(row) = row {
-            let sql_mode: Option<String> = row.get(1);
-            let statement: Option<String> = row.get(2);
-            triggers.push(TriggerDdl {
+        .map_err(|e| ep.error(format!("reading the triggers of {id}"), e))?;
+    let triggers = rows
+        .into_iter()
+        .map(
+            |(name, timing, event, body, definer, sql_mode)| TriggerDdl {
                 name,
-                sql_mode: sql_mode.unwrap_or_default(),
-                statement: statement.unwrap_or_default(),
-            });
-        }
-    }
+                timing,
+                event,
+                body,
+                definer,
+                sql_mode,
+            },
+        )
+        .collect();
     Ok(TableDdl {
         create_database: db.map(|d| d.1).unwrap_or_default(),
         create_table: table.map(|t| t.1).unwrap_or_default(),
@@ -262,8 +270,11 @@ mod tests {
 
     #[test]
     fn filter_wildcards_and_system_schemas() {
-        let f = TableFilter::new(&["shop.*".into(), "*.audit_?".into()], &["shop.tmp_*".into()])
-            .unwrap();
+        let f = TableFilter::new(
+            &["shop.*".into(), "*.audit_?".into()],
+            &["shop.tmp_*".into()],
+        )
+        .unwrap();
         assert!(f.matches(&TableId::new("shop", "orders")));
         assert!(!f.matches(&TableId::new("shop", "tmp_x")));
         assert!(f.matches(&TableId::new("crm", "audit_1")));

@@ -68,8 +68,9 @@ impl Endpoint {
                 role: self.role.clone(),
                 url: self.masked(),
                 detail: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
-                hint: "check the host and port in the URL, and that no firewall drops the connection"
-                    .into(),
+                hint:
+                    "check the host and port in the URL, and that no firewall drops the connection"
+                        .into(),
             }),
         }
     }

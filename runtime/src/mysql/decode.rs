@@ -47,7 +47,11 @@ pub struct RowDecoder {
 
 impl RowDecoder {
     pub fn new(table: Arc<TableSchema>) -> Self {
-        let cols = table.columns.iter().map(|c| new_col(c.source_type)).collect();
+        let cols = table
+            .columns
+            .iter()
+            .map(|c| new_col(c.source_type))
+            .collect();
         RowDecoder {
             table,
             cols,
@@ -212,7 +216,10 @@ fn scaled_digits(b: &[u8], scale: u8) -> Result<String, String> {
     };
     let (int_part, frac) = s.split_once('.').unwrap_or((s, ""));
     if frac.len() > scale as usize
-        || !int_part.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit())
+        || !int_part
+            .bytes()
+            .chain(frac.bytes())
+            .all(|c| c.is_ascii_digit())
     {
         return Err(format!("cannot read DECIMAL value {s:?} at scale {scale}"));
     }
@@ -296,7 +303,9 @@ fn push_value(c: &mut Col, ty: MysqlType, v: Value, bytes: &mut usize) -> Result
         }
         Col::Ts(b) => b.append_value(temporal::datetime_to_us(date_parts(&v)?)),
         Col::Dur(b) => match v {
-            Value::Time(neg, d, h, m, s, us) => b.append_value(temporal::time_to_us(neg, d, h, m, s, us)),
+            Value::Time(neg, d, h, m, s, us) => {
+                b.append_value(temporal::time_to_us(neg, d, h, m, s, us))
+            }
             other => return Err(format!("expected TIME, got {other:?}")),
         },
         Col::Str(b) => {

@@ -57,7 +57,11 @@ impl<'a> ColumnEncoder<'a> {
             // A FLOAT widened to f64 is exact; the shortest text for that f64
             // parses back to the same bits, so no double rounding can occur.
             DataType::Float32 => {
-                let _ = write!(out, "{:e}", a.as_primitive::<Float32Type>().value(row) as f64);
+                let _ = write!(
+                    out,
+                    "{:e}",
+                    a.as_primitive::<Float32Type>().value(row) as f64
+                );
             }
             DataType::Float64 => {
                 let _ = write!(out, "{:e}", a.as_primitive::<Float64Type>().value(row));

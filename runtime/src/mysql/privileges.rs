@@ -150,7 +150,9 @@ mod tests {
         assert!(g.has("CREATE", Some("x"), Some("t")));
         assert!(!g.has("CREATE", Some("x"), None));
         assert!(!g.has("RELOAD", None, None));
-        let all = Grants::parse(&["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION".into()]);
+        let all = Grants::parse(&[
+            "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION".into(),
+        ]);
         assert!(all.has("RELOAD", None, None));
         let role = Grants::parse(&["GRANT `dba` TO `u`@`%`".into()]);
         assert!(role.has("RELOAD", None, None));

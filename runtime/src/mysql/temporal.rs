@@ -61,7 +61,15 @@ fn civil_from_days(z: i64) -> (i64, u8, u8) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 fn is_real_date(y: u16, m: u8, d: u8) -> bool {
@@ -131,8 +139,8 @@ pub fn us_to_datetime(us: i64) -> DateTimeParts {
 
 /// TIME parts (as the binary protocol sends them) to signed microseconds.
 pub fn time_to_us(negative: bool, days: u32, h: u8, m: u8, s: u8, us: u32) -> i64 {
-    let v = (((days as i64 * 24 + h as i64) * 60 + m as i64) * 60 + s as i64) * 1_000_000
-        + us as i64;
+    let v =
+        (((days as i64 * 24 + h as i64) * 60 + m as i64) * 60 + s as i64) * 1_000_000 + us as i64;
     if negative {
         -v
     } else {
@@ -190,7 +198,11 @@ mod tests {
             (2023, 2, 30),
             (9999, 12, 0),
         ] {
-            assert_eq!(days_to_date(date_to_days(y, m, d)), (y, m, d), "{y}-{m}-{d}");
+            assert_eq!(
+                days_to_date(date_to_days(y, m, d)),
+                (y, m, d),
+                "{y}-{m}-{d}"
+            );
         }
         assert_eq!(date_to_days(1970, 1, 1), 0);
         assert_eq!(date_to_days(0, 1, 1), DAY0);

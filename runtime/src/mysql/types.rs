@@ -13,16 +13,30 @@ use crate::event::ColumnDef;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MysqlType {
     /// TINYINT (1), SMALLINT (2), MEDIUMINT (3), INT (4), BIGINT (8).
-    Int { bytes: u8, unsigned: bool },
-    Decimal { precision: u8, scale: u8 },
+    Int {
+        bytes: u8,
+        unsigned: bool,
+    },
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
     Float,
     Double,
-    Bit { width: u8 },
+    Bit {
+        width: u8,
+    },
     Year,
     Date,
-    DateTime { fsp: u8 },
-    Timestamp { fsp: u8 },
-    Time { fsp: u8 },
+    DateTime {
+        fsp: u8,
+    },
+    Timestamp {
+        fsp: u8,
+    },
+    Time {
+        fsp: u8,
+    },
     /// Character data the server converts to UTF-8 for us: CHAR, VARCHAR,
     /// TEXT, ENUM, SET, JSON, and MariaDB's UUID, INET4 and INET6.
     Text,
@@ -81,10 +95,8 @@ impl MysqlType {
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
                 Some(MysqlType::Binary)
             }
-            "geometry" | "point" | "linestring" | "polygon" | "multipoint"
-            | "multilinestring" | "multipolygon" | "geometrycollection" | "geomcollection" => {
-                Some(MysqlType::Geometry)
-            }
+            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+            | "multipolygon" | "geometrycollection" | "geomcollection" => Some(MysqlType::Geometry),
             _ => None,
         }
     }
@@ -159,7 +171,10 @@ mod tests {
         assert_eq!(t("bigint", "bigint(20) unsigned"), DataType::UInt64);
         assert_eq!(t("mediumint", "mediumint(9)"), DataType::Int32);
         assert_eq!(t("decimal", "decimal(65,30)"), DataType::Decimal256(65, 30));
-        assert_eq!(t("time", "time(6)"), DataType::Duration(TimeUnit::Microsecond));
+        assert_eq!(
+            t("time", "time(6)"),
+            DataType::Duration(TimeUnit::Microsecond)
+        );
         assert_eq!(t("inet6", "inet6"), DataType::Utf8);
         assert_eq!(t("point", "point"), DataType::Binary);
         assert!(MysqlType::from_facts(&facts("vector", "vector(3)")).is_none());

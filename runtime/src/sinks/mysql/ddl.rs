@@ -4,14 +4,17 @@
 //! columns, charsets, collations, indexes, foreign keys, partitioning and
 //! table options come out exactly as on the source.
 
-use crate::event::{quote_ident, TableId};
+use crate::event::{quote_ident, TableId, TriggerDdl};
 
 /// `CREATE DATABASE IF NOT EXISTS` for the target name, keeping the source's
 /// character set and collation.
 pub fn create_database(source_stmt: &str, source_db: &str, target_db: &str) -> String {
     let prefix = format!("CREATE DATABASE {}", quote_ident(source_db));
     match source_stmt.strip_prefix(&prefix) {
-        Some(rest) => format!("CREATE DATABASE IF NOT EXISTS {}{rest}", quote_ident(target_db)),
+        Some(rest) => format!(
+            "CREATE DATABASE IF NOT EXISTS {}{rest}",
+            quote_ident(target_db)
+        ),
         None => format!("CREATE DATABASE IF NOT EXISTS {}", quote_ident(target_db)),
     }
 }
@@ -27,22 +30,21 @@ pub fn create_table(source_stmt: &str, source: &TableId, target: &TableId) -> Op
     None
 }
 
-/// A `CREATE TRIGGER` statement for a table that may have been renamed; the
-/// caller runs it with the target database as the current one.
-pub fn create_trigger(source_stmt: &str, source: &TableId, target: &TableId) -> String {
-    if source.name == target.name {
-        return source_stmt.to_string();
-    }
-    let on = format!(" ON {} ", quote_ident(&source.name));
-    match source_stmt.find(&on) {
-        Some(p) => format!(
-            "{} ON {} {}",
-            &source_stmt[..p],
-            quote_ident(&target.name),
-            &source_stmt[p + on.len()..]
-        ),
-        None => source_stmt.to_string(),
-    }
+/// `CREATE TRIGGER` for the target table; run with the target database as
+/// the current one, so unqualified names in the body resolve there.
+pub fn create_trigger(t: &TriggerDdl, target: &TableId) -> String {
+    let definer = match t.definer.rsplit_once('@') {
+        Some((user, host)) => format!("DEFINER={}@{} ", quote_ident(user), quote_ident(host)),
+        None => String::new(),
+    };
+    format!(
+        "CREATE {definer}TRIGGER {} {} {} ON {} FOR EACH ROW {}",
+        quote_ident(&t.name),
+        t.timing,
+        t.event,
+        target.quoted(),
+        t.body
+    )
 }
 
 /// `SHOW CREATE TABLE` text without the parts that legitimately differ
@@ -66,17 +68,31 @@ mod tests {
             "shop",
             "copy",
         );
-        assert_eq!(db, "CREATE DATABASE IF NOT EXISTS `copy` /*!40100 DEFAULT CHARACTER SET latin1 */");
+        assert_eq!(
+            db,
+            "CREATE DATABASE IF NOT EXISTS `copy` /*!40100 DEFAULT CHARACTER SET latin1 */"
+        );
         let src = TableId::new("shop", "t");
         let dst = TableId::new("copy", "t2");
         assert_eq!(
             create_table("CREATE TABLE `t` (\n  `a` int\n)", &src, &dst).unwrap(),
             "CREATE TABLE `copy`.`t2` (\n  `a` int\n)"
         );
+        let trig = TriggerDdl {
+            name: "x".into(),
+            timing: "BEFORE".into(),
+            event: "INSERT".into(),
+            body: "SET NEW.a = 1".into(),
+            definer: "r@h".into(),
+            sql_mode: String::new(),
+        };
         assert_eq!(
-            create_trigger("CREATE DEFINER=`r`@`h` TRIGGER `x` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.a = 1", &src, &dst),
-            "CREATE DEFINER=`r`@`h` TRIGGER `x` BEFORE INSERT ON `t2` FOR EACH ROW SET NEW.a = 1"
+            create_trigger(&trig, &dst),
+            "CREATE DEFINER=`r`@`h` TRIGGER `x` BEFORE INSERT ON `copy`.`t2` FOR EACH ROW SET NEW.a = 1"
         );
-        assert_eq!(normalized(") ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT"), ") ENGINE=InnoDB DEFAULT");
+        assert_eq!(
+            normalized(") ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT"),
+            ") ENGINE=InnoDB DEFAULT"
+        );
     }
 }

@@ -8,7 +8,11 @@ use crate::{Error, Result};
 /// `batch`, each at most `limit` bytes unless one row alone is larger.
 pub fn statements(batch: &ChangeBatch, target: &TableId, limit: usize) -> Result<Vec<String>> {
     let table = &batch.table;
-    if batch.events.iter().any(|e| !matches!(e.op, Op::Read | Op::Insert)) {
+    if batch
+        .events
+        .iter()
+        .any(|e| !matches!(e.op, Op::Read | Op::Insert))
+    {
         return Err(Error::Internal(format!(
             "{}: the MySQL sink applies only inserts and snapshot rows in this version",
             table.id

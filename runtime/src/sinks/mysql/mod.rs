@@ -159,11 +159,14 @@ impl Sink for MysqlSink {
             .map_err(|e| self.endpoint.error("reading max_allowed_packet", e))?;
         if let Some(p) = packet {
             // Leave room for the statement's framing.
-            self.max_statement_bytes
-                .fetch_min(p.saturating_sub(16 << 10).max(1024), std::sync::atomic::Ordering::Relaxed);
+            self.max_statement_bytes.fetch_min(
+                p.saturating_sub(16 << 10).max(1024),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
 
-        let targets: BTreeSet<TableId> = tables.iter().map(|t| self.renames.target(&t.id)).collect();
+        let targets: BTreeSet<TableId> =
+            tables.iter().map(|t| self.renames.target(&t.id)).collect();
         let existing = self.existing_tables(&mut conn, &targets).await?;
         if self.existing == ExistingTables::Fail && !existing.is_empty() {
             let list: Vec<String> = existing.iter().take(10).map(|t| t.to_string()).collect();
@@ -218,13 +221,15 @@ impl Sink for MysqlSink {
 
     async fn prepare(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
         let mut conn = self.endpoint.connect(WRITER_SESSION).await?;
-        let targets: BTreeSet<TableId> = tables.iter().map(|t| self.renames.target(&t.id)).collect();
+        let targets: BTreeSet<TableId> =
+            tables.iter().map(|t| self.renames.target(&t.id)).collect();
         let existing = self.existing_tables(&mut conn, &targets).await?;
         let mut databases_done = BTreeSet::new();
         for t in tables {
             let target = self.renames.target(&t.id);
             if databases_done.insert(target.database.clone()) {
-                let sql = ddl::create_database(&t.ddl.create_database, &t.id.database, &target.database);
+                let sql =
+                    ddl::create_database(&t.ddl.create_database, &t.id.database, &target.database);
                 self.endpoint.exec_all(&mut conn, &[sql]).await?;
             }
             if existing.contains(&target) {
@@ -247,7 +252,9 @@ impl Sink for MysqlSink {
 
     async fn write(&self, batch: ChangeBatch) -> Result<()> {
         let target = self.renames.target(&batch.table.id);
-        let limit = self.max_statement_bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let limit = self
+            .max_statement_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
         let statements = insert::statements(&batch, &target, limit)?;
         let mut conn = self
             .pool
@@ -255,9 +262,10 @@ impl Sink for MysqlSink {
             .await
             .map_err(|e| self.endpoint.error("opening a writer connection", e))?;
         for sql in statements {
-            conn.query_drop(sql)
-                .await
-                .map_err(|e| self.endpoint.error(format!("writing rows into {target}"), e))?;
+            conn.query_drop(sql).await.map_err(|e| {
+                self.endpoint
+                    .error(format!("writing rows into {target}"), e)
+            })?;
         }
         Ok(())
     }
@@ -269,9 +277,12 @@ impl Sink for MysqlSink {
             for trig in &t.ddl.triggers {
                 let mut stmts = vec![
                     format!("USE {}", quote_ident(&target.database)),
-                    format!("SET SESSION sql_mode = '{}'", trig.sql_mode.replace('\'', "''")),
+                    format!(
+                        "SET SESSION sql_mode = '{}'",
+                        trig.sql_mode.replace('\'', "''")
+                    ),
                 ];
-                stmts.push(ddl::create_trigger(&trig.statement, &t.id, &target));
+                stmts.push(ddl::create_trigger(trig, &target));
                 self.endpoint.exec_all(&mut conn, &stmts).await?;
             }
         }

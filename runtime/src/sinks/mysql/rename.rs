@@ -20,7 +20,9 @@ impl Renames {
                 s.split_once('.')
                     .map(|(d, t)| (d.to_string(), t.to_string()))
                     .filter(|(d, t)| !d.is_empty() && !t.is_empty())
-                    .ok_or_else(|| format!("rename `{from}: {to}`: write `db.table` or `db.*` on both sides"))
+                    .ok_or_else(|| {
+                        format!("rename `{from}: {to}`: write `db.table` or `db.*` on both sides")
+                    })
             };
             let (fd, ft) = split(from)?;
             let (td, tt) = split(to)?;
@@ -63,9 +65,18 @@ mod tests {
             ("shop.orders".to_string(), "archive.orders_2024".to_string()),
         ]);
         let r = Renames::new(&rules).unwrap();
-        assert_eq!(r.target(&TableId::new("shop", "items")), TableId::new("shop_copy", "items"));
-        assert_eq!(r.target(&TableId::new("shop", "orders")), TableId::new("archive", "orders_2024"));
-        assert_eq!(r.target(&TableId::new("crm", "x")), TableId::new("crm", "x"));
+        assert_eq!(
+            r.target(&TableId::new("shop", "items")),
+            TableId::new("shop_copy", "items")
+        );
+        assert_eq!(
+            r.target(&TableId::new("shop", "orders")),
+            TableId::new("archive", "orders_2024")
+        );
+        assert_eq!(
+            r.target(&TableId::new("crm", "x")),
+            TableId::new("crm", "x")
+        );
         assert!(Renames::new(&BTreeMap::from([("shop.a*".into(), "x.*".into())])).is_err());
     }
 }

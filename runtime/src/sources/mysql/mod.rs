@@ -81,10 +81,22 @@ pub enum SnapshotLock {
 
 impl MysqlSourceConfig {
     pub(crate) fn check(&self, file: &str) -> std::result::Result<(), ConfigError> {
-        Endpoint::new("source", &self.url.value)
-            .map_err(|m| located(file, &self.url, m, Some("see docs/pipeline-yaml.md, `source.mysql.url`".into())))?;
-        TableFilter::new(&self.include, &self.exclude)
-            .map_err(|m| located(file, &self.url, format!("source.mysql include/exclude: {m}"), None))?;
+        Endpoint::new("source", &self.url.value).map_err(|m| {
+            located(
+                file,
+                &self.url,
+                m,
+                Some("see docs/pipeline-yaml.md, `source.mysql.url`".into()),
+            )
+        })?;
+        TableFilter::new(&self.include, &self.exclude).map_err(|m| {
+            located(
+                file,
+                &self.url,
+                format!("source.mysql include/exclude: {m}"),
+                None,
+            )
+        })?;
         if self.snapshot.chunk_rows == 0 || self.snapshot.parallelism == Some(0) {
             return Err(located(
                 file,
@@ -108,7 +120,11 @@ pub struct MysqlSource {
 }
 
 impl MysqlSource {
-    pub fn new(config: MysqlSourceConfig, batch_size: usize, default_parallelism: usize) -> Result<Self> {
+    pub fn new(
+        config: MysqlSourceConfig,
+        batch_size: usize,
+        default_parallelism: usize,
+    ) -> Result<Self> {
         let endpoint = Endpoint::new("source", &config.url.value).map_err(Error::Data)?;
         let filter = TableFilter::new(&config.include, &config.exclude).map_err(Error::Data)?;
         let parallelism = config.snapshot.parallelism.unwrap_or(default_parallelism);

@@ -163,10 +163,10 @@ impl SnapshotReader {
             }
             let col = quote_ident(&first_key_int.map(|c| c.name.clone()).unwrap_or_default());
             let sql = format!("SELECT MIN({col}), MAX({col}) FROM {}", t.id.quoted());
-            let row: Option<(Value, Value)> = conn
-                .query_first(&sql)
-                .await
-                .map_err(|e| self.endpoint.error(format!("finding the key range of {}", t.id), e))?;
+            let row: Option<(Value, Value)> = conn.query_first(&sql).await.map_err(|e| {
+                self.endpoint
+                    .error(format!("finding the key range of {}", t.id), e)
+            })?;
             let (lo, hi) = match row {
                 Some((lo, hi)) if lo != Value::NULL => (int_of(&lo)?, int_of(&hi)?),
                 _ => {
@@ -203,8 +203,15 @@ fn int_of(v: &Value) -> Result<i128> {
         Value::Bytes(b) => std::str::from_utf8(b)
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| Error::Data(format!("key bound {:?} is not an integer", String::from_utf8_lossy(b)))),
-        other => Err(Error::Data(format!("key bound {other:?} is not an integer"))),
+            .ok_or_else(|| {
+                Error::Data(format!(
+                    "key bound {:?} is not an integer",
+                    String::from_utf8_lossy(b)
+                ))
+            }),
+        other => Err(Error::Data(format!(
+            "key bound {other:?} is not an integer"
+        ))),
     }
 }
 
@@ -214,7 +221,10 @@ async fn binlog_position(ep: &Endpoint, conn: &mut Conn) -> Result<Position> {
     let status: std::result::Result<Option<Row>, _> = conn.query_first("SHOW MASTER STATUS").await;
     let mut pos = match status {
         Ok(Some(row)) => Position {
-            file: row.get::<Option<String>, _>(0).flatten().unwrap_or_default(),
+            file: row
+                .get::<Option<String>, _>(0)
+                .flatten()
+                .unwrap_or_default(),
             offset: row.get::<Option<u64>, _>(1).flatten().unwrap_or(0),
             gtid: None,
         },

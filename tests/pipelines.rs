@@ -1,0 +1,60 @@
+//! Runs every example pipeline in pipelines/ against private servers.
+
+mod support;
+
+use support::*;
+
+/// Loads the sample shop database the examples and the quickstart use.
+fn seed_shop(src: &MariaDb) {
+    let sql = std::fs::read_to_string(root().join("scripts/sample-shop.sql"))
+        .expect("reading sample-shop.sql");
+    src.exec(&sql);
+}
+
+#[test]
+fn every_example_pipeline_runs() {
+    let (src, dst) = pair();
+    seed_shop(src);
+    let mut ran = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(root().join("pipelines"))
+        .expect("pipelines/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let env = [("SOURCE_URL", src.url()), ("TARGET_URL", dst.url())];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        sluice(&["validate", path.to_str().unwrap()], &env).assert_ok();
+        let run = sluice(&["run", "--progress", "log", path.to_str().unwrap()], &env);
+        run.assert_ok();
+        ran.push(name);
+    }
+    // Each example's effect, checked against the source.
+    assert!(ran.contains(&"mysql-migrate".to_string()), "{ran:?}");
+    for t in ["customers", "orders", "order_items", "products"] {
+        assert_same_table(
+            src,
+            &format!("shop.{t}"),
+            dst,
+            &format!("shop_copy.{t}"),
+            "id",
+        );
+        assert_eq!(
+            src.show_create(&format!("shop.{t}")),
+            dst.show_create(&format!("shop_copy.{t}")),
+        );
+    }
+    assert!(ran.contains(&"quickstart".to_string()), "{ran:?}");
+    for t in ["customers", "orders", "order_items", "products"] {
+        assert_same_table(
+            src,
+            &format!("shop.{t}"),
+            dst,
+            &format!("shop_replica.{t}"),
+            "id",
+        );
+    }
+}

@@ -1,0 +1,461 @@
+//! The shared end-to-end test harness: private MariaDB servers and the
+//! `sluice` binary.
+//!
+//! Each server gets a temporary datadir (`mariadb-install-db`), a free port on
+//! 127.0.0.1, binlog on in ROW format with full images and metadata, and a
+//! unique server id. Servers are shared within a test binary (tests use
+//! their own database names) and killed when the binary exits.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+
+/// A running private server.
+pub struct MariaDb {
+    pub name: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    pid: u32,
+}
+
+struct Running {
+    pid: u32,
+    dir: PathBuf,
+}
+
+static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
+static CLEANUP: std::sync::Once = std::sync::Once::new();
+
+extern "C" fn cleanup_at_exit() {
+    if let Ok(list) = RUNNING.lock() {
+        for r in list.iter() {
+            unsafe {
+                libc::kill(r.pid as i32, libc::SIGKILL);
+            }
+            let _ = std::fs::remove_dir_all(&r.dir);
+        }
+    }
+}
+
+fn find_binary(names: &[&str]) -> PathBuf {
+    for name in names {
+        for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
+            let p = Path::new(dir).join(name);
+            if p.exists() {
+                return p;
+            }
+        }
+        if let Ok(path) = std::env::var("PATH") {
+            for dir in path.split(':') {
+                let p = Path::new(dir).join(name);
+                if p.exists() {
+                    return p;
+                }
+            }
+        }
+    }
+    panic!(
+        "MariaDB server binaries not found (looked for {names:?}); install them with `apt-get install -y mariadb-server` (.ci/run does)"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free TCP port on 127.0.0.1")
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl MariaDb {
+    /// Starts a server with the standard test settings.
+    pub fn start(name: &str) -> MariaDb {
+        Self::start_with(name, &[])
+    }
+
+    /// Starts a server with extra `mariadbd` options (they override the defaults).
+    pub fn start_with(name: &str, extra: &[&str]) -> MariaDb {
+        CLEANUP.call_once(|| unsafe {
+            libc::atexit(cleanup_at_exit);
+        });
+        let install = find_binary(&["mariadb-install-db", "mysql_install_db"]);
+        let server = find_binary(&["mariadbd", "mysqld"]);
+        let base = std::env::var_os("SLUICE_TEST_TMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&base).expect("creating the test temp dir");
+        let dir = base.join(format!(
+            "sluice-{name}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("creating a datadir");
+
+        let mut cmd = Command::new(&install);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db");
+        if is_root() {
+            cmd.arg("--user=root");
+        }
+        let out = cmd.output().expect("running mariadb-install-db");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed for {name}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // TCP logins as root come from 127.0.0.1; allow them without a password.
+        let init = dir.join("init.sql");
+        std::fs::write(
+            &init,
+            "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\n\
+             GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
+        )
+        .expect("writing init.sql");
+
+        let port = free_port();
+        let server_id = 1000 + (port as u32 % 60000);
+        let mut args: Vec<String> = vec![
+            "--no-defaults".into(),
+            format!("--datadir={}", data.display()),
+            format!("--socket={}", dir.join("mysqld.sock").display()),
+            format!("--pid-file={}", dir.join("mysqld.pid").display()),
+            format!("--log-error={}", dir.join("error.log").display()),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--skip-name-resolve".into(),
+            format!("--init-file={}", init.display()),
+            format!("--log-bin={}", dir.join("binlog").display()),
+            "--binlog-format=ROW".into(),
+            "--binlog-row-image=FULL".into(),
+            "--binlog-row-metadata=FULL".into(),
+            format!("--server-id={server_id}"),
+            "--innodb-buffer-pool-size=256M".into(),
+            "--innodb-log-file-size=256M".into(),
+            "--innodb-flush-log-at-trx-commit=2".into(),
+            "--sync-binlog=0".into(),
+            "--max-connections=200".into(),
+        ];
+        if is_root() {
+            args.push("--user=root".into());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child: Child = Command::new(&server)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mariadbd");
+        let pid = child.id();
+        RUNNING.lock().unwrap().push(Running {
+            pid,
+            dir: dir.clone(),
+        });
+        let db = MariaDb {
+            name: name.to_string(),
+            port,
+            dir,
+            pid,
+        };
+        db.wait_ready(child);
+        db
+    }
+
+    fn wait_ready(&self, mut child: Child) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "mariadbd for {} exited early ({status}); error log:\n{}",
+                    self.name,
+                    self.error_log_tail()
+                );
+            }
+            if mysql::Conn::new(self.opts("root", "")).is_ok() {
+                // Reaped by the atexit handler; keep the handle from being dropped as a zombie owner.
+                std::mem::forget(child);
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd for {} did not accept connections within 90 s; error log:\n{}",
+                self.name,
+                self.error_log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn error_log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    fn opts(&self, user: &str, password: &str) -> mysql::Opts {
+        mysql::OptsBuilder::new()
+            .ip_or_hostname(Some("127.0.0.1"))
+            .tcp_port(self.port)
+            .user(Some(user))
+            .pass(Some(password))
+            .prefer_socket(false)
+            .init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"])
+            .into()
+    }
+
+    /// `mysql://root@127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+
+    pub fn url_for(&self, user: &str, password: &str) -> String {
+        format!("mysql://{user}:{password}@127.0.0.1:{}", self.port)
+    }
+
+    pub fn conn(&self) -> mysql::Conn {
+        mysql::Conn::new(self.opts("root", "")).expect("connecting as root")
+    }
+
+    /// Runs statements separated by `;` at the end of a line, one at a time
+    /// so that an error in any of them fails the test.
+    pub fn exec(&self, sql: &str) {
+        let mut c = self.conn();
+        for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+            let stmt = stmt.trim_end_matches(';');
+            c.query_drop(stmt)
+                .unwrap_or_else(|e| panic!("on {}: {e}\nSQL: {stmt}", self.name));
+        }
+    }
+
+    pub fn query<T: mysql::prelude::FromRow>(&self, sql: &str) -> Vec<T> {
+        let mut c = self.conn();
+        c.query(sql)
+            .unwrap_or_else(|e| panic!("on {}: {e}\nSQL: {sql}", self.name))
+    }
+
+    /// Rows through the binary protocol, so FLOATs and temporals come back exact.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<mysql::Value>> {
+        let mut c = self.conn();
+        let rows: Vec<mysql::Row> = c
+            .exec(sql, ())
+            .unwrap_or_else(|e| panic!("on {}: {e}\nSQL: {sql}", self.name));
+        rows.into_iter().map(|r| r.unwrap()).collect()
+    }
+
+    pub fn scalar<T: mysql::prelude::FromValue>(&self, sql: &str) -> T {
+        let mut c = self.conn();
+        c.query_first(sql)
+            .unwrap_or_else(|e| panic!("on {}: {e}\nSQL: {sql}", self.name))
+            .unwrap_or_else(|| panic!("no row from {sql}"))
+    }
+
+    /// `CHECKSUM TABLE` result.
+    pub fn checksum(&self, table: &str) -> Option<u64> {
+        let rows: Vec<(String, Option<u64>)> = self.query(&format!("CHECKSUM TABLE {table}"));
+        rows.into_iter().next().and_then(|r| r.1)
+    }
+
+    /// `SHOW CREATE TABLE` without the AUTO_INCREMENT counter.
+    pub fn show_create(&self, table: &str) -> String {
+        let rows: Vec<(String, String)> = self.query(&format!("SHOW CREATE TABLE {table}"));
+        rows.into_iter()
+            .next()
+            .map(|r| r.1)
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|w| !w.starts_with("AUTO_INCREMENT="))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn table_exists(&self, db: &str, table: &str) -> bool {
+        self.scalar::<u64>(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{table}'"
+        )) > 0
+    }
+
+    pub fn database_exists(&self, db: &str) -> bool {
+        self.scalar::<u64>(&format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{db}'"
+        )) > 0
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGKILL);
+        }
+        if let Ok(mut list) = RUNNING.lock() {
+            list.retain(|r| r.pid != self.pid);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The source and target servers shared by the tests of one test binary.
+pub fn pair() -> &'static (MariaDb, MariaDb) {
+    static PAIR: OnceLock<(MariaDb, MariaDb)> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| MariaDb::start("source"));
+            let b = s.spawn(|| MariaDb::start("target"));
+            (
+                a.join().expect("source start"),
+                b.join().expect("target start"),
+            )
+        });
+        (a, b)
+    })
+}
+
+/// The path of the `sluice` binary cargo built for this test run.
+pub fn sluice_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Result of running the binary.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.status.success()
+    }
+
+    /// Panics with the output unless the run succeeded.
+    pub fn assert_ok(&self) -> &Self {
+        assert!(
+            self.ok(),
+            "sluice failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics unless the run failed and stderr contains every needle.
+    pub fn assert_fails_with(&self, needles: &[&str]) -> &Self {
+        assert!(
+            !self.ok(),
+            "sluice unexpectedly succeeded:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        for n in needles {
+            assert!(
+                self.stderr.contains(n),
+                "stderr lacks {n:?}:\n{}",
+                self.stderr
+            );
+        }
+        self
+    }
+}
+
+fn to_run(out: Output) -> Run {
+    Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `sluice ARGS` with extra environment variables.
+pub fn sluice(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(sluice_bin());
+    cmd.args(args).current_dir(root()).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    to_run(cmd.output().expect("running sluice"))
+}
+
+/// Writes `yaml` to a temp file named after `name` and returns its path.
+pub fn write_pipeline(name: &str, yaml: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-pipelines-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("creating pipeline dir");
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).expect("writing pipeline");
+    path
+}
+
+/// Runs `sluice run` on a pipeline text.
+pub fn run_pipeline(name: &str, yaml: &str, env: &[(&str, &str)]) -> Run {
+    let path = write_pipeline(name, yaml);
+    sluice(
+        &[
+            "run",
+            "--progress",
+            "log",
+            path.to_str().expect("utf-8 path"),
+        ],
+        env,
+    )
+}
+
+/// A snapshot pipeline from `src` to `dst` for `include` patterns, with extra sink YAML.
+pub fn migrate_yaml(
+    name: &str,
+    src: &str,
+    dst: &str,
+    include: &[&str],
+    sink_extra: &str,
+) -> String {
+    let inc = include
+        .iter()
+        .map(|i| format!("\"{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "name: {name}\nsource:\n  mysql:\n    url: {src}\n    include: [{inc}]\nsinks:\n  - mysql:\n      url: {dst}\n{sink_extra}"
+    )
+}
+
+/// Asserts two servers hold the same rows in `table`, compared value by value
+/// in key order, and the same CHECKSUM TABLE.
+pub fn assert_same_table(
+    src: &MariaDb,
+    src_table: &str,
+    dst: &MariaDb,
+    dst_table: &str,
+    order_by: &str,
+) {
+    let a = src.rows(&format!("SELECT * FROM {src_table} ORDER BY {order_by}"));
+    let b = dst.rows(&format!("SELECT * FROM {dst_table} ORDER BY {order_by}"));
+    assert_eq!(a.len(), b.len(), "row count of {src_table} vs {dst_table}");
+    for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(ra, rb, "row {i} of {src_table} differs");
+    }
+    assert_eq!(
+        src.checksum(src_table),
+        dst.checksum(dst_table),
+        "CHECKSUM TABLE of {src_table} vs {dst_table}"
+    );
+}
