@@ -1,0 +1,84 @@
+# Shell helpers to run throwaway MariaDB servers, for quickstart.sh and the
+# benchmarks. Source this file, then:
+#   sandbox_start NAME [extra mariadbd options...]   # sets NAME_PORT, NAME_SOCK
+#   sandbox_sql NAME "SQL"                           # runs SQL as root
+#   sandbox_stop_all                                 # kills them, removes datadirs
+# The Rust tests use their own harness (tests/support) with the same settings.
+
+SANDBOX_ROOT="${SANDBOX_ROOT:-$(mktemp -d "${TMPDIR:-/tmp}/sluice-sandbox.XXXXXX")}"
+SANDBOX_PIDS=()
+
+_sandbox_bin() {
+  for b in "$@"; do
+    for d in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
+      [ -x "$d/$b" ] && { echo "$d/$b"; return 0; }
+    done
+    command -v "$b" 2>/dev/null && return 0
+  done
+  return 1
+}
+
+sandbox_require() {
+  if ! _sandbox_bin mariadbd mysqld >/dev/null || ! _sandbox_bin mariadb-install-db mysql_install_db >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "== installing mariadb-server (apt)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+    else
+      echo "error: MariaDB server binaries (mariadbd, mariadb-install-db) are missing." >&2
+      echo "  hint: sudo apt-get install -y mariadb-server" >&2
+      return 1
+    fi
+  fi
+}
+
+_sandbox_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+sandbox_start() {
+  local name="$1"; shift
+  local dir="$SANDBOX_ROOT/$name"
+  local install server user_opt=()
+  install=$(_sandbox_bin mariadb-install-db mysql_install_db) || return 1
+  server=$(_sandbox_bin mariadbd mysqld) || return 1
+  [ "$(id -u)" = 0 ] && user_opt=(--user=root)
+  mkdir -p "$dir/data"
+  "$install" --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
+    --skip-test-db "${user_opt[@]}" >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; return 1; }
+  printf "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\nGRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n" >"$dir/init.sql"
+  local port; port=$(_sandbox_free_port)
+  "$server" --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
+    --log-error="$dir/error.log" --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
+    --init-file="$dir/init.sql" --log-bin="$dir/binlog" --binlog-format=ROW --binlog-row-image=FULL \
+    --binlog-row-metadata=FULL --server-id="$((1000 + port % 60000))" \
+    --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \
+    "${user_opt[@]}" "$@" >/dev/null 2>&1 &
+  SANDBOX_PIDS+=($!)
+  local upper; upper=$(echo "$name" | tr '[:lower:]-' '[:upper:]_')
+  printf -v "${upper}_PORT" '%s' "$port"
+  printf -v "${upper}_SOCK" '%s' "$dir/mysqld.sock"
+  local i
+  for i in $(seq 1 600); do
+    if mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -e 'SELECT 1' >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "${SANDBOX_PIDS[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "error: MariaDB '$name' did not start; its log says:" >&2
+  tail -20 "$dir/error.log" >&2
+  return 1
+}
+
+sandbox_sql() {
+  local upper; upper=$(echo "$1" | tr '[:lower:]-' '[:upper:]_')
+  local port_var="${upper}_PORT"
+  mariadb --no-defaults -uroot -h127.0.0.1 -P"${!port_var}" "${@:3}" -e "$2"
+}
+
+sandbox_stop_all() {
+  local p
+  for p in "${SANDBOX_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$SANDBOX_ROOT"
+}
