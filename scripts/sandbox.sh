@@ -54,6 +54,7 @@ sandbox_start() {
     --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \
     "${user_opt[@]}" "$@" >/dev/null 2>&1 &
   SANDBOX_PIDS+=($!)
+  disown $!
   local upper; upper=$(echo "$name" | tr '[:lower:]-' '[:upper:]_')
   printf -v "${upper}_PORT" '%s' "$port"
   printf -v "${upper}_SOCK" '%s' "$dir/mysqld.sock"
@@ -79,6 +80,8 @@ sandbox_sql() {
 sandbox_stop_all() {
   local p
   for p in "${SANDBOX_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  wait 2>/dev/null
+  for p in "${SANDBOX_PIDS[@]}"; do
+    while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+  done
   rm -rf "$SANDBOX_ROOT"
 }

@@ -451,7 +451,12 @@ pub fn assert_same_table(
     let b = dst.rows(&format!("SELECT * FROM {dst_table} ORDER BY {order_by}"));
     assert_eq!(a.len(), b.len(), "row count of {src_table} vs {dst_table}");
     for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
-        assert_eq!(ra, rb, "row {i} of {src_table} differs");
+        for (c, (va, vb)) in ra.iter().zip(rb).enumerate() {
+            assert_eq!(
+                va, vb,
+                "{src_table} vs {dst_table}: row {i}, column {c} differs (full rows: {ra:?} / {rb:?})"
+            );
+        }
     }
     assert_eq!(
         src.checksum(src_table),

@@ -1,6 +1,11 @@
-//! Arrow values back into SQL literals that reproduce the source's stored
-//! value exactly, for a connection set up by [`crate::mysql::connect`]
+//! Arrow values back into text the server turns into exactly the source's
+//! stored value, for a connection set up by [`crate::mysql::connect`]
 //! (`utf8mb4`, `time_zone = '+00:00'`, no `NO_BACKSLASH_ESCAPES`).
+//!
+//! Two forms: SQL literals for `INSERT ... VALUES`, and fields of the
+//! tab-separated stream `LOAD DATA LOCAL INFILE` reads (where binary columns
+//! travel as hex and BIT as a decimal number, converted by the statement's
+//! `SET` clause; see `sinks::mysql::load_data`).
 
 use std::fmt::Write;
 
@@ -13,7 +18,16 @@ use crate::mysql::temporal;
 use crate::mysql::types::MysqlType;
 use crate::{Error, Result};
 
-/// Writes the literal for one row of one column.
+/// Which text form to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// A SQL literal: `'text'`, `X'00ff'`, `NULL`.
+    Literal,
+    /// A LOAD DATA field (tab-separated, backslash-escaped): `text`, `00ff`, `\N`.
+    LoadData,
+}
+
+/// Writes one column's values.
 pub struct ColumnEncoder<'a> {
     array: &'a ArrayRef,
     ty: MysqlType,
@@ -32,9 +46,18 @@ impl<'a> ColumnEncoder<'a> {
     }
 
     pub fn write(&self, row: usize, out: &mut String) {
+        self.write_as(row, out, Form::Literal)
+    }
+
+    pub fn write_as(&self, row: usize, out: &mut String, form: Form) {
         let a = self.array;
+        let quote = |out: &mut String| {
+            if form == Form::Literal {
+                out.push('\'')
+            }
+        };
         if a.is_null(row) {
-            out.push_str("NULL");
+            out.push_str(if form == Form::Literal { "NULL" } else { "\\N" });
             return;
         }
         match a.data_type() {
@@ -43,6 +66,10 @@ impl<'a> ColumnEncoder<'a> {
             DataType::Int32 => push_num(out, a.as_primitive::<Int32Type>().value(row)),
             DataType::Int64 => push_num(out, a.as_primitive::<Int64Type>().value(row)),
             DataType::UInt8 => push_num(out, a.as_primitive::<UInt8Type>().value(row)),
+            // YEAR as four digits: LOAD DATA reads a bare "0" as 2000, "0000" as 0000.
+            DataType::UInt16 if self.ty == MysqlType::Year => {
+                let _ = write!(out, "{:04}", a.as_primitive::<UInt16Type>().value(row));
+            }
             DataType::UInt16 => push_num(out, a.as_primitive::<UInt16Type>().value(row)),
             DataType::UInt32 => push_num(out, a.as_primitive::<UInt32Type>().value(row)),
             DataType::UInt64 => push_num(out, a.as_primitive::<UInt64Type>().value(row)),
@@ -67,28 +94,33 @@ impl<'a> ColumnEncoder<'a> {
                 let _ = write!(out, "{:e}", a.as_primitive::<Float64Type>().value(row));
             }
             DataType::Date32 => {
-                out.push('\'');
+                quote(out);
                 let days = a.as_primitive::<Date32Type>().value(row);
                 temporal::write_date(out, temporal::days_to_date(days));
-                out.push('\'');
+                quote(out);
             }
             DataType::Timestamp(_, _) => {
-                out.push('\'');
+                quote(out);
                 let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
                 temporal::write_datetime(out, temporal::us_to_datetime(us));
-                out.push('\'');
+                quote(out);
             }
             DataType::Duration(_) => {
-                out.push('\'');
+                quote(out);
                 temporal::write_time(out, a.as_primitive::<DurationMicrosecondType>().value(row));
-                out.push('\'');
+                quote(out);
             }
-            DataType::Utf8 => push_str(out, a.as_string::<i32>().value(row)),
-            DataType::Binary => push_hex(out, a.as_binary::<i32>().value(row)),
+            DataType::Utf8 if form == Form::Literal => {
+                push_str(out, a.as_string::<i32>().value(row))
+            }
+            DataType::Utf8 => push_field(out, a.as_string::<i32>().value(row)),
+            DataType::Binary if form == Form::Literal => {
+                push_hex(out, a.as_binary::<i32>().value(row))
+            }
+            DataType::Binary => push_hex_digits(out, a.as_binary::<i32>().value(row)),
             // `new` admits only the types above.
             _ => out.push_str("NULL"),
         }
-        let _ = self.ty;
     }
 }
 
@@ -138,16 +170,36 @@ pub fn push_str(out: &mut String, s: &str) {
     out.push('\'');
 }
 
+/// A LOAD DATA field: the terminators and the escape character escaped.
+pub fn push_field(out: &mut String, s: &str) {
+    out.reserve(s.len());
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// A hexadecimal literal, `X'..'`: binary data never passes through a character set.
 pub fn push_hex(out: &mut String, b: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     out.reserve(b.len() * 2 + 3);
     out.push_str("X'");
+    push_hex_digits(out, b);
+    out.push('\'');
+}
+
+fn push_hex_digits(out: &mut String, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(b.len() * 2);
     for x in b {
         out.push(HEX[(x >> 4) as usize] as char);
         out.push(HEX[(x & 15) as usize] as char);
     }
-    out.push('\'');
 }
 
 #[cfg(test)]
@@ -175,6 +227,9 @@ mod tests {
         s.clear();
         push_hex(&mut s, &[0, 255, 16]);
         assert_eq!(s, "X'00FF10'");
+        s.clear();
+        push_field(&mut s, "a\tb\\N\n\0");
+        assert_eq!(s, "a\\tb\\\\N\\n\\0");
     }
 
     #[test]

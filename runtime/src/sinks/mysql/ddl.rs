@@ -47,6 +47,43 @@ pub fn create_trigger(t: &TriggerDdl, target: &TableId) -> String {
     )
 }
 
+/// Splits the plain secondary indexes (`KEY ...`) off a `CREATE TABLE`, so
+/// that they can be built after the load: one sorted index build is much
+/// cheaper than maintaining the index row by row. Returns the statement
+/// without them and their definitions, in order; `None` when there is
+/// nothing to defer or the table has foreign keys (InnoDB would otherwise
+/// create an index of its own for the constraint).
+pub fn split_secondary_indexes(create: &str) -> Option<(String, Vec<String>)> {
+    if create.contains("FOREIGN KEY") {
+        return None;
+    }
+    let open = create.find("(\n")?;
+    let close = create.rfind("\n)")?;
+    let body = &create[open + 2..close];
+    let mut keep = Vec::new();
+    let mut deferred = Vec::new();
+    for line in body.split('\n') {
+        let def = line.trim().trim_end_matches(',');
+        if def.starts_with("KEY `") {
+            deferred.push(def.to_string());
+        } else {
+            keep.push(def.to_string());
+        }
+    }
+    if deferred.is_empty() || keep.is_empty() {
+        return None;
+    }
+    let body = keep
+        .iter()
+        .map(|d| format!("  {d}"))
+        .collect::<Vec<_>>()
+        .join(",\n");
+    Some((
+        format!("{}\n{body}{}", &create[..open + 1], &create[close..]),
+        deferred,
+    ))
+}
+
 /// `SHOW CREATE TABLE` text without the parts that legitimately differ
 /// between a source and its copy (AUTO_INCREMENT counters), for comparison.
 pub fn normalized(create: &str) -> String {
@@ -94,5 +131,15 @@ mod tests {
             normalized(") ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT"),
             ") ENGINE=InnoDB DEFAULT"
         );
+    }
+
+    #[test]
+    fn splits_plain_secondary_indexes() {
+        let create = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `k` int(11) NOT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`k`),\n  KEY `k_1` (`k`),\n  KEY `k_2` (`k`,`id` DESC)\n) ENGINE=InnoDB";
+        let (base, keys) = split_secondary_indexes(create).unwrap();
+        assert_eq!(base, "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `k` int(11) NOT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`k`)\n) ENGINE=InnoDB");
+        assert_eq!(keys, vec!["KEY `k_1` (`k`)", "KEY `k_2` (`k`,`id` DESC)"]);
+        assert!(split_secondary_indexes("CREATE TABLE `t` (\n  `a` int,\n  KEY `x` (`a`),\n  CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `p` (`id`)\n)").is_none());
+        assert!(split_secondary_indexes("CREATE TABLE `t` (\n  `a` int\n)").is_none());
     }
 }

@@ -4,16 +4,20 @@
 //! - this file: configuration and the [`Sink`] implementation;
 //! - [`ddl`]: the source's DDL rewritten for target names;
 //! - [`rename`]: source → target table names;
-//! - [`insert`]: batches into multi-row INSERT statements.
+//! - [`load_data`]: batches into `LOAD DATA LOCAL INFILE` streams (the default);
+//! - [`insert`]: batches into multi-row INSERT statements (when the server
+//!   disables `local_infile`, or `load_method: insert`).
 
 pub mod ddl;
 pub mod insert;
+pub mod load_data;
 pub mod rename;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::Pool;
 use serde::Deserialize;
@@ -47,6 +51,34 @@ pub struct MysqlSinkConfig {
     /// Upper bound for one INSERT statement (also capped by the server's max_allowed_packet).
     #[serde(default = "default_statement_bytes")]
     pub max_statement_bytes: usize,
+    /// Whether the loaded rows go to the target's binary log. `false` loads
+    /// faster and is what myloader does by default, but replicas of the
+    /// target then miss the rows; needs SUPER or BINLOG ADMIN.
+    #[serde(default = "default_true")]
+    pub write_binlog: bool,
+    /// How rows are loaded.
+    #[serde(default)]
+    pub load_method: LoadMethod,
+    /// Build plain secondary indexes of new tables after their data is
+    /// loaded (faster); needs ALTER and INDEX, else indexes are created upfront.
+    #[serde(default = "default_true")]
+    pub defer_secondary_indexes: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadMethod {
+    /// `LOAD DATA LOCAL INFILE` when the server allows it (`local_infile=ON`), else INSERT.
+    #[default]
+    Auto,
+    /// Always `LOAD DATA LOCAL INFILE`; fails the precheck if the server refuses it.
+    LoadData,
+    /// Multi-row INSERT statements.
+    Insert,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_name() -> String {
@@ -95,6 +127,8 @@ const WRITER_SESSION: &[&str] = &[
     "SET SESSION foreign_key_checks = 0",
 ];
 
+const NO_BINLOG: &str = "SET SESSION sql_log_bin = 0";
+
 pub struct MysqlSink {
     name: String,
     endpoint: Endpoint,
@@ -102,6 +136,14 @@ pub struct MysqlSink {
     renames: Renames,
     parallelism: usize,
     max_statement_bytes: std::sync::atomic::AtomicUsize,
+    session: Vec<&'static str>,
+    load_method: LoadMethod,
+    /// Decided in `check`: whether writes use LOAD DATA.
+    use_load_data: std::sync::atomic::AtomicBool,
+    /// Decided in `check`: whether secondary indexes are built after the load.
+    defer_indexes: std::sync::atomic::AtomicBool,
+    /// Tables created without their secondary indexes, and those indexes.
+    deferred: std::sync::Mutex<Vec<(TableId, Vec<String>)>>,
     pool: Pool,
 }
 
@@ -111,7 +153,11 @@ impl MysqlSink {
         let endpoint = Endpoint::new(role, &config.url.value).map_err(Error::Data)?;
         let renames = Renames::new(&config.rename).map_err(Error::Data)?;
         let parallelism = config.parallelism.unwrap_or(default_parallelism);
-        let pool = endpoint.pool(WRITER_SESSION, parallelism);
+        let mut session = WRITER_SESSION.to_vec();
+        if !config.write_binlog {
+            session.push(NO_BINLOG);
+        }
+        let pool = endpoint.pool(&session, parallelism);
         Ok(MysqlSink {
             name: config.name,
             endpoint,
@@ -119,6 +165,11 @@ impl MysqlSink {
             renames,
             parallelism,
             max_statement_bytes: config.max_statement_bytes.into(),
+            session,
+            load_method: config.load_method,
+            use_load_data: false.into(),
+            defer_indexes: config.defer_secondary_indexes.into(),
+            deferred: Default::default(),
             pool,
         })
     }
@@ -141,6 +192,47 @@ impl MysqlSink {
     }
 }
 
+impl MysqlSink {
+    /// `ALTER TABLE ... ADD KEY` for the indexes held back in `prepare`,
+    /// several tables at once.
+    async fn build_deferred_indexes(&self) -> Result<()> {
+        let work = self
+            .deferred
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        let started = std::time::Instant::now();
+        let count = work.len();
+        let mut jobs = futures::stream::iter(work.into_iter().map(|(table, keys)| async move {
+            let sql = format!(
+                "ALTER TABLE {} {}",
+                table.quoted(),
+                keys.iter()
+                    .map(|k| format!("ADD {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut conn = self
+                .pool
+                .get_conn()
+                .await
+                .map_err(|e| self.endpoint.error("opening a writer connection", e))?;
+            conn.query_drop(&sql).await.map_err(|e| {
+                self.endpoint
+                    .error(format!("building the secondary indexes of {table}"), e)
+            })
+        }))
+        .buffer_unordered(self.parallelism.max(1));
+        while let Some(r) = jobs.next().await {
+            r?;
+        }
+        if count > 0 {
+            tracing::info!(sink = %self.name, tables = count, seconds = format!("{:.2}", started.elapsed().as_secs_f64()), "secondary indexes built");
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Sink for MysqlSink {
     fn name(&self) -> &str {
@@ -153,6 +245,19 @@ impl Sink for MysqlSink {
 
     async fn check(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
         let mut conn = self.endpoint.connect(WRITER_SESSION).await?;
+        if self.session.contains(&NO_BINLOG) {
+            conn.query_drop(NO_BINLOG).await.map_err(|e| {
+                Error::precondition(
+                    format!(
+                        "{} at {}: `write_binlog: false` needs the SUPER or BINLOG ADMIN privilege ({})",
+                        self.endpoint.role,
+                        self.endpoint.masked(),
+                        self.endpoint.error("SET sql_log_bin = 0", e)
+                    ),
+                    "grant BINLOG ADMIN (MariaDB) or SYSTEM_VARIABLES_ADMIN (MySQL), or remove `write_binlog: false`",
+                )
+            })?;
+        }
         let packet: Option<usize> = conn
             .query_first("SELECT @@max_allowed_packet")
             .await
@@ -163,6 +268,29 @@ impl Sink for MysqlSink {
                 p.saturating_sub(16 << 10).max(1024),
                 std::sync::atomic::Ordering::Relaxed,
             );
+        }
+
+        if self.load_method != LoadMethod::Insert {
+            let local_infile: Option<bool> = conn
+                .query_first("SELECT @@local_infile")
+                .await
+                .map_err(|e| self.endpoint.error("reading local_infile", e))?;
+            let allowed = local_infile.unwrap_or(false);
+            if !allowed && self.load_method == LoadMethod::LoadData {
+                return Err(Error::precondition(
+                    format!(
+                        "{} at {}: `load_method: load-data` but the server has local_infile=OFF",
+                        self.endpoint.role,
+                        self.endpoint.masked()
+                    ),
+                    "SET GLOBAL local_infile = ON on the target, or use `load_method: auto`",
+                ));
+            }
+            if !allowed {
+                tracing::info!(sink = %self.name, "target has local_infile=OFF: loading with INSERT statements");
+            }
+            self.use_load_data
+                .store(allowed, std::sync::atomic::Ordering::Relaxed);
         }
 
         let targets: BTreeSet<TableId> =
@@ -204,6 +332,13 @@ impl Sink for MysqlSink {
             }
         }
         let _ = conn.disconnect().await;
+        let can_alter = tables.iter().all(|t| {
+            let target = self.renames.target(&t.id);
+            grants.has("ALTER", Some(&target.database), Some(&target.name))
+                && grants.has("INDEX", Some(&target.database), Some(&target.name))
+        });
+        self.defer_indexes
+            .fetch_and(can_alter, std::sync::atomic::Ordering::Relaxed);
         if !missing.is_empty() {
             missing.dedup();
             return Err(Error::precondition(
@@ -220,7 +355,7 @@ impl Sink for MysqlSink {
     }
 
     async fn prepare(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
-        let mut conn = self.endpoint.connect(WRITER_SESSION).await?;
+        let mut conn = self.endpoint.connect(&self.session).await?;
         let targets: BTreeSet<TableId> =
             tables.iter().map(|t| self.renames.target(&t.id)).collect();
         let existing = self.existing_tables(&mut conn, &targets).await?;
@@ -240,7 +375,19 @@ impl Sink for MysqlSink {
                 }
                 continue;
             }
-            let sql = ddl::create_table(&t.ddl.create_table, &t.id, &target).ok_or_else(|| {
+            let mut create = t.ddl.create_table.clone();
+            if self
+                .defer_indexes
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                if let Some((base, keys)) = ddl::split_secondary_indexes(&create) {
+                    create = base;
+                    if let Ok(mut d) = self.deferred.lock() {
+                        d.push((target.clone(), keys));
+                    }
+                }
+            }
+            let sql = ddl::create_table(&create, &t.id, &target).ok_or_else(|| {
                 Error::Internal(format!("unexpected SHOW CREATE TABLE text for {}", t.id))
             })?;
             self.endpoint.exec_all(&mut conn, &[sql]).await?;
@@ -252,16 +399,31 @@ impl Sink for MysqlSink {
 
     async fn write(&self, batch: ChangeBatch) -> Result<()> {
         let target = self.renames.target(&batch.table.id);
-        let limit = self
-            .max_statement_bytes
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let statements = insert::statements(&batch, &target, limit)?;
         let mut conn = self
             .pool
             .get_conn()
             .await
             .map_err(|e| self.endpoint.error("opening a writer connection", e))?;
-        for sql in statements {
+        if self
+            .use_load_data
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let Some(load) = load_data::load_data(&batch, &target)? else {
+                return Ok(());
+            };
+            let data = bytes::Bytes::from(load.data);
+            conn.set_infile_handler(async move {
+                Ok(futures::stream::once(async move { Ok(data) }).boxed())
+            });
+            return conn.query_drop(load.statement).await.map_err(|e| {
+                self.endpoint
+                    .error(format!("loading rows into {target}"), e)
+            });
+        }
+        let limit = self
+            .max_statement_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        for sql in insert::statements(&batch, &target, limit)? {
             conn.query_drop(sql).await.map_err(|e| {
                 self.endpoint
                     .error(format!("writing rows into {target}"), e)
@@ -271,7 +433,8 @@ impl Sink for MysqlSink {
     }
 
     async fn finish(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
-        let mut conn = self.endpoint.connect(WRITER_SESSION).await?;
+        self.build_deferred_indexes().await?;
+        let mut conn = self.endpoint.connect(&self.session).await?;
         for t in tables.iter().filter(|t| !t.ddl.triggers.is_empty()) {
             let target = self.renames.target(&t.id);
             for trig in &t.ddl.triggers {

@@ -143,7 +143,7 @@ impl SnapshotReader {
         Ok(position)
     }
 
-    /// Splits tables into chunks, biggest first so the long ones start early.
+    /// Splits tables into chunks, in the order [`interleave`] gives.
     async fn plan(&self, conn: &mut Conn) -> Result<VecDeque<Chunk>> {
         let mut chunks = Vec::new();
         for t in &self.tables {
@@ -191,9 +191,32 @@ impl SnapshotReader {
                 start = end + 1;
             }
         }
-        chunks.sort_by(|a, b| b.estimated_rows.cmp(&a.estimated_rows));
-        Ok(chunks.into())
+        Ok(interleave(chunks))
     }
+}
+
+/// Orders chunks so that the readers work on different tables at once
+/// (concurrent loads into one table contend for the same index pages on the
+/// target), biggest tables first so the long ones start early.
+fn interleave(chunks: Vec<Chunk>) -> VecDeque<Chunk> {
+    let mut by_table: Vec<VecDeque<Chunk>> = Vec::new();
+    for c in chunks {
+        match by_table
+            .iter_mut()
+            .find(|q| q.front().is_some_and(|f| Arc::ptr_eq(&f.table, &c.table)))
+        {
+            Some(q) => q.push_back(c),
+            None => by_table.push(VecDeque::from([c])),
+        }
+    }
+    by_table.sort_by_key(|q| std::cmp::Reverse(q.iter().map(|c| c.estimated_rows).sum::<u64>()));
+    let mut out = VecDeque::new();
+    while by_table.iter().any(|q| !q.is_empty()) {
+        for q in by_table.iter_mut() {
+            out.extend(q.pop_front());
+        }
+    }
+    out
 }
 
 fn int_of(v: &Value) -> Result<i128> {
