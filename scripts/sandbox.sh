@@ -42,13 +42,14 @@ sandbox_start() {
   install=$(_sandbox_bin mariadb-install-db mysql_install_db) || return 1
   server=$(_sandbox_bin mariadbd mysqld) || return 1
   [ "$(id -u)" = 0 ] && user_opt=(--user=root)
-  mkdir -p "$dir/data"
-  "$install" --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
+  # A private tmpdir: a starting server deletes `#sql*` files in its tmpdir.
+  mkdir -p "$dir/data" "$dir/tmp"
+  TMPDIR="$dir/tmp" "$install" --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
     --skip-test-db "${user_opt[@]}" >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; return 1; }
   printf "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\nGRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n" >"$dir/init.sql"
   local port; port=$(_sandbox_free_port)
   "$server" --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
-    --log-error="$dir/error.log" --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
+    --log-error="$dir/error.log" --tmpdir="$dir/tmp" --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
     --init-file="$dir/init.sql" --log-bin="$dir/binlog" --binlog-format=ROW --binlog-row-image=FULL \
     --binlog-row-metadata=FULL --server-id="$((1000 + port % 60000))" \
     --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \

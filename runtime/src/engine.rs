@@ -82,8 +82,8 @@ pub async fn run(config: &PipelineConfig, mode: ProgressMode) -> Result<RunSumma
         "preconditions passed; copying"
     );
 
-    let progress = Arc::new(Progress::new(&tables, mode));
-    progress.start_reporting(mode);
+    let progress = Arc::new(Progress::new(&tables, &mode));
+    progress.start_reporting(&mode);
     let capacity = config.settings.parallelism * 2;
     let (tx, mut rx) = mpsc::channel::<Message>(capacity);
     let source_task = tokio::spawn(source.run(tx));

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice::config::PipelineConfig;
-use sluice::progress::ProgressMode;
+use sluice::progress::{self, ProgressMode};
 
 #[derive(Parser)]
 #[command(
@@ -63,15 +63,21 @@ enum ProgressArg {
     Off,
 }
 
-fn init_logging(format: LogFormat, level: Option<&str>) {
+/// Logs go to stderr; with progress bars, through them so lines print above the bars.
+fn init_logging(format: LogFormat, level: Option<&str>, bars: Option<&indicatif::MultiProgress>) {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     use tracing_subscriber::EnvFilter;
     let filter = match level {
         Some(l) => EnvFilter::new(l),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
+    let writer = match bars {
+        Some(m) => BoxMakeWriter::new(progress::BarsWriter(m.clone())),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     match format {
@@ -82,7 +88,22 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.log_level.as_deref());
+    let mode = match &cli.command {
+        Command::Run { progress, .. } => match progress {
+            ProgressArg::Auto if std::io::stderr().is_terminal() => {
+                ProgressMode::Bars(progress::bars())
+            }
+            ProgressArg::Bars => ProgressMode::Bars(progress::bars()),
+            ProgressArg::Auto | ProgressArg::Log => ProgressMode::Log,
+            ProgressArg::Off => ProgressMode::Off,
+        },
+        Command::Validate { .. } => ProgressMode::Off,
+    };
+    let bars = match &mode {
+        ProgressMode::Bars(m) => Some(m),
+        _ => None,
+    };
+    init_logging(cli.log_format, cli.log_level.as_deref(), bars);
     match cli.command {
         Command::Validate { file } => match PipelineConfig::load(&file) {
             Ok(cfg) => {
@@ -100,19 +121,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { file, progress } => {
+        Command::Run { file, .. } => {
             let cfg = match PipelineConfig::load(&file) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
-            };
-            let mode = match progress {
-                ProgressArg::Auto if std::io::stderr().is_terminal() => ProgressMode::Bars,
-                ProgressArg::Auto | ProgressArg::Log => ProgressMode::Log,
-                ProgressArg::Bars => ProgressMode::Bars,
-                ProgressArg::Off => ProgressMode::Off,
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -7,14 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::event::{TableId, TableSchema};
 
 /// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ProgressMode {
-    /// Bars on stderr (interactive use).
-    Bars,
+    /// Bars on stderr (interactive use). Log lines must go through
+    /// [`BarsWriter`] so they print above the bars instead of through them.
+    Bars(MultiProgress),
     /// A log line per table in progress every `LOG_EVERY`.
     Log,
     Off,
@@ -37,13 +39,21 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(tables: &[Arc<TableSchema>], mode: ProgressMode) -> Self {
-        let multi = (mode == ProgressMode::Bars)
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+    pub fn new(tables: &[Arc<TableSchema>], mode: &ProgressMode) -> Self {
+        let multi = match mode {
+            ProgressMode::Bars(m) => Some(m.clone()),
+            _ => None,
+        };
         let style = ProgressStyle::with_template(
-            "{prefix:>32} [{bar:30}] {human_pos:>10}/{human_len:<10} {per_sec:>12} ETA {eta}",
+            "{prefix:>32} [{bar:30}] {human_pos:>10}/{human_len:<10} {rate:>14} ETA {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} rows/s", s.per_sec());
+            },
+        )
         .progress_chars("=> ");
         let tables = tables
             .iter()
@@ -74,8 +84,8 @@ impl Progress {
     }
 
     /// Starts periodic log lines (Log mode); call once the runtime is running.
-    pub fn start_reporting(self: &Arc<Self>, mode: ProgressMode) {
-        if mode != ProgressMode::Log {
+    pub fn start_reporting(self: &Arc<Self>, mode: &ProgressMode) {
+        if !matches!(mode, ProgressMode::Log) {
             return;
         }
         let me = Arc::clone(self);
@@ -158,5 +168,33 @@ impl Progress {
             rows_per_sec = (total as f64 / secs.max(1e-9)) as u64,
             "copy finished"
         );
+    }
+}
+
+/// The bars, drawn on stderr.
+pub fn bars() -> MultiProgress {
+    MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
+}
+
+/// A `tracing` writer that prints log lines above the progress bars.
+#[derive(Clone)]
+pub struct BarsWriter(pub MultiProgress);
+
+impl std::io::Write for BarsWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.suspend(|| std::io::stderr().write_all(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for BarsWriter {
+    type Writer = BarsWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
     }
 }

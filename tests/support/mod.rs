@@ -100,9 +100,14 @@ impl MariaDb {
         ));
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("creating a datadir");
+        // A private tmpdir: a starting server deletes `#sql*` files in its
+        // tmpdir, which breaks other servers sharing /tmp.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("creating a tmpdir");
 
         let mut cmd = Command::new(&install);
-        cmd.arg("--no-defaults")
+        cmd.env("TMPDIR", &tmp)
+            .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db");
@@ -134,6 +139,7 @@ impl MariaDb {
             format!("--socket={}", dir.join("mysqld.sock").display()),
             format!("--pid-file={}", dir.join("mysqld.pid").display()),
             format!("--log-error={}", dir.join("error.log").display()),
+            format!("--tmpdir={}", tmp.display()),
             format!("--port={port}"),
             "--bind-address=127.0.0.1".into(),
             "--skip-name-resolve".into(),

@@ -129,7 +129,19 @@ impl SnapshotReader {
                 .await
                 .map_err(|e| ep.error("starting the snapshot transaction", e))?;
         }
-        let position = binlog_position(ep, &mut readers[0]).await?;
+        let mut position = binlog_position(ep, &mut readers[0]).await?;
+        if control.is_none() {
+            // Without the lock, the binlog may have moved on since the
+            // transactions started. MariaDB reports the exact position of the
+            // first reader's snapshot; with one reader that is the snapshot's.
+            if let Some(p) = mariadb_snapshot_position(&mut readers[0]).await {
+                position = p;
+            } else {
+                tracing::warn!(
+                    "snapshot.lock is none: the recorded binlog position is approximate"
+                );
+            }
+        }
         if let Some(mut c) = control {
             c.query_drop("UNLOCK TABLES")
                 .await
@@ -273,6 +285,33 @@ async fn binlog_position(ep: &Endpoint, conn: &mut Conn) -> Result<Position> {
         pos.gtid = g.filter(|g| !g.is_empty());
     }
     Ok(pos)
+}
+
+/// MariaDB's `binlog_snapshot_file/position`: the binlog position matching
+/// this connection's `START TRANSACTION WITH CONSISTENT SNAPSHOT`, and its
+/// GTID position. `None` on MySQL.
+async fn mariadb_snapshot_position(conn: &mut Conn) -> Option<Position> {
+    let rows: Vec<(String, String)> = conn
+        .query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .ok()?;
+    let get = |k: &str| {
+        rows.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
+    let file = get("Binlog_snapshot_file").filter(|f| !f.is_empty())?;
+    let offset: u64 = get("Binlog_snapshot_position")?.parse().ok()?;
+    let gtid: Option<String> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&file, offset))
+        .await
+        .ok()
+        .flatten();
+    Some(Position {
+        file,
+        offset,
+        gtid: gtid.filter(|g| !g.is_empty()),
+    })
 }
 
 struct Worker {
