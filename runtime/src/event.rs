@@ -98,6 +98,9 @@ pub struct ColumnDef {
     /// The full type as the server prints it, e.g. `decimal(65,30) unsigned`.
     pub column_type: String,
     pub nullable: bool,
+    /// Character set of a character column (`utf8mb4`, `latin1`, ...). The
+    /// binlog carries text in this charset; SELECT converts it for us.
+    pub charset: Option<String>,
 }
 
 /// Which index identifies a row.

@@ -15,6 +15,7 @@
 //! - [`sources`] and [`sinks`]: one folder per component, config next to code.
 //! - [`progress`]: progress bars and periodic progress logs.
 
+pub mod binlog;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -149,6 +149,7 @@ pub async fn load_schema(
             source_type,
             column_type,
             nullable: nullable == "YES",
+            charset,
         });
     }
     if columns.is_empty() {

@@ -1,0 +1,435 @@
+//! Statements from the binlog: which tables they change, and the same
+//! statement rewritten for the target's names.
+//!
+//! A small tokenizer is enough: sluice only needs the statement's kind and
+//! the byte spans of the table names it mentions in table positions.
+
+use crate::event::{quote_ident, TableId};
+
+/// What a statement does to the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DdlKind {
+    CreateTable,
+    AlterTable,
+    DropTable,
+    RenameTable,
+    TruncateTable,
+    CreateIndex,
+    DropIndex,
+    CreateDatabase,
+    DropDatabase,
+    AlterDatabase,
+    /// Triggers, views, routines, events on a table.
+    Unsupported(String),
+    /// Not schema-changing (GRANT, SET, FLUSH, ANALYZE, ...), or temporary tables.
+    Other,
+}
+
+/// A table name as written in the statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    pub table: TableId,
+    /// Byte range of the (possibly qualified) name in the statement.
+    pub span: (usize, usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub kind: DdlKind,
+    /// Tables named in table positions, resolved against the default schema.
+    /// For RENAME, pairs (from, to) in order; for ALTER ... RENAME TO, the new name last.
+    pub tables: Vec<TableRef>,
+    /// For database statements.
+    pub database: Option<(String, (usize, usize))>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Ident(String),
+    Str,
+    Punct(char),
+}
+
+fn tokenize(sql: &str) -> Vec<(Tok, usize, usize)> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            // `/*!NNNNN ... */` is executed by MySQL: keep its content.
+            if b.get(i + 2) == Some(&b'!') {
+                i += 3;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            } else {
+                i = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
+            }
+        } else if c == b'*' && b.get(i + 1) == Some(&b'/') {
+            i += 2;
+        } else if c == b'#' || (c == b'-' && b.get(i + 1) == Some(&b'-')) {
+            i = sql[i..].find('\n').map_or(b.len(), |p| i + p);
+        } else if c == b'`' {
+            let start = i;
+            let mut s = String::new();
+            i += 1;
+            while i < b.len() {
+                if b[i] == b'`' {
+                    if b.get(i + 1) == Some(&b'`') {
+                        s.push('`');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                let ch = sql[i..].chars().next().unwrap_or(' ');
+                s.push(ch);
+                i += ch.len_utf8();
+            }
+            out.push((Tok::Ident(s), start, i));
+        } else if c == b'\'' || c == b'"' {
+            let start = i;
+            i += 1;
+            while i < b.len() && b[i] != c {
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push((Tok::Str, start, i.min(b.len())));
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+            {
+                i += 1;
+            }
+            out.push((Tok::Word(sql[start..i].to_string()), start, i));
+        } else {
+            out.push((Tok::Punct(c as char), i, i + 1));
+            i += 1;
+        }
+    }
+    out
+}
+
+struct Parser<'a> {
+    toks: Vec<(Tok, usize, usize)>,
+    pos: usize,
+    default_db: &'a str,
+}
+
+impl Parser<'_> {
+    fn peek_word(&self) -> Option<String> {
+        match self.toks.get(self.pos) {
+            Some((Tok::Word(w), _, _)) => Some(w.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    fn eat(&mut self, word: &str) -> bool {
+        if self.peek_word().as_deref() == Some(word) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_seq(&mut self, words: &[&str]) -> bool {
+        let save = self.pos;
+        for w in words {
+            if !self.eat(w) {
+                self.pos = save;
+                return false;
+            }
+        }
+        true
+    }
+
+    fn name_part(&mut self) -> Option<(String, usize, usize)> {
+        match self.toks.get(self.pos)? {
+            (Tok::Ident(s), a, b) | (Tok::Word(s), a, b) => {
+                let r = (s.clone(), *a, *b);
+                self.pos += 1;
+                Some(r)
+            }
+            _ => None,
+        }
+    }
+
+    /// `name` or `db.name`.
+    fn table(&mut self) -> Option<TableRef> {
+        let (first, start, mut end) = self.name_part()?;
+        if matches!(self.toks.get(self.pos), Some((Tok::Punct('.'), _, _))) {
+            self.pos += 1;
+            let (second, _, e) = self.name_part()?;
+            end = e;
+            return Some(TableRef {
+                table: TableId::new(first, second),
+                span: (start, end),
+            });
+        }
+        Some(TableRef {
+            table: TableId::new(self.default_db, first),
+            span: (start, end),
+        })
+    }
+
+    fn comma(&mut self) -> bool {
+        if matches!(self.toks.get(self.pos), Some((Tok::Punct(','), _, _))) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Classifies `sql`, run with `default_db` as the current database.
+pub fn parse(default_db: &str, sql: &str) -> Statement {
+    let mut p = Parser {
+        toks: tokenize(sql),
+        pos: 0,
+        default_db,
+    };
+    let mut st = Statement {
+        kind: DdlKind::Other,
+        tables: Vec::new(),
+        database: None,
+    };
+    let Some(first) = p.peek_word() else {
+        return st;
+    };
+    p.pos += 1;
+    match first.as_str() {
+        "CREATE" => {
+            p.eat_seq(&["OR", "REPLACE"]);
+            while p.eat("DEFINER") {
+                // DEFINER = user@host: skip to the object keyword.
+                while p.pos < p.toks.len() {
+                    let stop = p.peek_word().is_some_and(|w| {
+                        ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT", "SQL"]
+                            .contains(&w.as_str())
+                    });
+                    if stop {
+                        break;
+                    }
+                    p.pos += 1;
+                }
+            }
+            if p.eat("TEMPORARY") {
+                return st;
+            }
+            if p.eat("TABLE") {
+                p.eat_seq(&["IF", "NOT", "EXISTS"]);
+                st.kind = DdlKind::CreateTable;
+                st.tables.extend(p.table());
+                // CREATE TABLE a LIKE b: b is only read.
+            } else if p.eat("DATABASE") || p.eat("SCHEMA") {
+                p.eat_seq(&["IF", "NOT", "EXISTS"]);
+                st.kind = DdlKind::CreateDatabase;
+                st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
+            } else {
+                p.eat("ONLINE");
+                p.eat("UNIQUE") || p.eat("FULLTEXT") || p.eat("SPATIAL");
+                if p.eat("INDEX") {
+                    p.eat_seq(&["IF", "NOT", "EXISTS"]);
+                    p.name_part();
+                    if p.eat("ON") {
+                        st.kind = DdlKind::CreateIndex;
+                        st.tables.extend(p.table());
+                    }
+                } else if let Some(w) = p.peek_word() {
+                    if ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"].contains(&w.as_str()) {
+                        st.kind = DdlKind::Unsupported(format!("CREATE {w}"));
+                        if w == "TRIGGER" {
+                            // CREATE TRIGGER name {BEFORE|AFTER} event ON table
+                            while let Some(w) = p.peek_word() {
+                                p.pos += 1;
+                                if w == "ON" {
+                                    st.tables.extend(p.table());
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        "ALTER" => {
+            p.eat("ONLINE");
+            p.eat("IGNORE");
+            if p.eat("TABLE") {
+                p.eat_seq(&["IF", "EXISTS"]);
+                st.kind = DdlKind::AlterTable;
+                st.tables.extend(p.table());
+                // ALTER TABLE t ..., RENAME [TO|AS] new
+                while p.pos < p.toks.len() {
+                    if p.eat("RENAME") {
+                        if p.eat("COLUMN") || p.eat("INDEX") || p.eat("KEY") {
+                            continue;
+                        }
+                        let _ = p.eat("TO") || p.eat("AS");
+                        st.tables.extend(p.table());
+                        break;
+                    }
+                    p.pos += 1;
+                }
+            } else if p.eat("DATABASE") || p.eat("SCHEMA") {
+                st.kind = DdlKind::AlterDatabase;
+                st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
+            }
+        }
+        "DROP" => {
+            if p.eat("TEMPORARY") {
+                return st;
+            }
+            if p.eat("TABLE") || p.eat("TABLES") {
+                p.eat_seq(&["IF", "EXISTS"]);
+                st.kind = DdlKind::DropTable;
+                loop {
+                    st.tables.extend(p.table());
+                    if !p.comma() {
+                        break;
+                    }
+                }
+            } else if p.eat("DATABASE") || p.eat("SCHEMA") {
+                p.eat_seq(&["IF", "EXISTS"]);
+                st.kind = DdlKind::DropDatabase;
+                st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
+            } else if p.eat("INDEX") {
+                p.eat_seq(&["IF", "EXISTS"]);
+                p.name_part();
+                if p.eat("ON") {
+                    st.kind = DdlKind::DropIndex;
+                    st.tables.extend(p.table());
+                }
+            } else if let Some(w) = p.peek_word() {
+                if ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"].contains(&w.as_str()) {
+                    st.kind = DdlKind::Unsupported(format!("DROP {w}"));
+                }
+            }
+        }
+        "RENAME" => {
+            if p.eat("TABLE") || p.eat("TABLES") {
+                st.kind = DdlKind::RenameTable;
+                loop {
+                    st.tables.extend(p.table());
+                    p.eat("TO");
+                    st.tables.extend(p.table());
+                    if !p.comma() {
+                        break;
+                    }
+                }
+            }
+        }
+        "TRUNCATE" => {
+            p.eat("TABLE");
+            st.kind = DdlKind::TruncateTable;
+            st.tables.extend(p.table());
+        }
+        _ => {}
+    }
+    st
+}
+
+/// `sql` with each table name replaced by `map(table)`, fully qualified.
+/// Database statements get their database mapped by `map_db`.
+pub fn rewrite(
+    sql: &str,
+    st: &Statement,
+    map: impl Fn(&TableId) -> TableId,
+    map_db: impl Fn(&str) -> String,
+) -> String {
+    let mut spans: Vec<((usize, usize), String)> = st
+        .tables
+        .iter()
+        .map(|t| (t.span, map(&t.table).quoted()))
+        .collect();
+    if let Some((db, span)) = &st.database {
+        spans.push((*span, quote_ident(&map_db(db))));
+    }
+    spans.sort_by_key(|(s, _)| s.0);
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut at = 0;
+    for ((a, b), text) in spans {
+        if a < at {
+            continue;
+        }
+        out.push_str(&sql[at..a]);
+        out.push_str(&text);
+        at = b;
+    }
+    out.push_str(&sql[at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(st: &Statement) -> Vec<String> {
+        st.tables.iter().map(|t| t.table.to_string()).collect()
+    }
+
+    #[test]
+    fn classifies_table_statements() {
+        let st = parse("shop", "ALTER TABLE `orders` ADD COLUMN note TEXT");
+        assert_eq!(st.kind, DdlKind::AlterTable);
+        assert_eq!(names(&st), ["shop.orders"]);
+        let st = parse("x", "RENAME TABLE shop.a TO shop.b, c TO d");
+        assert_eq!(names(&st), ["shop.a", "shop.b", "x.c", "x.d"]);
+        let st = parse(
+            "shop",
+            "DROP TABLE IF EXISTS `t1`,`t2` /* generated by server */",
+        );
+        assert_eq!(
+            (st.kind.clone(), names(&st)),
+            (DdlKind::DropTable, vec!["shop.t1".into(), "shop.t2".into()])
+        );
+        let st = parse("shop", "CREATE TABLE IF NOT EXISTS t (id int primary key)");
+        assert_eq!(
+            (st.kind.clone(), names(&st)),
+            (DdlKind::CreateTable, vec!["shop.t".into()])
+        );
+        assert_eq!(
+            parse("shop", "CREATE TEMPORARY TABLE t (a int)").kind,
+            DdlKind::Other
+        );
+        let st = parse("shop", "ALTER TABLE t RENAME COLUMN a TO b, RENAME TO t2");
+        assert_eq!(names(&st), ["shop.t", "shop.t2"]);
+        let st = parse("shop", "CREATE DEFINER=`root`@`localhost` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a=1");
+        assert_eq!(st.kind, DdlKind::Unsupported("CREATE TRIGGER".into()));
+        assert_eq!(names(&st), ["shop.t"]);
+        assert_eq!(parse("shop", "GRANT ALL ON *.* TO x").kind, DdlKind::Other);
+        let st = parse("", "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `shop2` /*!40100 DEFAULT CHARACTER SET utf8mb4 */");
+        assert_eq!(st.kind, DdlKind::CreateDatabase);
+        assert_eq!(st.database.as_ref().map(|d| d.0.as_str()), Some("shop2"));
+    }
+
+    #[test]
+    fn rewrites_names_for_the_target() {
+        let sql = "ALTER TABLE shop.`orders` ADD COLUMN x INT";
+        let st = parse("shop", sql);
+        let out = rewrite(
+            sql,
+            &st,
+            |t| TableId::new("copy", &t.name),
+            |d| d.to_string(),
+        );
+        assert_eq!(out, "ALTER TABLE `copy`.`orders` ADD COLUMN x INT");
+        let sql = "CREATE DATABASE `shop` CHARACTER SET latin1";
+        let st = parse("", sql);
+        assert_eq!(
+            rewrite(sql, &st, |t| t.clone(), |_| "copy".into()),
+            "CREATE DATABASE `copy` CHARACTER SET latin1"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! Where binlog events become change events.
+//!
+//! - [`reader`]: asks the server for its binlog (by file/offset or MariaDB
+//!   GTID), follows rotations and heartbeats, and turns raw events into
+//!   [`reader::BinlogEvent`]s: transaction starts and ends, row changes, statements.
+//! - [`mariadb`]: MariaDB's own event types (GTID, GTID list, annotations,
+//!   compressed events), decoded or refused on purpose, never ignored by accident.
+//! - [`values`]: row values made identical to what SELECT returns.
+//! - [`ddl`]: which tables a statement changes, and rewriting it for a target.
+//!
+//! `sources::mysql::cdc` assembles these into [`crate::event::ChangeBatch`]es.
+
+pub mod ddl;
+pub mod mariadb;
+pub mod reader;
+pub mod values;
