@@ -1,29 +1,39 @@
-//! Runs a pipeline: builds the stages from the config, checks every
-//! precondition before anything is written, then streams batches from the
-//! source to every sink, each sink writing with its own parallelism.
+//! Runs a pipeline: builds the stages, decides the plan from the source mode
+//! and the sinks' checkpoints, checks every precondition before anything is
+//! written, then streams messages from the source to every sink.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
-use crate::event::{Position, TableId, TableSchema};
+use crate::event::{Position, TableId};
 use crate::progress::{Progress, ProgressMode};
 use crate::sinks::mysql::MysqlSink;
 use crate::sources::mysql::MysqlSource;
-use crate::stage::{Message, Sink, Source};
+use crate::stage::{Message, Plan, Sink, SinkState, Source, SourceMode};
 use crate::{Error, Result};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub progress: ProgressMode,
+    /// Stop (successfully) once every sink's lag stays below this for a few seconds.
+    pub until_caught_up: Option<Duration>,
+}
 
 /// What a finished run did.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub rows: BTreeMap<TableId, u64>,
     pub elapsed: Duration,
-    /// Where the snapshot was taken; CDC continues from here.
+    /// Where the snapshot was taken; changes continue from here.
     pub snapshot_position: Option<Position>,
+    pub plan: Plan,
+    /// Why a change-following run ended.
+    pub stopped_because: Option<&'static str>,
 }
 
 impl RunSummary {
@@ -44,10 +54,14 @@ pub fn build(config: &PipelineConfig) -> Result<(Box<dyn Source>, Vec<Arc<dyn Si
         ));
     }
     let s = &config.settings;
+    let name = &config.name.value;
     let source: Box<dyn Source> = match &config.source {
-        SourceConfig::Mysql(c) => {
-            Box::new(MysqlSource::new(c.clone(), s.batch_size, s.parallelism)?)
-        }
+        SourceConfig::Mysql(c) => Box::new(MysqlSource::new(
+            c.clone(),
+            name,
+            s.batch_size,
+            s.parallelism,
+        )?),
     };
     let sinks = config
         .sinks
@@ -55,50 +69,121 @@ pub fn build(config: &PipelineConfig) -> Result<(Box<dyn Source>, Vec<Arc<dyn Si
         .iter()
         .map(|c| -> Result<Arc<dyn Sink>> {
             match c {
-                SinkConfig::Mysql(c) => Ok(Arc::new(MysqlSink::new(c.clone(), s.parallelism)?)),
+                SinkConfig::Mysql(c) => {
+                    Ok(Arc::new(MysqlSink::new(c.clone(), name, s.parallelism)?))
+                }
             }
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((source, sinks))
 }
 
-/// Runs a pipeline to completion.
-pub async fn run(config: &PipelineConfig, mode: ProgressMode) -> Result<RunSummary> {
+/// Decides what to do from the source's mode and what the sinks did before.
+async fn plan(source: &mut dyn Source, sinks: &[Arc<dyn Sink>]) -> Result<(Plan, Vec<SinkState>)> {
+    let mode = source.mode();
+    if mode == SourceMode::Snapshot {
+        return Ok((
+            Plan::Snapshot { then_cdc: false },
+            vec![SinkState::Fresh; sinks.len()],
+        ));
+    }
+    let mut states = Vec::new();
+    for s in sinks {
+        states.push(s.state().await?);
+    }
+    let positions: Vec<&Position> = states
+        .iter()
+        .filter_map(|s| match s {
+            SinkState::At(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let plan = if positions.len() == sinks.len() {
+        // Every sink resumes; the source reads from the oldest checkpoint.
+        let from = positions
+            .iter()
+            .min_by(|a, b| a.binlog_cmp(b))
+            .map(|p| (*p).clone())
+            .unwrap_or_default();
+        Plan::Cdc { from, fresh: false }
+    } else if positions.is_empty() {
+        match mode {
+            SourceMode::SnapshotThenCdc => Plan::Snapshot { then_cdc: true },
+            _ => Plan::Cdc {
+                from: source.cdc_start().await?,
+                fresh: true,
+            },
+        }
+    } else {
+        let fresh: Vec<&str> = sinks
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| !matches!(s, SinkState::At(_)))
+            .map(|(k, _)| k.name())
+            .collect();
+        return Err(Error::precondition(
+            format!(
+                "sink(s) {} have no checkpoint while the others resume from theirs",
+                fresh.join(", ")
+            ),
+            "run a new sink in its own pipeline until it has caught up, or clear every sink's row in the target's sluice.checkpoints table to start over",
+        ));
+    };
+    Ok((plan, states))
+}
+
+/// Runs a pipeline to completion (or, when it follows changes, until stopped).
+pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
     let (mut source, sinks) = build(config)?;
 
     // Preconditions first: nothing is written anywhere unless all pass.
     let tables = source.discover().await?;
-    for sink in &sinks {
-        sink.check(&tables).await?;
+    let (plan, states) = plan(source.as_mut(), &sinks).await?;
+    for (sink, state) in sinks.iter().zip(&states) {
+        sink.check(&tables, &plan, state).await?;
     }
-    for sink in &sinks {
-        sink.prepare(&tables).await?;
+    for (sink, state) in sinks.iter().zip(&states) {
+        sink.prepare(&tables, &plan, state).await?;
     }
     tracing::info!(
         pipeline = %config.name.value,
         tables = tables.len(),
         estimated_rows = tables.iter().map(|t| t.estimated_rows).sum::<u64>(),
-        "preconditions passed; copying"
+        plan = ?plan,
+        "preconditions passed"
     );
 
-    let progress = Arc::new(Progress::new(&tables, &mode));
-    progress.start_reporting(&mode);
+    let progress = Arc::new(Progress::new(&tables, sinks.len(), &options.progress));
+    progress.start_reporting(&options.progress);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let stopped_because: Arc<std::sync::Mutex<Option<&'static str>>> = Default::default();
+    let signals = tokio::spawn(stop_on_signal(stop_tx.clone(), stopped_because.clone()));
+    let caught_up = options.until_caught_up.map(|threshold| {
+        tokio::spawn(stop_when_caught_up(
+            progress.clone(),
+            threshold,
+            stop_tx.clone(),
+            stopped_because.clone(),
+        ))
+    });
+
     let capacity = config.settings.parallelism * 2;
     let (tx, mut rx) = mpsc::channel::<Message>(capacity);
-    let source_task = tokio::spawn(source.run(tx));
+    let source_task = tokio::spawn(source.run(tx, plan.clone(), stop_rx));
 
     let mut sink_txs = Vec::new();
     let mut sink_tasks = Vec::new();
     for (i, sink) in sinks.iter().enumerate() {
-        let (stx, srx) = mpsc::channel::<Message>(sink.parallelism() * 2);
+        let (stx, srx) = mpsc::channel::<Message>(capacity);
         sink_txs.push(stx);
-        let progress = (i == 0).then(|| progress.clone());
-        sink_tasks.push(tokio::spawn(drive_sink(
-            sink.clone(),
+        sink_tasks.push(tokio::spawn(sink.clone().run(
             srx,
             tables.clone(),
-            progress,
+            plan.clone(),
+            progress.clone(),
+            i,
         )));
     }
 
@@ -138,53 +223,82 @@ pub async fn run(config: &PipelineConfig, mode: ProgressMode) -> Result<RunSumma
             first_error.get_or_insert(Error::Internal(format!("source task: {e}")));
         }
     }
+    signals.abort();
+    if let Some(c) = caught_up {
+        c.abort();
+    }
     progress.finish(first_error.is_none());
     if let Some(e) = first_error {
         return Err(e);
     }
+    let stopped_because = stopped_because.lock().ok().and_then(|s| *s);
     Ok(RunSummary {
         rows: progress.rows(),
         elapsed: started.elapsed(),
         snapshot_position,
+        plan,
+        stopped_because,
     })
 }
 
-/// Feeds one sink: up to `parallelism` writes in flight, then `finish`.
-async fn drive_sink(
-    sink: Arc<dyn Sink>,
-    mut rx: mpsc::Receiver<Message>,
-    tables: Vec<Arc<TableSchema>>,
-    progress: Option<Arc<Progress>>,
-) -> Result<()> {
-    let limit = sink.parallelism().max(1);
-    let mut in_flight = FuturesUnordered::new();
+/// SIGTERM or SIGINT: stop reading, let the sinks commit, exit cleanly.
+async fn stop_on_signal(
+    stop: Arc<watch::Sender<bool>>,
+    why: Arc<std::sync::Mutex<Option<&'static str>>>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(
+        signal = name,
+        "stopping: committing what was applied, then exiting"
+    );
+    if let Ok(mut w) = why.lock() {
+        w.get_or_insert(if name == "SIGTERM" {
+            "SIGTERM"
+        } else {
+            "SIGINT"
+        });
+    }
+    let _ = stop.send(true);
+}
+
+/// How long the lag must stay under the threshold before cutover.
+const CAUGHT_UP_FOR: Duration = Duration::from_secs(2);
+
+async fn stop_when_caught_up(
+    progress: Arc<Progress>,
+    threshold: Duration,
+    stop: Arc<watch::Sender<bool>>,
+    why: Arc<std::sync::Mutex<Option<&'static str>>>,
+) {
+    let mut since: Option<Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
-        tokio::select! {
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                let (table, rows): (TableId, usize) = done?;
-                if let Some(p) = &progress { p.add(&table, rows as u64); }
-            }
-            msg = rx.recv(), if in_flight.len() < limit => {
-                match msg {
-                    Some(Message::Batch(batch)) => {
-                        let sink = sink.clone();
-                        in_flight.push(async move {
-                            let table = batch.table.id.clone();
-                            let rows = batch.len();
-                            sink.write(batch).await.map(|_| (table, rows))
-                        });
-                    }
-                    Some(Message::SnapshotDone(_)) => {}
-                    None => break,
+        tick.tick().await;
+        if progress.max_lag() <= threshold {
+            let t = *since.get_or_insert_with(Instant::now);
+            if t.elapsed() >= CAUGHT_UP_FOR {
+                tracing::info!(
+                    threshold_ms = threshold.as_millis() as u64,
+                    "caught up: stopping"
+                );
+                if let Ok(mut w) = why.lock() {
+                    w.get_or_insert("caught up");
                 }
+                let _ = stop.send(true);
+                return;
             }
+        } else {
+            since = None;
         }
     }
-    while let Some(done) = in_flight.next().await {
-        let (table, rows) = done?;
-        if let Some(p) = &progress {
-            p.add(&table, rows as u64);
-        }
-    }
-    sink.finish(&tables).await
 }

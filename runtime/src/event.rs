@@ -66,6 +66,20 @@ pub struct Position {
     pub gtid: Option<String>,
 }
 
+impl Position {
+    /// Orders positions in one server's binlog: by file sequence number, then offset.
+    pub fn binlog_cmp(&self, other: &Position) -> std::cmp::Ordering {
+        fn seq(file: &str) -> (u64, &str) {
+            match file.rsplit_once('.') {
+                Some((base, n)) => (n.parse().unwrap_or(0), base),
+                None => (0, file),
+            }
+        }
+        let (a, b) = (seq(&self.file), seq(&other.file));
+        (a.1, a.0, self.offset).cmp(&(b.1, b.0, other.offset))
+    }
+}
+
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.file.is_empty() {

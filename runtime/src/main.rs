@@ -36,9 +36,9 @@ enum Command {
         /// The pipeline YAML file.
         file: PathBuf,
     },
-    /// Run a pipeline: check every precondition, then copy.
+    /// Run a pipeline: check every precondition, then copy and follow changes.
     #[command(
-        after_help = "Examples:\n  sluice run pipelines/mysql-migrate.yaml\n  sluice run --progress log --log-format json pipeline.yaml\n\nNothing is written to any sink unless every precondition passes (tables exist\nunder `existing_tables: fail`, privileges, connectivity). Exit code 0 on success,\n1 on a runtime failure, 2 on an invalid pipeline file."
+        after_help = "Examples:\n  sluice run pipelines/mysql-migrate.yaml\n  sluice run pipelines/mysql-dr-sync.yaml            # runs until SIGTERM\n  sluice run --until-caught-up pipelines/mysql-migrate-online.yaml   # cutover\n  sluice run --progress log --log-format json pipeline.yaml\n\nNothing is written to any sink unless every precondition passes (tables exist\nunder `existing_tables: fail`, privileges, connectivity). A pipeline that follows\nchanges resumes from its sinks' checkpoints; SIGTERM or Ctrl-C commits what was\napplied and exits 0. Exit code 0 on success, 1 on a runtime failure, 2 on an\ninvalid pipeline file."
     )]
     Run {
         /// The pipeline YAML file.
@@ -46,6 +46,12 @@ enum Command {
         /// Progress display: bars on a terminal, log lines otherwise.
         #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
         progress: ProgressArg,
+        /// Exit 0 once every sink's lag has stayed under --caught-up-lag-ms for 2 s (for cutover).
+        #[arg(long)]
+        until_caught_up: bool,
+        /// The lag, in milliseconds, that counts as caught up.
+        #[arg(long, default_value_t = 1000)]
+        caught_up_lag_ms: u64,
     },
 }
 
@@ -121,7 +127,12 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { file, .. } => {
+        Command::Run {
+            file,
+            until_caught_up,
+            caught_up_lag_ms,
+            ..
+        } => {
             let cfg = match PipelineConfig::load(&file) {
                 Ok(c) => c,
                 Err(e) => {
@@ -139,7 +150,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(sluice::engine::run(&cfg, mode)) {
+            let options = sluice::engine::RunOptions {
+                progress: mode,
+                until_caught_up: until_caught_up
+                    .then(|| std::time::Duration::from_millis(caught_up_lag_ms)),
+            };
+            match runtime.block_on(sluice::engine::run(&cfg, options)) {
                 Ok(summary) => {
                     let secs = summary.elapsed.as_secs_f64();
                     println!(
@@ -152,6 +168,9 @@ fn main() -> ExitCode {
                     );
                     if let Some(p) = summary.snapshot_position {
                         println!("snapshot position: {p}");
+                    }
+                    if let Some(why) = summary.stopped_because {
+                        println!("stopped: {why}");
                     }
                     ExitCode::SUCCESS
                 }

@@ -2,7 +2,7 @@
 //! structured log lines otherwise.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,16 +30,29 @@ struct Table {
     bar: Option<ProgressBar>,
 }
 
-/// Rows written per table, as seen by the first sink.
+/// How far one sink has applied changes.
+#[derive(Default)]
+pub struct SinkStatus {
+    /// Commit time (µs since the epoch) of the last applied source transaction.
+    applied_commit_us: AtomicI64,
+    /// Set when the sink applied everything the source had (a heartbeat came
+    /// in with nothing pending); cleared by new changes.
+    caught_up: AtomicBool,
+    /// Row changes applied.
+    changes: AtomicU64,
+}
+
+/// Rows written per table (as seen by the first sink), and each sink's lag.
 pub struct Progress {
     tables: BTreeMap<TableId, Table>,
+    sinks: Vec<SinkStatus>,
     started: Instant,
     multi: Option<MultiProgress>,
     reporter: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Progress {
-    pub fn new(tables: &[Arc<TableSchema>], mode: &ProgressMode) -> Self {
+    pub fn new(tables: &[Arc<TableSchema>], sinks: usize, mode: &ProgressMode) -> Self {
         let multi = match mode {
             ProgressMode::Bars(m) => Some(m.clone()),
             _ => None,
@@ -76,6 +89,7 @@ impl Progress {
             .collect();
         let p = Progress {
             tables,
+            sinks: (0..sinks.max(1)).map(|_| SinkStatus::default()).collect(),
             started: Instant::now(),
             multi,
             reporter: Mutex::new(None),
@@ -91,6 +105,7 @@ impl Progress {
         let me = Arc::clone(self);
         let handle = tokio::spawn(async move {
             let mut last: BTreeMap<TableId, u64> = BTreeMap::new();
+            let mut last_changes: Vec<u64> = vec![0; me.sinks.len()];
             let mut tick = tokio::time::interval(LOG_EVERY);
             tick.tick().await;
             loop {
@@ -109,6 +124,27 @@ impl Progress {
                     };
                     tracing::info!(table = %id, rows = done, estimated_rows = t.estimated, rows_per_sec = rate as u64, eta_s, "progress");
                 }
+                for (i, prev) in last_changes.iter_mut().enumerate() {
+                    let now = me.changes(i);
+                    let lag = me.lag(i);
+                    if now == *prev && lag == Duration::MAX {
+                        continue;
+                    }
+                    let rate = (now - *prev) as f64 / LOG_EVERY.as_secs_f64();
+                    *prev = now;
+                    let lag_ms = if lag == Duration::MAX {
+                        -1
+                    } else {
+                        lag.as_millis() as i64
+                    };
+                    tracing::info!(
+                        sink = i,
+                        changes = now,
+                        changes_per_sec = rate as u64,
+                        lag_ms,
+                        "replication"
+                    );
+                }
             }
         });
         if let Ok(mut r) = self.reporter.lock() {
@@ -116,7 +152,11 @@ impl Progress {
         }
     }
 
-    pub fn add(&self, table: &TableId, rows: u64) {
+    /// Rows of the snapshot written by sink `sink`.
+    pub fn add(&self, sink: usize, table: &TableId, rows: u64) {
+        if sink != 0 {
+            return;
+        }
         if let Some(t) = self.tables.get(table) {
             let done = t.done.fetch_add(rows, Ordering::Relaxed) + rows;
             if let Some(b) = &t.bar {
@@ -126,6 +166,56 @@ impl Progress {
                 b.set_position(done);
             }
         }
+    }
+
+    /// Sink `sink` committed changes up to a source commit at `commit_ts_us`.
+    pub fn applied(&self, sink: usize, commit_ts_us: i64, changes: u64) {
+        if let Some(s) = self.sinks.get(sink) {
+            s.applied_commit_us
+                .fetch_max(commit_ts_us, Ordering::Relaxed);
+            s.changes.fetch_add(changes, Ordering::Relaxed);
+        }
+    }
+
+    pub fn set_caught_up(&self, sink: usize, caught_up: bool) {
+        if let Some(s) = self.sinks.get(sink) {
+            s.caught_up.store(caught_up, Ordering::Relaxed);
+        }
+    }
+
+    /// Now minus the commit time of the last applied change; zero when the
+    /// sink has applied everything the source had (heartbeat-corrected, so an
+    /// idle source does not look like a lagging one).
+    pub fn lag(&self, sink: usize) -> Duration {
+        let Some(s) = self.sinks.get(sink) else {
+            return Duration::ZERO;
+        };
+        if s.caught_up.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
+        let applied = s.applied_commit_us.load(Ordering::Relaxed);
+        if applied == 0 {
+            return Duration::MAX;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(applied);
+        Duration::from_micros(now.saturating_sub(applied).max(0) as u64)
+    }
+
+    /// The largest lag over all sinks.
+    pub fn max_lag(&self) -> Duration {
+        (0..self.sinks.len())
+            .map(|i| self.lag(i))
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn changes(&self, sink: usize) -> u64 {
+        self.sinks
+            .get(sink)
+            .map_or(0, |s| s.changes.load(Ordering::Relaxed))
     }
 
     pub fn rows(&self) -> BTreeMap<TableId, u64> {

@@ -1,26 +1,91 @@
-//! The three stage traits. A source emits [`Message`]s; transforms rewrite
-//! batches; each sink consumes every message and keeps its own progress.
+//! The three stage traits, the messages between them, and the run plan.
+//!
+//! A source emits [`Message`]s into a bounded channel; transforms rewrite
+//! batches; every sink receives every message and keeps its own progress
+//! (its checkpoint), so one capture can feed several sinks.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use crate::binlog::ddl::Statement;
 use crate::event::{ChangeBatch, Position, TableSchema};
+use crate::progress::Progress;
 use crate::Result;
+
+/// A source transaction's end: everything sent before it is complete.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// Reading again from here continues with the next transaction.
+    pub position: Position,
+    /// Microseconds since the epoch (UTC).
+    pub commit_ts_us: i64,
+}
+
+/// A schema change from the binlog, for tables the pipeline selects.
+#[derive(Debug, Clone)]
+pub struct DdlChange {
+    /// The default database the statement ran in.
+    pub schema: String,
+    pub sql: String,
+    pub statement: Statement,
+    /// After this statement.
+    pub position: Position,
+    pub commit_ts_us: i64,
+}
 
 /// What flows from a source to the sinks.
 #[derive(Debug, Clone)]
 pub enum Message {
-    /// Row events of one table.
+    /// Row events of one table: snapshot reads, or changes of the open transaction.
     Batch(ChangeBatch),
-    /// The snapshot finished; CDC continues from this position.
+    /// The snapshot finished; changes continue from this position.
     SnapshotDone(Arc<Position>),
+    /// The open source transaction committed.
+    Commit(Arc<Commit>),
+    /// Forget the open transaction's changes: the source lost its connection
+    /// mid-transaction and will send the transaction again.
+    Rollback,
+    /// A schema change; everything before it is complete.
+    Ddl(Arc<DdlChange>),
+    /// The source has nothing newer: whoever applied everything is caught up.
+    Heartbeat,
 }
 
 /// Where a source sends its messages. Bounded, so a slow sink slows the
 /// source instead of growing memory.
 pub type Emitter = mpsc::Sender<Message>;
+
+/// Set to `true` to ask a source to stop (SIGTERM, caught up).
+pub type Stop = watch::Receiver<bool>;
+
+/// What a sink did in earlier runs, read back at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkState {
+    /// Nothing: this sink starts from scratch.
+    Fresh,
+    /// A snapshot was being loaded and did not finish: it is redone.
+    SnapshotInterrupted,
+    /// Changes were applied up to here.
+    At(Position),
+}
+
+/// What this run does, decided by the engine from the source mode and the
+/// sinks' states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Copy every table; then follow changes from the snapshot's position if `then_cdc`.
+    Snapshot { then_cdc: bool },
+    /// Follow changes from `from`; `fresh` when no sink has a checkpoint yet.
+    Cdc { from: Position, fresh: bool },
+}
+
+impl Plan {
+    pub fn follows_changes(&self) -> bool {
+        !matches!(self, Plan::Snapshot { then_cdc: false })
+    }
+}
 
 /// Reads from an external system.
 #[async_trait]
@@ -28,8 +93,22 @@ pub trait Source: Send {
     /// Connects and finds the tables to move. Reads only; writes nothing anywhere.
     async fn discover(&mut self) -> Result<Vec<Arc<TableSchema>>>;
 
-    /// Emits every message, then returns. Called once, after every sink is prepared.
-    async fn run(self: Box<Self>, out: Emitter) -> Result<()>;
+    /// Whether this source follows changes, and whether it snapshots first.
+    fn mode(&self) -> SourceMode;
+
+    /// Where a change stream without any checkpoint starts (`cdc.start`).
+    async fn cdc_start(&mut self) -> Result<Position>;
+
+    /// Emits messages according to `plan` until done or `stop` turns true.
+    async fn run(self: Box<Self>, out: Emitter, plan: Plan, stop: Stop) -> Result<()>;
+}
+
+/// What a source reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceMode {
+    Snapshot,
+    Cdc,
+    SnapshotThenCdc,
 }
 
 /// Rewrites batches between the source and the sinks (WebAssembly plugins).
@@ -43,19 +122,32 @@ pub trait Sink: Send + Sync {
     /// The sink's name in the pipeline file.
     fn name(&self) -> &str;
 
+    /// Reads back what earlier runs did (only asked when the plan follows changes).
+    async fn state(&self) -> Result<SinkState>;
+
     /// Checks every precondition for these tables without writing anything.
-    async fn check(&self, tables: &[Arc<TableSchema>]) -> Result<()>;
+    async fn check(
+        &self,
+        tables: &[Arc<TableSchema>],
+        plan: &Plan,
+        state: &SinkState,
+    ) -> Result<()>;
 
-    /// Creates what the tables need (databases, tables). Called after every
-    /// sink's `check` passed.
-    async fn prepare(&self, tables: &[Arc<TableSchema>]) -> Result<()>;
+    /// Creates what the tables need. Called after every sink's `check` passed.
+    async fn prepare(
+        &self,
+        tables: &[Arc<TableSchema>],
+        plan: &Plan,
+        state: &SinkState,
+    ) -> Result<()>;
 
-    /// Writes one batch. May be called concurrently, up to [`Sink::parallelism`].
-    async fn write(&self, batch: ChangeBatch) -> Result<()>;
-
-    /// How many `write` calls may run at once.
-    fn parallelism(&self) -> usize;
-
-    /// Called once after the last batch: finishing touches (triggers).
-    async fn finish(&self, tables: &[Arc<TableSchema>]) -> Result<()>;
+    /// Consumes every message until the channel closes.
+    async fn run(
+        self: Arc<Self>,
+        input: mpsc::Receiver<Message>,
+        tables: Vec<Arc<TableSchema>>,
+        plan: Plan,
+        progress: Arc<Progress>,
+        index: usize,
+    ) -> Result<()>;
 }

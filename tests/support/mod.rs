@@ -426,7 +426,7 @@ pub fn run_pipeline(name: &str, yaml: &str, env: &[(&str, &str)]) -> Run {
     )
 }
 
-/// A snapshot pipeline from `src` to `dst` for `include` patterns, with extra sink YAML.
+/// A snapshot-only pipeline from `src` to `dst` for `include` patterns, with extra sink YAML.
 pub fn migrate_yaml(
     name: &str,
     src: &str,
@@ -440,7 +440,7 @@ pub fn migrate_yaml(
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "name: {name}\nsource:\n  mysql:\n    url: {src}\n    include: [{inc}]\nsinks:\n  - mysql:\n      url: {dst}\n{sink_extra}"
+        "name: {name}\nsource:\n  mysql:\n    url: {src}\n    mode: snapshot\n    include: [{inc}]\nsinks:\n  - mysql:\n      url: {dst}\n{sink_extra}"
     )
 }
 

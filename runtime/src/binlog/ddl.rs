@@ -238,7 +238,7 @@ pub fn parse(default_db: &str, sql: &str) -> Statement {
                 st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
             } else {
                 p.eat("ONLINE");
-                p.eat("UNIQUE") || p.eat("FULLTEXT") || p.eat("SPATIAL");
+                let _ = p.eat("UNIQUE") || p.eat("FULLTEXT") || p.eat("SPATIAL");
                 if p.eat("INDEX") {
                     p.eat_seq(&["IF", "NOT", "EXISTS"]);
                     p.name_part();

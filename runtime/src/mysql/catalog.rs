@@ -50,6 +50,15 @@ impl TableFilter {
             && !self.exclude.is_match(&name)
     }
 
+    /// Whether a table of database `db` could be selected (for CREATE/DROP DATABASE).
+    pub fn may_select_database(&self, db: &str) -> bool {
+        !SYSTEM_SCHEMAS.contains(&db)
+            && self.include_patterns.iter().any(|p| {
+                let db_part = p.split_once('.').map_or(p.as_str(), |(d, _)| d);
+                Glob::new(db_part).is_ok_and(|g| g.compile_matcher().is_match(db))
+            })
+    }
+
     /// Include patterns that select none of `tables`: almost always a typo.
     pub fn unmatched_includes(&self, tables: &[TableId]) -> Vec<String> {
         self.include_patterns

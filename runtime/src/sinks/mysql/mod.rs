@@ -6,8 +6,12 @@
 //! - [`rename`]: source → target table names;
 //! - [`load_data`]: batches into `LOAD DATA LOCAL INFILE` streams (the default);
 //! - [`insert`]: batches into multi-row INSERT statements (when the server
-//!   disables `local_infile`, or `load_method: insert`).
+//!   disables `local_infile`, or `load_method: insert`);
+//! - [`apply`]: changes applied in parallel partitions, exactly once;
+//! - [`checkpoint`]: the `sluice.checkpoints` table on the target.
 
+pub mod apply;
+pub mod checkpoint;
 pub mod ddl;
 pub mod insert;
 pub mod load_data;
@@ -16,20 +20,28 @@ pub mod rename;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
 use async_trait::async_trait;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::Pool;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use tokio::sync::mpsc;
 
 use crate::config::located;
 use crate::error::ConfigError;
-use crate::event::{quote_ident, ChangeBatch, TableId, TableSchema};
+use crate::event::{quote_ident, ChangeBatch, Op, Position, TableId, TableSchema};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::privileges::Grants;
-use crate::stage::Sink;
+use crate::progress::Progress;
+use crate::stage::{Message, Plan, Sink, SinkState};
 use crate::{Error, Result};
+use apply::{Applier, ApplyCtx};
+use checkpoint::Checkpoints;
 use rename::Renames;
 
 /// `sinks: - mysql: {...}` in a pipeline file.
@@ -63,6 +75,30 @@ pub struct MysqlSinkConfig {
     /// loaded (faster); needs ALTER and INDEX, else indexes are created upfront.
     #[serde(default = "default_true")]
     pub defer_secondary_indexes: bool,
+    /// How changes are applied (when the source follows changes).
+    #[serde(default)]
+    pub apply: ApplyConfig,
+}
+
+/// `sinks: - mysql: apply:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplyConfig {
+    pub consistency: Consistency,
+    /// Apply connections for `eventual`; defaults to `parallelism`.
+    pub parallelism: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consistency {
+    /// Changes partitioned by key over several connections; each target
+    /// transaction holds whole source transactions of its partition. Rows are
+    /// always in order; a reader may see one partition ahead of another.
+    #[default]
+    Eventual,
+    /// One connection; the target never shows part of a source transaction.
+    Transactional,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -135,35 +171,47 @@ pub struct MysqlSink {
     existing: ExistingTables,
     renames: Renames,
     parallelism: usize,
-    max_statement_bytes: std::sync::atomic::AtomicUsize,
+    apply_parts: usize,
+    max_statement_bytes: AtomicUsize,
     session: Vec<&'static str>,
     load_method: LoadMethod,
     /// Decided in `check`: whether writes use LOAD DATA.
-    use_load_data: std::sync::atomic::AtomicBool,
+    use_load_data: AtomicBool,
     /// Decided in `check`: whether secondary indexes are built after the load.
-    defer_indexes: std::sync::atomic::AtomicBool,
+    defer_indexes: AtomicBool,
     /// Tables created without their secondary indexes, and those indexes.
     deferred: std::sync::Mutex<Vec<(TableId, Vec<String>)>>,
+    checkpoints: Checkpoints,
     pool: Pool,
 }
 
 impl MysqlSink {
-    pub fn new(config: MysqlSinkConfig, default_parallelism: usize) -> Result<Self> {
+    pub fn new(
+        config: MysqlSinkConfig,
+        pipeline: &str,
+        default_parallelism: usize,
+    ) -> Result<Self> {
         let role = format!("sink `{}`", config.name);
         let endpoint = Endpoint::new(role, &config.url.value).map_err(Error::Data)?;
         let renames = Renames::new(&config.rename).map_err(Error::Data)?;
         let parallelism = config.parallelism.unwrap_or(default_parallelism);
+        let apply_parts = match config.apply.consistency {
+            Consistency::Transactional => 1,
+            Consistency::Eventual => config.apply.parallelism.unwrap_or(parallelism).max(1),
+        };
         let mut session = WRITER_SESSION.to_vec();
         if !config.write_binlog {
             session.push(NO_BINLOG);
         }
         let pool = endpoint.pool(&session, parallelism);
         Ok(MysqlSink {
+            checkpoints: Checkpoints::new(pipeline, &config.name),
             name: config.name,
             endpoint,
             existing: config.existing_tables,
             renames,
             parallelism,
+            apply_parts,
             max_statement_bytes: config.max_statement_bytes.into(),
             session,
             load_method: config.load_method,
@@ -190,9 +238,7 @@ impl MysqlSink {
             .filter(|t| targets.contains(t))
             .collect())
     }
-}
 
-impl MysqlSink {
     /// `ALTER TABLE ... ADD KEY` for the indexes held back in `prepare`,
     /// several tables at once.
     async fn build_deferred_indexes(&self) -> Result<()> {
@@ -231,6 +277,66 @@ impl MysqlSink {
         }
         Ok(())
     }
+
+    async fn create_triggers(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
+        let mut conn = self.endpoint.connect(&self.session).await?;
+        for t in tables.iter().filter(|t| !t.ddl.triggers.is_empty()) {
+            let target = self.renames.target(&t.id);
+            for trig in &t.ddl.triggers {
+                let stmts = vec![
+                    format!("USE {}", quote_ident(&target.database)),
+                    format!(
+                        "SET SESSION sql_mode = '{}'",
+                        trig.sql_mode.replace('\'', "''")
+                    ),
+                    ddl::create_trigger(trig, &target),
+                ];
+                self.endpoint.exec_all(&mut conn, &stmts).await?;
+            }
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+
+    /// Writes one snapshot batch (LOAD DATA or INSERT).
+    async fn write_snapshot(&self, batch: ChangeBatch) -> Result<()> {
+        let target = self.renames.target(&batch.table.id);
+        let mut conn = self
+            .pool
+            .get_conn()
+            .await
+            .map_err(|e| self.endpoint.error("opening a writer connection", e))?;
+        if self.use_load_data.load(Relaxed) {
+            let Some(load) = load_data::load_data(&batch, &target)? else {
+                return Ok(());
+            };
+            let data = bytes::Bytes::from(load.data);
+            conn.set_infile_handler(async move {
+                Ok(futures::stream::once(async move { Ok(data) }).boxed())
+            });
+            return conn.query_drop(load.statement).await.map_err(|e| {
+                self.endpoint
+                    .error(format!("loading rows into {target}"), e)
+            });
+        }
+        let limit = self.max_statement_bytes.load(Relaxed);
+        for sql in insert::statements(&batch, &target, limit)? {
+            conn.query_drop(sql).await.map_err(|e| {
+                self.endpoint
+                    .error(format!("writing rows into {target}"), e)
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn write_checkpoints(&self, phase: &str, position: &Position) -> Result<()> {
+        let mut conn = self.endpoint.connect(&self.session).await?;
+        let mut stmts: Vec<String> = checkpoint::CREATE.iter().map(|s| s.to_string()).collect();
+        stmts.extend(self.checkpoints.reset(self.apply_parts, phase, position));
+        self.endpoint.exec_all(&mut conn, &stmts).await?;
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -239,11 +345,19 @@ impl Sink for MysqlSink {
         &self.name
     }
 
-    fn parallelism(&self) -> usize {
-        self.parallelism
+    async fn state(&self) -> Result<SinkState> {
+        let mut conn = self.endpoint.connect(&self.session).await?;
+        let state = self.checkpoints.read(&self.endpoint, &mut conn).await;
+        let _ = conn.disconnect().await;
+        state
     }
 
-    async fn check(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
+    async fn check(
+        &self,
+        tables: &[Arc<TableSchema>],
+        plan: &Plan,
+        state: &SinkState,
+    ) -> Result<()> {
         let mut conn = self.endpoint.connect(WRITER_SESSION).await?;
         if self.session.contains(&NO_BINLOG) {
             conn.query_drop(NO_BINLOG).await.map_err(|e| {
@@ -264,10 +378,8 @@ impl Sink for MysqlSink {
             .map_err(|e| self.endpoint.error("reading max_allowed_packet", e))?;
         if let Some(p) = packet {
             // Leave room for the statement's framing.
-            self.max_statement_bytes.fetch_min(
-                p.saturating_sub(16 << 10).max(1024),
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            self.max_statement_bytes
+                .fetch_min(p.saturating_sub(16 << 10).max(1024), Relaxed);
         }
 
         if self.load_method != LoadMethod::Insert {
@@ -289,14 +401,17 @@ impl Sink for MysqlSink {
             if !allowed {
                 tracing::info!(sink = %self.name, "target has local_infile=OFF: loading with INSERT statements");
             }
-            self.use_load_data
-                .store(allowed, std::sync::atomic::Ordering::Relaxed);
+            self.use_load_data.store(allowed, Relaxed);
         }
 
         let targets: BTreeSet<TableId> =
             tables.iter().map(|t| self.renames.target(&t.id)).collect();
         let existing = self.existing_tables(&mut conn, &targets).await?;
-        if self.existing == ExistingTables::Fail && !existing.is_empty() {
+        // Tables this sink created in an interrupted snapshot, or is resuming
+        // changes into, are its own.
+        let ours = matches!(state, SinkState::SnapshotInterrupted | SinkState::At(_));
+        let snapshot = matches!(plan, Plan::Snapshot { .. });
+        if snapshot && !ours && self.existing == ExistingTables::Fail && !existing.is_empty() {
             let list: Vec<String> = existing.iter().take(10).map(|t| t.to_string()).collect();
             let more = existing.len().saturating_sub(10);
             return Err(Error::precondition(
@@ -319,15 +434,25 @@ impl Sink for MysqlSink {
             let mut need = vec!["INSERT"];
             if !existing.contains(&target) {
                 need.push("CREATE");
-            } else if self.existing == ExistingTables::Truncate {
+            } else if self.existing == ExistingTables::Truncate || ours {
                 need.push("DROP");
             }
-            if !t.ddl.triggers.is_empty() {
+            if !t.ddl.triggers.is_empty() && !plan.follows_changes() {
                 need.push("TRIGGER");
+            }
+            if plan.follows_changes() {
+                need.extend(["UPDATE", "DELETE"]);
             }
             for p in need {
                 if !grants.has(p, Some(&target.database), Some(&target.name)) {
                     missing.push(format!("{p} on {target}"));
+                }
+            }
+        }
+        if plan.follows_changes() {
+            for p in ["CREATE", "INSERT", "UPDATE", "DELETE"] {
+                if !grants.has(p, Some("sluice"), Some("checkpoints")) {
+                    missing.push(format!("{p} on sluice.checkpoints"));
                 }
             }
         }
@@ -337,8 +462,7 @@ impl Sink for MysqlSink {
             grants.has("ALTER", Some(&target.database), Some(&target.name))
                 && grants.has("INDEX", Some(&target.database), Some(&target.name))
         });
-        self.defer_indexes
-            .fetch_and(can_alter, std::sync::atomic::Ordering::Relaxed);
+        self.defer_indexes.fetch_and(can_alter, Relaxed);
         if !missing.is_empty() {
             missing.dedup();
             return Err(Error::precondition(
@@ -348,17 +472,42 @@ impl Sink for MysqlSink {
                     self.endpoint.masked(),
                     missing.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
                 ),
-                "grant them, e.g. `GRANT CREATE, INSERT, DROP, TRIGGER ON target_db.* TO user`; nothing was written",
+                "grant them, e.g. `GRANT CREATE, INSERT, UPDATE, DELETE, DROP, TRIGGER ON target_db.* TO user` (and on sluice.* when following changes); nothing was written",
             ));
         }
         Ok(())
     }
 
-    async fn prepare(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
+    async fn prepare(
+        &self,
+        tables: &[Arc<TableSchema>],
+        plan: &Plan,
+        state: &SinkState,
+    ) -> Result<()> {
         let mut conn = self.endpoint.connect(&self.session).await?;
         let targets: BTreeSet<TableId> =
             tables.iter().map(|t| self.renames.target(&t.id)).collect();
-        let existing = self.existing_tables(&mut conn, &targets).await?;
+        let mut existing = self.existing_tables(&mut conn, &targets).await?;
+        let snapshot = matches!(plan, Plan::Snapshot { .. });
+        if snapshot && *state == SinkState::SnapshotInterrupted {
+            // Our own half-loaded tables: start them over.
+            for t in &existing {
+                tracing::info!(sink = %self.name, table = %t, "dropping a table of the interrupted snapshot");
+                self.endpoint
+                    .exec_all(&mut conn, &[format!("DROP TABLE {}", t.quoted())])
+                    .await?;
+            }
+            existing.clear();
+        }
+        if plan.follows_changes() && snapshot {
+            // Mark the snapshot as in progress before any row is written.
+            let mut stmts: Vec<String> = checkpoint::CREATE.iter().map(|s| s.to_string()).collect();
+            stmts.extend(
+                self.checkpoints
+                    .reset(1, checkpoint::SNAPSHOT, &Position::default()),
+            );
+            self.endpoint.exec_all(&mut conn, &stmts).await?;
+        }
         let mut databases_done = BTreeSet::new();
         for t in tables {
             let target = self.renames.target(&t.id);
@@ -368,7 +517,7 @@ impl Sink for MysqlSink {
                 self.endpoint.exec_all(&mut conn, &[sql]).await?;
             }
             if existing.contains(&target) {
-                if self.existing == ExistingTables::Truncate {
+                if snapshot && self.existing == ExistingTables::Truncate {
                     self.endpoint
                         .exec_all(&mut conn, &[format!("TRUNCATE TABLE {}", target.quoted())])
                         .await?;
@@ -376,10 +525,7 @@ impl Sink for MysqlSink {
                 continue;
             }
             let mut create = t.ddl.create_table.clone();
-            if self
-                .defer_indexes
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
+            if snapshot && self.defer_indexes.load(Relaxed) {
                 if let Some((base, keys)) = ddl::split_secondary_indexes(&create) {
                     create = base;
                     if let Ok(mut d) = self.deferred.lock() {
@@ -394,63 +540,102 @@ impl Sink for MysqlSink {
             tracing::debug!(sink = %self.name, table = %target, "created table");
         }
         let _ = conn.disconnect().await;
-        Ok(())
-    }
-
-    async fn write(&self, batch: ChangeBatch) -> Result<()> {
-        let target = self.renames.target(&batch.table.id);
-        let mut conn = self
-            .pool
-            .get_conn()
-            .await
-            .map_err(|e| self.endpoint.error("opening a writer connection", e))?;
-        if self
-            .use_load_data
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            let Some(load) = load_data::load_data(&batch, &target)? else {
-                return Ok(());
-            };
-            let data = bytes::Bytes::from(load.data);
-            conn.set_infile_handler(async move {
-                Ok(futures::stream::once(async move { Ok(data) }).boxed())
-            });
-            return conn.query_drop(load.statement).await.map_err(|e| {
-                self.endpoint
-                    .error(format!("loading rows into {target}"), e)
-            });
-        }
-        let limit = self
-            .max_statement_bytes
-            .load(std::sync::atomic::Ordering::Relaxed);
-        for sql in insert::statements(&batch, &target, limit)? {
-            conn.query_drop(sql).await.map_err(|e| {
-                self.endpoint
-                    .error(format!("writing rows into {target}"), e)
-            })?;
+        if let Plan::Cdc { from, fresh: true } = plan {
+            // Record where changes start, so a crash before the first commit loses nothing.
+            self.write_checkpoints(checkpoint::CDC, from).await?;
         }
         Ok(())
     }
 
-    async fn finish(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
-        self.build_deferred_indexes().await?;
-        let mut conn = self.endpoint.connect(&self.session).await?;
-        for t in tables.iter().filter(|t| !t.ddl.triggers.is_empty()) {
-            let target = self.renames.target(&t.id);
-            for trig in &t.ddl.triggers {
-                let mut stmts = vec![
-                    format!("USE {}", quote_ident(&target.database)),
-                    format!(
-                        "SET SESSION sql_mode = '{}'",
-                        trig.sql_mode.replace('\'', "''")
-                    ),
-                ];
-                stmts.push(ddl::create_trigger(trig, &target));
-                self.endpoint.exec_all(&mut conn, &stmts).await?;
+    async fn run(
+        self: Arc<Self>,
+        mut input: mpsc::Receiver<Message>,
+        tables: Vec<Arc<TableSchema>>,
+        plan: Plan,
+        progress: Arc<Progress>,
+        index: usize,
+    ) -> Result<()> {
+        let limit = self.parallelism.max(1);
+        let mut writes = FuturesUnordered::new();
+        let mut applier: Option<Applier> = None;
+        let mut snapshot_finished = !matches!(plan, Plan::Snapshot { .. });
+        loop {
+            tokio::select! {
+                Some(done) = writes.next(), if !writes.is_empty() => {
+                    let (table, rows): (TableId, usize) = done?;
+                    progress.add(index, &table, rows as u64);
+                }
+                msg = input.recv(), if writes.len() < limit => {
+                    let Some(msg) = msg else { break };
+                    match msg {
+                        Message::Batch(batch) if batch.events.first().is_some_and(|e| e.op == Op::Read) => {
+                            let me = self.clone();
+                            writes.push(async move {
+                                let table = batch.table.id.clone();
+                                let rows = batch.len();
+                                me.write_snapshot(batch).await.map(|_| (table, rows))
+                            });
+                        }
+                        Message::SnapshotDone(position) => {
+                            while let Some(done) = writes.next().await {
+                                let (table, rows) = done?;
+                                progress.add(index, &table, rows as u64);
+                            }
+                            self.build_deferred_indexes().await?;
+                            if plan.follows_changes() {
+                                if tables.iter().any(|t| !t.ddl.triggers.is_empty()) {
+                                    tracing::warn!(sink = %self.name, "triggers are not created while changes are applied: the source's binlog already holds the rows they write; create them at cutover");
+                                }
+                                self.write_checkpoints(checkpoint::CDC, &position).await?;
+                            } else {
+                                self.create_triggers(&tables).await?;
+                            }
+                            snapshot_finished = true;
+                        }
+                        Message::Batch(batch) => self.applier(&mut applier, &progress, index).await?.changes(batch).await?,
+                        Message::Commit(c) => self.applier(&mut applier, &progress, index).await?.commit(c).await?,
+                        Message::Rollback => self.applier(&mut applier, &progress, index).await?.rollback().await?,
+                        Message::Ddl(d) => self.applier(&mut applier, &progress, index).await?.ddl(d).await?,
+                        Message::Heartbeat => self.applier(&mut applier, &progress, index).await?.heartbeat().await?,
+                    }
+                }
             }
         }
-        let _ = conn.disconnect().await;
+        while let Some(done) = writes.next().await {
+            let (table, rows) = done?;
+            progress.add(index, &table, rows as u64);
+        }
+        if let Some(a) = applier {
+            a.close().await?;
+        }
+        if !snapshot_finished {
+            tracing::warn!(sink = %self.name, "stopped before the snapshot finished; the next run starts it over");
+        }
         self.pool.clone().disconnect().await.ok();
         Ok(())
+    }
+}
+
+impl MysqlSink {
+    async fn applier<'a>(
+        &self,
+        slot: &'a mut Option<Applier>,
+        progress: &Arc<Progress>,
+        index: usize,
+    ) -> Result<&'a mut Applier> {
+        if slot.is_none() {
+            let ctx = Arc::new(ApplyCtx::new(
+                self.endpoint.clone(),
+                self.session.clone(),
+                self.renames.clone(),
+                self.checkpoints.clone(),
+                progress.clone(),
+                index,
+                self.max_statement_bytes.load(Relaxed),
+            ));
+            *slot = Some(Applier::start(ctx, self.apply_parts).await?);
+        }
+        slot.as_mut()
+            .ok_or_else(|| Error::Internal("apply partitions did not start".into()))
     }
 }

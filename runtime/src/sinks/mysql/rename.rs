@@ -43,6 +43,14 @@ impl Renames {
         Ok(r)
     }
 
+    /// The target name of a whole database (database rules only).
+    pub fn target_database(&self, source: &str) -> String {
+        self.databases
+            .get(source)
+            .cloned()
+            .unwrap_or_else(|| source.to_string())
+    }
+
     pub fn target(&self, source: &TableId) -> TableId {
         if let Some(t) = self.tables.get(source) {
             return t.clone();

@@ -1,8 +1,10 @@
 //! The MySQL/MariaDB source.
 //!
 //! - this file: its configuration and the [`Source`] implementation;
-//! - [`snapshot`]: the consistent, parallel, chunked table read.
+//! - [`snapshot`]: the consistent, parallel, chunked table read;
+//! - [`cdc`]: following the binlog (see also `crate::binlog`).
 
+pub mod cdc;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -13,11 +15,12 @@ use serde_saphyr::Spanned;
 
 use crate::config::located;
 use crate::error::ConfigError;
+use crate::event::Position;
 use crate::event::{KeyKind, TableSchema};
 use crate::mysql::catalog::{self, TableFilter};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::privileges::Grants;
-use crate::stage::{Emitter, Source};
+use crate::stage::{Emitter, Plan, Source, SourceMode as StageMode, Stop};
 use crate::{Error, Result};
 
 /// `source: mysql: {...}` in a pipeline file.
@@ -35,15 +38,68 @@ pub struct MysqlSourceConfig {
     pub exclude: Vec<String>,
     #[serde(default)]
     pub snapshot: SnapshotConfig,
+    #[serde(default)]
+    pub cdc: CdcConfig,
 }
 
 /// What the source reads.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceMode {
-    /// Every selected table, once, at one consistent point.
-    #[default]
+    /// Every selected table, once, at one consistent point; then stop.
     Snapshot,
+    /// Changes only, from `cdc.start` (or the sinks' checkpoints).
+    Cdc,
+    /// A snapshot, then changes from exactly the snapshot's position.
+    #[default]
+    #[serde(rename = "snapshot+cdc")]
+    SnapshotCdc,
+}
+
+/// `source.mysql.cdc`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdcConfig {
+    /// The replica id sluice registers with; must differ from every server's
+    /// and replica's id. Default: derived from the pipeline name.
+    pub server_id: Option<u32>,
+    /// Where `mode: cdc` starts when no sink has a checkpoint.
+    pub start: CdcStart,
+    /// How often an idle source sends a heartbeat (lag stays honest).
+    pub heartbeat_ms: u64,
+    /// A schema change sluice cannot apply (CREATE TRIGGER, VIEW... on a selected table).
+    pub on_unsupported_ddl: OnUnsupportedDdl,
+}
+
+impl Default for CdcConfig {
+    fn default() -> Self {
+        CdcConfig {
+            server_id: None,
+            start: CdcStart::Now,
+            heartbeat_ms: 1000,
+            on_unsupported_ddl: OnUnsupportedDdl::Fail,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CdcStart {
+    /// The source's current binlog position.
+    Now,
+    /// `{position: {file: binlog.000042, offset: 4}}`
+    Position { file: String, offset: u64 },
+    /// `{gtid: "0-1-100"}` (MariaDB GTID position).
+    Gtid(String),
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnUnsupportedDdl {
+    #[default]
+    Fail,
+    /// Log it and go on.
+    Skip,
 }
 
 /// `source.mysql.snapshot`.
@@ -112,6 +168,7 @@ impl MysqlSourceConfig {
 /// Reads a MySQL or MariaDB server.
 pub struct MysqlSource {
     config: MysqlSourceConfig,
+    server_id: u32,
     endpoint: Endpoint,
     filter: TableFilter,
     batch_size: usize,
@@ -122,14 +179,23 @@ pub struct MysqlSource {
 impl MysqlSource {
     pub fn new(
         config: MysqlSourceConfig,
+        pipeline: &str,
         batch_size: usize,
         default_parallelism: usize,
     ) -> Result<Self> {
         let endpoint = Endpoint::new("source", &config.url.value).map_err(Error::Data)?;
         let filter = TableFilter::new(&config.include, &config.exclude).map_err(Error::Data)?;
         let parallelism = config.snapshot.parallelism.unwrap_or(default_parallelism);
+        // A stable id per pipeline, away from the small ids servers usually have.
+        let server_id = config.cdc.server_id.unwrap_or_else(|| {
+            let h = pipeline.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+            });
+            0x5000_0000 | (h as u32 & 0x0fff_ffff)
+        });
         Ok(MysqlSource {
             config,
+            server_id,
             endpoint,
             filter,
             batch_size,
@@ -187,15 +253,71 @@ impl Source for MysqlSource {
         Ok(tables)
     }
 
-    async fn run(self: Box<Self>, out: Emitter) -> Result<()> {
-        let reader = snapshot::SnapshotReader {
-            endpoint: self.endpoint.clone(),
-            tables: self.tables.clone(),
-            batch_size: self.batch_size,
-            parallelism: self.parallelism,
-            chunk_rows: self.config.snapshot.chunk_rows,
-            lock: self.config.snapshot.lock,
+    fn mode(&self) -> StageMode {
+        match self.config.mode {
+            SourceMode::Snapshot => StageMode::Snapshot,
+            SourceMode::Cdc => StageMode::Cdc,
+            SourceMode::SnapshotCdc => StageMode::SnapshotThenCdc,
+        }
+    }
+
+    async fn cdc_start(&mut self) -> Result<Position> {
+        let mut conn = self.endpoint.connect(&[]).await?;
+        let pos = match &self.config.cdc.start {
+            CdcStart::Now => snapshot::binlog_position(&self.endpoint, &mut conn).await?,
+            CdcStart::Position { file, offset } => Position {
+                file: file.clone(),
+                offset: *offset,
+                gtid: None,
+            },
+            CdcStart::Gtid(g) => Position {
+                file: String::new(),
+                offset: 0,
+                gtid: Some(g.clone()),
+            },
         };
-        reader.run(out).await
+        let _ = conn.disconnect().await;
+        if pos.file.is_empty() && pos.gtid.is_none() {
+            return Err(Error::precondition(
+                format!(
+                    "the source at {} has no binary log to follow",
+                    self.endpoint.masked()
+                ),
+                "start the source with log_bin=ON, binlog_format=ROW, binlog_row_image=FULL",
+            ));
+        }
+        Ok(pos)
+    }
+
+    async fn run(self: Box<Self>, out: Emitter, plan: Plan, stop: Stop) -> Result<()> {
+        let from = match plan {
+            Plan::Snapshot { then_cdc } => {
+                let reader = snapshot::SnapshotReader {
+                    endpoint: self.endpoint.clone(),
+                    tables: self.tables.clone(),
+                    batch_size: self.batch_size,
+                    parallelism: self.parallelism,
+                    chunk_rows: self.config.snapshot.chunk_rows,
+                    lock: self.config.snapshot.lock,
+                };
+                let Some(position) = reader.run(out.clone(), stop.clone()).await? else {
+                    return Ok(()); // stopped
+                };
+                if !then_cdc {
+                    return Ok(());
+                }
+                position
+            }
+            Plan::Cdc { from, .. } => from,
+        };
+        let follower = cdc::CdcReader::new(
+            self.endpoint.clone(),
+            self.server_id,
+            self.filter.clone(),
+            self.tables.clone(),
+            self.batch_size,
+            &self.config.cdc,
+        );
+        follower.run(from, out, stop).await
     }
 }

@@ -25,7 +25,7 @@ use crate::event::{quote_ident, ChangeBatch, EventInfo, Op, Position, TableSchem
 use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
 use crate::mysql::types::MysqlType;
-use crate::stage::{Emitter, Message};
+use crate::stage::{Emitter, Message, Stop};
 use crate::{Error, Result};
 
 /// A batch is cut at this many bytes of variable-length data even if it has
@@ -58,7 +58,9 @@ struct Chunk {
 }
 
 impl SnapshotReader {
-    pub async fn run(self, out: Emitter) -> Result<()> {
+    /// Reads every table; returns the snapshot's position, or `None` when
+    /// `stop` ended it early.
+    pub async fn run(self, out: Emitter, mut stop: Stop) -> Result<Option<Position>> {
         let n = self.parallelism.max(1);
         let mut readers = Vec::with_capacity(n);
         for _ in 0..n {
@@ -87,18 +89,27 @@ impl SnapshotReader {
             };
             tasks.spawn(worker.run(conn));
         }
-        while let Some(res) = tasks.join_next().await {
+        loop {
+            let res = tokio::select! {
+                r = tasks.join_next() => r,
+                _ = stop.wait_for(|s| *s) => {
+                    tasks.abort_all();
+                    tracing::info!("snapshot stopped before it finished");
+                    return Ok(None);
+                }
+            };
             match res {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => {
                     tasks.abort_all();
                     return Err(e);
                 }
-                Err(e) => return Err(Error::Internal(format!("snapshot reader task: {e}"))),
+                Some(Err(e)) => return Err(Error::Internal(format!("snapshot reader task: {e}"))),
             }
         }
-        let _ = out.send(Message::SnapshotDone(position)).await;
-        Ok(())
+        let _ = out.send(Message::SnapshotDone(position.clone())).await;
+        Ok(Some((*position).clone()))
     }
 
     /// Puts every reader in a transaction at the same point and returns the
@@ -252,7 +263,7 @@ fn int_of(v: &Value) -> Result<i128> {
 
 /// The binlog file/offset and GTID position; empty when binlog is off or
 /// the user may not see it (a snapshot alone does not need it).
-async fn binlog_position(ep: &Endpoint, conn: &mut Conn) -> Result<Position> {
+pub async fn binlog_position(ep: &Endpoint, conn: &mut Conn) -> Result<Position> {
     let status: std::result::Result<Option<Row>, _> = conn.query_first("SHOW MASTER STATUS").await;
     let mut pos = match status {
         Ok(Some(row)) => Position {

@@ -1,0 +1,575 @@
+//! Applying changes to a MySQL target, in parallel and exactly once.
+//!
+//! Every row change becomes an idempotent operation: an insert or an update
+//! that keeps its key becomes `REPLACE` of the after image; a delete becomes
+//! `DELETE` by key; an update that changes the key becomes both. Operations
+//! are routed by a hash of (table, key) to one of N partitions, each with its
+//! own connection, so changes to one row stay in order while different rows
+//! apply in parallel. A partition commits only at source transaction
+//! boundaries, grouping several source transactions into one target
+//! transaction, and writes its checkpoint row in that same transaction.
+//!
+//! With `consistency: transactional` there is one partition, so the target
+//! never shows part of a source transaction.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::checkpoint::{self, Checkpoints};
+use super::rename::Renames;
+use crate::binlog::ddl;
+use crate::event::{quote_ident, ChangeBatch, KeyKind, Op, TableId};
+use crate::mysql::connect::Endpoint;
+use crate::mysql::encode::ColumnEncoder;
+use crate::progress::Progress;
+use crate::stage::{Commit, DdlChange};
+use crate::{Error, Result};
+
+/// A target transaction is committed once it holds this many row changes
+/// (at the next source commit), or when the partition has nothing queued.
+const GROUP_ROWS: usize = 5000;
+/// An idle partition still advances its checkpoint this often.
+const IDLE_FLUSH: Duration = Duration::from_millis(500);
+
+/// Server errors that mean a replayed DDL statement was already applied.
+const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Make the row equal to the after image.
+    Upsert,
+    /// Remove the row with the before image's key.
+    Delete,
+}
+
+/// One row change, routed to a partition.
+struct RowOp {
+    batch: Arc<ChangeBatch>,
+    row: usize,
+    kind: Kind,
+}
+
+enum PartMsg {
+    Ops(Vec<RowOp>),
+    Commit(Arc<Commit>),
+    Rollback,
+    /// Commit what is complete, then answer.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// What every partition shares.
+pub struct ApplyCtx {
+    pub endpoint: Endpoint,
+    pub session: Vec<&'static str>,
+    pub renames: Renames,
+    pub checkpoints: Checkpoints,
+    pub progress: Arc<Progress>,
+    pub sink_index: usize,
+    pub max_statement_bytes: usize,
+    warned_keyless: Mutex<HashSet<TableId>>,
+}
+
+impl ApplyCtx {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        endpoint: Endpoint,
+        session: Vec<&'static str>,
+        renames: Renames,
+        checkpoints: Checkpoints,
+        progress: Arc<Progress>,
+        sink_index: usize,
+        max_statement_bytes: usize,
+    ) -> Self {
+        ApplyCtx {
+            endpoint,
+            session,
+            renames,
+            checkpoints,
+            progress,
+            sink_index,
+            max_statement_bytes,
+            warned_keyless: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+/// Routes changes to the partitions and handles what needs all of them.
+pub struct Applier {
+    ctx: Arc<ApplyCtx>,
+    parts: Vec<mpsc::Sender<PartMsg>>,
+    tasks: JoinSet<Result<()>>,
+    control: Conn,
+}
+
+impl Applier {
+    pub async fn start(ctx: Arc<ApplyCtx>, parts: usize) -> Result<Applier> {
+        let mut senders = Vec::new();
+        let mut tasks = JoinSet::new();
+        for part in 0..parts.max(1) {
+            let (tx, rx) = mpsc::channel(64);
+            let conn = ctx.endpoint.connect(&ctx.session).await?;
+            senders.push(tx);
+            tasks.spawn(Partition::new(ctx.clone(), part, conn).run(rx));
+        }
+        let control = ctx.endpoint.connect(&ctx.session).await?;
+        Ok(Applier {
+            ctx,
+            parts: senders,
+            tasks,
+            control,
+        })
+    }
+
+    async fn send(&mut self, part: usize, msg: PartMsg) -> Result<()> {
+        if self.parts[part].send(msg).await.is_err() {
+            return Err(self.partition_failure().await);
+        }
+        Ok(())
+    }
+
+    /// The error of a partition that stopped.
+    async fn partition_failure(&mut self) -> Error {
+        while let Some(r) = self.tasks.join_next().await {
+            match r {
+                Ok(Err(e)) => return e,
+                Err(e) => return Error::Internal(format!("apply partition: {e}")),
+                Ok(Ok(())) => {}
+            }
+        }
+        Error::Internal("an apply partition stopped".into())
+    }
+
+    pub async fn changes(&mut self, batch: ChangeBatch) -> Result<()> {
+        self.ctx.progress.set_caught_up(self.ctx.sink_index, false);
+        let n = self.parts.len();
+        let batch = Arc::new(batch);
+        let mut routed: Vec<Vec<RowOp>> = (0..n).map(|_| Vec::new()).collect();
+        let table = &batch.table;
+        let keyed = table.key_kind != KeyKind::None;
+        if !keyed {
+            if let Ok(mut w) = self.ctx.warned_keyless.lock() {
+                if w.insert(table.id.clone()) {
+                    tracing::warn!(table = %table.id, "no primary or unique key: changes are applied by full-row match, one partition, one row at a time");
+                }
+            }
+        }
+        let key_of = |img: &RecordBatch, row: usize| -> String {
+            let mut s = String::new();
+            for &k in &table.key {
+                if let Ok(e) = ColumnEncoder::new(img.column(k), table.columns[k].source_type) {
+                    e.write(row, &mut s);
+                }
+                s.push('\u{1}');
+            }
+            s
+        };
+        let part_of = |key: &str| -> usize {
+            let mut h = DefaultHasher::new();
+            table.id.hash(&mut h);
+            if keyed {
+                key.hash(&mut h);
+            }
+            (h.finish() % n as u64) as usize
+        };
+        for (row, ev) in batch.events.iter().enumerate() {
+            let before_key = batch.before.as_ref().map(|b| key_of(b, row));
+            let after_key = batch.after.as_ref().map(|a| key_of(a, row));
+            let mut push = |kind: Kind, key: &str| {
+                routed[part_of(key)].push(RowOp {
+                    batch: batch.clone(),
+                    row,
+                    kind,
+                })
+            };
+            match (ev.op, before_key, after_key) {
+                (Op::Insert | Op::Read, _, Some(a)) => push(Kind::Upsert, &a),
+                (Op::Delete, Some(b), _) => push(Kind::Delete, &b),
+                (Op::Update, Some(b), Some(a)) if keyed && a == b => push(Kind::Upsert, &a),
+                (Op::Update, Some(b), Some(a)) => {
+                    push(Kind::Delete, &b);
+                    push(Kind::Upsert, &a);
+                }
+                _ => {
+                    return Err(Error::Internal(format!(
+                        "{}: a {:?} event without its row image",
+                        table.id, ev.op
+                    )))
+                }
+            }
+        }
+        for (part, ops) in routed.into_iter().enumerate() {
+            if !ops.is_empty() {
+                self.send(part, PartMsg::Ops(ops)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn commit(&mut self, c: Arc<Commit>) -> Result<()> {
+        for part in 0..self.parts.len() {
+            self.send(part, PartMsg::Commit(c.clone())).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(&mut self) -> Result<()> {
+        for part in 0..self.parts.len() {
+            self.send(part, PartMsg::Rollback).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every partition committed what it has.
+    pub async fn barrier(&mut self) -> Result<()> {
+        let mut acks = Vec::new();
+        for part in 0..self.parts.len() {
+            let (tx, rx) = oneshot::channel();
+            self.send(part, PartMsg::Barrier(tx)).await?;
+            acks.push(rx);
+        }
+        for rx in acks {
+            if rx.await.is_err() {
+                return Err(self.partition_failure().await);
+            }
+        }
+        Ok(())
+    }
+
+    /// The source has nothing newer: once everything is committed, lag is zero.
+    pub async fn heartbeat(&mut self) -> Result<()> {
+        self.barrier().await?;
+        self.ctx.progress.set_caught_up(self.ctx.sink_index, true);
+        Ok(())
+    }
+
+    /// Applies a schema change once everything before it is committed, then
+    /// moves every partition's checkpoint past it.
+    pub async fn ddl(&mut self, d: Arc<DdlChange>) -> Result<()> {
+        self.barrier().await?;
+        let ctx = &self.ctx;
+        let sql = ddl::rewrite(
+            &d.sql,
+            &d.statement,
+            |t| ctx.renames.target(t),
+            |db| ctx.renames.target_database(db),
+        );
+        let mut stmts = Vec::new();
+        if !d.schema.is_empty() {
+            stmts.push(format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                quote_ident(&ctx.renames.target_database(&d.schema))
+            ));
+            stmts.push(format!(
+                "USE {}",
+                quote_ident(&ctx.renames.target_database(&d.schema))
+            ));
+        }
+        for s in &stmts {
+            self.control.query_drop(s).await.map_err(|e| {
+                ctx.endpoint
+                    .error(format!("preparing for `{}`", abbreviate(&sql)), e)
+            })?;
+        }
+        match self.control.query_drop(&sql).await {
+            Ok(()) => tracing::info!(sink = %ctx.checkpoints_sink(), statement = %abbreviate(&sql), position = %d.position, "applied schema change"),
+            Err(mysql_async::Error::Server(s)) if ALREADY_APPLIED.contains(&s.code) => {
+                tracing::warn!(statement = %abbreviate(&sql), error = %s.message, "schema change already applied (replayed after a restart); continuing")
+            }
+            Err(e) => {
+                return Err(Error::Server {
+                    role: ctx.endpoint.role.clone(),
+                    url: ctx.endpoint.masked(),
+                    context: format!("applying `{}` from the source's binlog at {}", abbreviate(&sql), d.position),
+                    detail: e.to_string(),
+                    hint: Some("fix the target by hand so the statement can run, then rerun sluice; or set `source.mysql.cdc.on_unsupported_ddl: skip`".into()),
+                })
+            }
+        }
+        for s in ctx
+            .checkpoints
+            .reset(self.parts.len(), checkpoint::CDC, &d.position)
+        {
+            self.control.query_drop(s).await.map_err(|e| {
+                ctx.endpoint
+                    .error("writing the checkpoint after a schema change", e)
+            })?;
+        }
+        ctx.progress.applied(ctx.sink_index, d.commit_ts_us, 0);
+        Ok(())
+    }
+
+    /// Commits what is complete and stops the partitions.
+    pub async fn close(mut self) -> Result<()> {
+        self.barrier().await?;
+        self.parts.clear();
+        while let Some(r) = self.tasks.join_next().await {
+            match r {
+                Ok(r) => r?,
+                Err(e) => return Err(Error::Internal(format!("apply partition: {e}"))),
+            }
+        }
+        let _ = self.control.disconnect().await;
+        Ok(())
+    }
+}
+
+impl ApplyCtx {
+    fn checkpoints_sink(&self) -> String {
+        self.endpoint.role.clone()
+    }
+}
+
+fn abbreviate(sql: &str) -> String {
+    crate::mysql::connect::abbreviate(sql)
+}
+
+/// One apply connection and its share of the rows.
+struct Partition {
+    ctx: Arc<ApplyCtx>,
+    part: usize,
+    conn: Conn,
+    in_txn: bool,
+    rows_in_txn: usize,
+    /// The last source commit received, not yet committed on the target.
+    pending: Option<Arc<Commit>>,
+    last_flush: Instant,
+}
+
+impl Partition {
+    fn new(ctx: Arc<ApplyCtx>, part: usize, conn: Conn) -> Self {
+        Partition {
+            ctx,
+            part,
+            conn,
+            in_txn: false,
+            rows_in_txn: 0,
+            pending: None,
+            last_flush: Instant::now(),
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<PartMsg>) -> Result<()> {
+        let mut tick = tokio::time::interval(IDLE_FLUSH);
+        loop {
+            let msg = tokio::select! {
+                m = rx.recv() => m,
+                _ = tick.tick() => {
+                    if self.pending.is_some() && self.last_flush.elapsed() >= IDLE_FLUSH {
+                        self.flush().await?;
+                    }
+                    continue;
+                }
+            };
+            let Some(msg) = msg else { break };
+            match msg {
+                PartMsg::Ops(ops) => self.apply(ops).await?,
+                PartMsg::Commit(c) => {
+                    self.pending = Some(c);
+                    if self.rows_in_txn >= GROUP_ROWS || (rx.is_empty() && self.rows_in_txn > 0) {
+                        self.flush().await?;
+                    }
+                }
+                PartMsg::Rollback => {
+                    if self.in_txn {
+                        self.exec("ROLLBACK").await?;
+                    }
+                    self.in_txn = false;
+                    self.rows_in_txn = 0;
+                }
+                PartMsg::Barrier(ack) => {
+                    self.flush().await?;
+                    let _ = ack.send(());
+                }
+            }
+        }
+        self.flush().await?;
+        let _ = self.conn.disconnect().await;
+        Ok(())
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<()> {
+        self.conn.query_drop(sql).await.map_err(|e| {
+            self.ctx
+                .endpoint
+                .error(format!("applying changes (partition {})", self.part), e)
+        })
+    }
+
+    /// Commits the open transaction up to the last source commit, with the checkpoint.
+    async fn flush(&mut self) -> Result<()> {
+        let Some(c) = self.pending.take() else {
+            return Ok(());
+        };
+        if !self.in_txn {
+            self.exec("START TRANSACTION").await?;
+        }
+        let sql = self
+            .ctx
+            .checkpoints
+            .upsert(self.part, checkpoint::CDC, &c.position);
+        self.exec(&sql).await?;
+        self.exec("COMMIT").await?;
+        self.ctx
+            .progress
+            .applied(self.ctx.sink_index, c.commit_ts_us, self.rows_in_txn as u64);
+        self.in_txn = false;
+        self.rows_in_txn = 0;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    async fn apply(&mut self, ops: Vec<RowOp>) -> Result<()> {
+        if !self.in_txn {
+            self.exec("START TRANSACTION").await?;
+            self.in_txn = true;
+        }
+        self.rows_in_txn += ops.len();
+        // Consecutive operations of one kind on one batch become one statement.
+        let mut start = 0;
+        while start < ops.len() {
+            let mut end = start + 1;
+            while end < ops.len()
+                && ops[end].kind == ops[start].kind
+                && Arc::ptr_eq(&ops[end].batch, &ops[start].batch)
+            {
+                end += 1;
+            }
+            for sql in statements(&self.ctx, &ops[start..end])? {
+                self.conn.query_drop(&sql).await.map_err(|e| {
+                    let t = self.ctx.renames.target(&ops[start].batch.table.id);
+                    self.ctx.endpoint.error(
+                        format!("applying changes to {t} (partition {})", self.part),
+                        e,
+                    )
+                })?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+/// SQL for a run of operations of one kind on one batch.
+fn statements(ctx: &ApplyCtx, ops: &[RowOp]) -> Result<Vec<String>> {
+    let batch = &ops[0].batch;
+    let table = &batch.table;
+    let target = ctx.renames.target(&table.id);
+    let image = match ops[0].kind {
+        Kind::Upsert => batch.after.as_ref(),
+        Kind::Delete => batch.before.as_ref(),
+    }
+    .ok_or_else(|| Error::Internal(format!("{}: missing row image", table.id)))?;
+    let encoders = table
+        .columns
+        .iter()
+        .zip(image.columns())
+        .map(|(c, a)| ColumnEncoder::new(a, c.source_type))
+        .collect::<Result<Vec<_>>>()?;
+    let keyed = table.key_kind != KeyKind::None;
+    let mut out = Vec::new();
+    match (ops[0].kind, keyed) {
+        (Kind::Upsert, _) => {
+            let verb = if keyed { "REPLACE" } else { "INSERT" };
+            let head = format!(
+                "{verb} INTO {} ({}) VALUES ",
+                target.quoted(),
+                table
+                    .columns
+                    .iter()
+                    .map(|c| quote_ident(&c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut sql = String::new();
+            for op in ops {
+                let mut row = String::from("(");
+                for (i, e) in encoders.iter().enumerate() {
+                    if i > 0 {
+                        row.push(',');
+                    }
+                    e.write(op.row, &mut row);
+                }
+                row.push(')');
+                if !sql.is_empty() && sql.len() + row.len() > ctx.max_statement_bytes {
+                    out.push(std::mem::take(&mut sql));
+                }
+                if sql.is_empty() {
+                    sql.push_str(&head);
+                } else {
+                    sql.push(',');
+                }
+                sql.push_str(&row);
+            }
+            out.push(sql);
+        }
+        (Kind::Delete, true) => {
+            let cols: Vec<String> = table
+                .key
+                .iter()
+                .map(|&k| quote_ident(&table.columns[k].name))
+                .collect();
+            let head = if cols.len() == 1 {
+                format!("DELETE FROM {} WHERE {} IN (", target.quoted(), cols[0])
+            } else {
+                format!(
+                    "DELETE FROM {} WHERE ({}) IN (",
+                    target.quoted(),
+                    cols.join(", ")
+                )
+            };
+            let mut sql = String::new();
+            for op in ops {
+                let mut key = String::new();
+                if cols.len() > 1 {
+                    key.push('(');
+                }
+                for (i, &k) in table.key.iter().enumerate() {
+                    if i > 0 {
+                        key.push(',');
+                    }
+                    encoders[k].write(op.row, &mut key);
+                }
+                if cols.len() > 1 {
+                    key.push(')');
+                }
+                if !sql.is_empty() && sql.len() + key.len() > ctx.max_statement_bytes {
+                    sql.push(')');
+                    out.push(std::mem::take(&mut sql));
+                }
+                if sql.is_empty() {
+                    sql.push_str(&head);
+                } else {
+                    sql.push(',');
+                }
+                sql.push_str(&key);
+            }
+            sql.push(')');
+            out.push(sql);
+        }
+        (Kind::Delete, false) => {
+            for op in ops {
+                let mut sql = format!("DELETE FROM {} WHERE ", target.quoted());
+                for (i, (c, e)) in table.columns.iter().zip(&encoders).enumerate() {
+                    if i > 0 {
+                        sql.push_str(" AND ");
+                    }
+                    sql.push_str(&quote_ident(&c.name));
+                    sql.push_str(" <=> ");
+                    e.write(op.row, &mut sql);
+                }
+                sql.push_str(" LIMIT 1");
+                out.push(sql);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,438 @@
+//! Following the binlog: row events of the selected tables become change
+//! batches, transaction ends become commits, schema changes are tracked and
+//! passed on, and a dropped connection is resumed from the last commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+
+use super::{CdcConfig, OnUnsupportedDdl};
+use crate::binlog::ddl::{self, DdlKind};
+use crate::binlog::reader::{BinlogEvent, BinlogReader, RowImages, StartAt};
+use crate::binlog::values;
+use crate::event::{ChangeBatch, EventInfo, Op, Position, TableId, TableSchema};
+use crate::mysql::catalog::{self, TableFilter};
+use crate::mysql::connect::Endpoint;
+use crate::mysql::decode::RowDecoder;
+use crate::stage::{Commit, DdlChange, Emitter, Message, Stop};
+use crate::{Error, Result};
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub struct CdcReader {
+    endpoint: Endpoint,
+    server_id: u32,
+    filter: TableFilter,
+    tables: HashMap<TableId, Arc<TableSchema>>,
+    batch_size: usize,
+    heartbeat: Duration,
+    on_unsupported: OnUnsupportedDdl,
+    /// For reading table definitions after a schema change.
+    meta: Option<Conn>,
+}
+
+/// Why following stopped without an error.
+enum Flow {
+    Stopped,
+    /// The sinks are gone (they failed; the engine reports why).
+    Closed,
+    /// The server ended the stream (it is shutting down): reconnect.
+    Ended,
+}
+
+impl CdcReader {
+    pub fn new(
+        endpoint: Endpoint,
+        server_id: u32,
+        filter: TableFilter,
+        tables: Vec<Arc<TableSchema>>,
+        batch_size: usize,
+        config: &CdcConfig,
+    ) -> Self {
+        CdcReader {
+            endpoint,
+            server_id,
+            filter,
+            tables: tables.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            batch_size: batch_size.max(1),
+            heartbeat: Duration::from_millis(config.heartbeat_ms.max(100)),
+            on_unsupported: config.on_unsupported_ddl,
+            meta: None,
+        }
+    }
+
+    /// Follows changes from `from` until stopped. Reconnects with backoff
+    /// after a lost connection, from the last complete transaction.
+    pub async fn run(mut self, from: Position, out: Emitter, mut stop: Stop) -> Result<()> {
+        self.precheck().await?;
+        tracing::info!(position = %from, server_id = self.server_id, "following the binlog");
+        let mut resume = from;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let result = self.follow(&mut resume, &out, &mut stop).await;
+            let err = match result {
+                Ok(Flow::Stopped) | Ok(Flow::Closed) => return Ok(()),
+                Ok(Flow::Ended) => Error::Data("the source closed the binlog stream".into()),
+                Err(
+                    e @ (Error::Precondition { .. }
+                    | Error::Data(_)
+                    | Error::Config(_)
+                    | Error::Internal(_)),
+                ) => return Err(e),
+                Err(e) => e,
+            };
+            tracing::warn!(error = %err, position = %resume, retry_in_ms = backoff.as_millis() as u64, "binlog connection lost; reconnecting");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// The source must log full row images for sluice to apply changes exactly.
+    async fn precheck(&mut self) -> Result<()> {
+        let mut conn = self.endpoint.connect(&[]).await?;
+        let row: Option<(Option<String>, Option<String>, Option<String>)> = conn
+            .query_first(
+                "SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image",
+            )
+            .await
+            .map_err(|e| self.endpoint.error("reading the binlog settings", e))?;
+        let (log_bin, format, image) = row.unwrap_or_default();
+        let bad = |what: &str, fix: &str| {
+            Err(Error::precondition(
+                format!("the source at {} has {what}", self.endpoint.masked()),
+                fix.to_string(),
+            ))
+        };
+        if !matches!(log_bin.as_deref(), Some("1") | Some("ON")) {
+            return bad(
+                "binary logging off",
+                "start it with log_bin (and binlog_format=ROW, binlog_row_image=FULL)",
+            );
+        }
+        if format.as_deref() != Some("ROW") {
+            return bad(
+                &format!("binlog_format={}", format.unwrap_or_default()),
+                "SET GLOBAL binlog_format = 'ROW' (and in the server's config file)",
+            );
+        }
+        if image.as_deref() != Some("FULL") {
+            return bad(
+                &format!("binlog_row_image={}", image.unwrap_or_default()),
+                "SET GLOBAL binlog_row_image = 'FULL' (and in the server's config file)",
+            );
+        }
+        if let Ok(Some(Some(meta))) = conn
+            .query_first::<Option<String>, _>("SELECT @@GLOBAL.binlog_row_metadata")
+            .await
+        {
+            if meta != "FULL" {
+                tracing::warn!(binlog_row_metadata = %meta, "binlog_row_metadata is not FULL: row columns are matched by position, which breaks on tables with generated columns; set it to FULL");
+            }
+        }
+        self.meta = Some(conn);
+        Ok(())
+    }
+
+    async fn follow(
+        &mut self,
+        resume: &mut Position,
+        out: &Emitter,
+        stop: &mut Stop,
+    ) -> Result<Flow> {
+        let start = if !resume.file.is_empty() {
+            StartAt::File {
+                file: resume.file.clone(),
+                offset: resume.offset.max(4),
+            }
+        } else if let Some(g) = &resume.gtid {
+            StartAt::MariaDbGtid(g.clone())
+        } else {
+            return Err(Error::Internal("no binlog position to start from".into()));
+        };
+        let mut reader = BinlogReader::open(
+            &self.endpoint,
+            self.server_id,
+            &start,
+            resume.gtid.as_deref().unwrap_or(""),
+            self.heartbeat,
+        )
+        .await?;
+        // Changes of the open transaction already sent on: a reconnect must retract them.
+        let mut partial = false;
+        let mut standalone = false;
+        let flow = loop {
+            let next = tokio::select! {
+                n = reader.next() => n,
+                _ = stop.wait_for(|s| *s) => break Flow::Stopped,
+            };
+            let ev = match next {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break Flow::Ended,
+                Err(e) => {
+                    if partial {
+                        let _ = out.send(Message::Rollback).await;
+                    }
+                    reader.close().await;
+                    return Err(e);
+                }
+            };
+            let ts_us = reader.last_timestamp as i64 * 1_000_000;
+            let sent = match ev {
+                BinlogEvent::Begin { .. } => true,
+                BinlogEvent::Standalone { .. } => {
+                    standalone = true;
+                    true
+                }
+                BinlogEvent::Rows {
+                    table,
+                    op,
+                    rows,
+                    names,
+                } => {
+                    let Some(schema) = self.tables.get(&table).cloned() else {
+                        continue;
+                    };
+                    let position = Arc::new(reader.position());
+                    let mut ok = true;
+                    for chunk in rows.chunks(self.batch_size) {
+                        let batch = self
+                            .batch(&schema, op, chunk, names.as_deref(), &position, ts_us)
+                            .await?;
+                        partial = true;
+                        if out.send(Message::Batch(batch)).await.is_err() {
+                            ok = false;
+                            break;
+                        }
+                    }
+                    ok
+                }
+                BinlogEvent::Commit => {
+                    let position = reader.position();
+                    *resume = position.clone();
+                    partial = false;
+                    let c = Commit {
+                        position,
+                        commit_ts_us: ts_us,
+                    };
+                    out.send(Message::Commit(Arc::new(c))).await.is_ok()
+                }
+                BinlogEvent::Query { schema, sql } => {
+                    let ok = self
+                        .statement(&schema, &sql, reader.position(), ts_us, out)
+                        .await?;
+                    if standalone {
+                        *resume = reader.position();
+                        standalone = false;
+                    }
+                    ok
+                }
+                BinlogEvent::Heartbeat => {
+                    if partial {
+                        true
+                    } else {
+                        out.send(Message::Heartbeat).await.is_ok()
+                    }
+                }
+            };
+            if !sent {
+                break Flow::Closed;
+            }
+        };
+        if partial && !matches!(flow, Flow::Closed) {
+            // Stopped or ended mid-transaction: the sinks must not commit half of it.
+            let _ = out.send(Message::Rollback).await;
+        }
+        reader.close().await;
+        Ok(flow)
+    }
+
+    /// One rows event (or a part of it) as a batch in the table's schema.
+    async fn batch(
+        &mut self,
+        schema: &Arc<TableSchema>,
+        op: Op,
+        rows: &[RowImages],
+        names: Option<&[String]>,
+        position: &Arc<Position>,
+        ts_us: i64,
+    ) -> Result<ChangeBatch> {
+        let mut schema = schema.clone();
+        let mut map = column_map(&schema, names);
+        if map.is_none() {
+            // The table changed since we read its definition: read it again.
+            schema = self.reload(&schema.id).await?.unwrap_or(schema);
+            map = column_map(&schema, names);
+        }
+        let Some(map) = map else {
+            return Err(Error::Data(format!(
+                "{} at {position}: the binlog row has columns {:?}, the table has {:?}",
+                schema.id,
+                names.map(|n| n.to_vec()).unwrap_or_default(),
+                schema.columns.iter().map(|c| &c.name).collect::<Vec<_>>()
+            )));
+        };
+        let mut before = RowDecoder::new(schema.clone());
+        let mut after = RowDecoder::new(schema.clone());
+        for (b, a) in rows {
+            for (image, decoder) in [(b, &mut before), (a, &mut after)] {
+                if let Some(values) = image {
+                    let row = pick(&schema, &map, values)
+                        .map_err(|e| Error::Data(format!("{} at {position}: {e}", schema.id)))?;
+                    decoder.push(row)?;
+                }
+            }
+        }
+        let info = EventInfo {
+            op,
+            position: position.clone(),
+            commit_ts_us: ts_us,
+        };
+        Ok(ChangeBatch {
+            events: vec![info; rows.len()],
+            before: (!before.is_empty()).then(|| before.finish()).transpose()?,
+            after: (!after.is_empty()).then(|| after.finish()).transpose()?,
+            table: schema,
+        })
+    }
+
+    /// Reads a table's definition from the source; `None` if it no longer exists.
+    async fn reload(&mut self, id: &TableId) -> Result<Option<Arc<TableSchema>>> {
+        if self.meta.is_none() {
+            self.meta = Some(self.endpoint.connect(&[]).await?);
+        }
+        let Some(conn) = self.meta.as_mut() else {
+            return Ok(None);
+        };
+        let exists: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&id.database, &id.name),
+            )
+            .await
+            .map_err(|e| self.endpoint.error(format!("looking up {id}"), e))?;
+        if exists.unwrap_or(0) == 0 {
+            self.tables.remove(id);
+            return Ok(None);
+        }
+        let schema = Arc::new(catalog::load_schema(&self.endpoint, conn, id, 0).await?);
+        self.tables.insert(id.clone(), schema.clone());
+        Ok(Some(schema))
+    }
+
+    fn selected(&self, t: &TableId) -> bool {
+        self.tables.contains_key(t) || self.filter.matches(t)
+    }
+
+    /// A statement from the binlog: schema changes of selected tables are
+    /// tracked and passed on; others are skipped. `false` if the sinks are gone.
+    async fn statement(
+        &mut self,
+        schema: &str,
+        sql: &str,
+        position: Position,
+        ts_us: i64,
+        out: &Emitter,
+    ) -> Result<bool> {
+        let st = ddl::parse(schema, sql);
+        let concerns = match &st.kind {
+            DdlKind::Other => false,
+            DdlKind::CreateDatabase | DdlKind::AlterDatabase => st
+                .database
+                .as_ref()
+                .is_some_and(|(db, _)| self.filter.may_select_database(db)),
+            DdlKind::DropDatabase => st
+                .database
+                .as_ref()
+                .is_some_and(|(db, _)| self.tables.keys().any(|t| &t.database == db)),
+            DdlKind::Unsupported(what) => {
+                if !st.tables.iter().any(|t| self.selected(&t.table)) {
+                    return Ok(true);
+                }
+                match self.on_unsupported {
+                    OnUnsupportedDdl::Skip => {
+                        tracing::warn!(statement = %crate::mysql::connect::abbreviate(sql), %position, "skipping a {what} statement on a selected table (on_unsupported_ddl: skip)");
+                        return Ok(true);
+                    }
+                    OnUnsupportedDdl::Fail => {
+                        return Err(Error::precondition(
+                            format!(
+                                "the source's binlog at {position} has `{}` ({what}), which sluice cannot apply",
+                                crate::mysql::connect::abbreviate(sql)
+                            ),
+                            "apply it to the target by hand, then set `source.mysql.cdc.on_unsupported_ddl: skip` and rerun",
+                        ))
+                    }
+                }
+            }
+            _ => st.tables.iter().any(|t| self.selected(&t.table)),
+        };
+        if !concerns {
+            return Ok(true);
+        }
+        // Track the new definitions before any later row arrives.
+        match &st.kind {
+            DdlKind::DropDatabase => {
+                if let Some((db, _)) = &st.database {
+                    self.tables.retain(|t, _| &t.database != db);
+                }
+            }
+            DdlKind::CreateDatabase | DdlKind::AlterDatabase => {}
+            _ => {
+                for t in &st.tables {
+                    if self.selected(&t.table) {
+                        self.reload(&t.table).await?;
+                    }
+                }
+            }
+        }
+        let change = DdlChange {
+            schema: schema.to_string(),
+            sql: sql.to_string(),
+            statement: st,
+            position,
+            commit_ts_us: ts_us,
+        };
+        Ok(out.send(Message::Ddl(Arc::new(change))).await.is_ok())
+    }
+}
+
+/// For each table column, its index in the binlog row.
+fn column_map(schema: &TableSchema, names: Option<&[String]>) -> Option<Vec<usize>> {
+    match names {
+        Some(names) => schema
+            .columns
+            .iter()
+            .map(|c| names.iter().position(|n| n == &c.name))
+            .collect(),
+        None => Some((0..schema.columns.len()).collect()),
+    }
+}
+
+/// The row's values in table column order, in their SELECT form.
+fn pick(
+    schema: &TableSchema,
+    map: &[usize],
+    values: &[Value],
+) -> std::result::Result<Vec<Value>, String> {
+    map.iter()
+        .zip(&schema.columns)
+        .map(|(&i, col)| {
+            let v = values.get(i).cloned().ok_or_else(|| {
+                format!(
+                    "row has {} values, column `{}` is number {}",
+                    values.len(),
+                    col.name,
+                    i + 1
+                )
+            })?;
+            values::normalize(col, v).map_err(|e| format!("column `{}`: {e}", col.name))
+        })
+        .collect()
+}
