@@ -11,6 +11,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,9 @@ pub struct MariaDb {
     pub name: String,
     pub port: u16,
     pub dir: PathBuf,
-    pid: u32,
+    pid: AtomicU32,
+    server: PathBuf,
+    args: Vec<String>,
 }
 
 struct Running {
@@ -159,26 +162,60 @@ impl MariaDb {
             args.push("--user=root".into());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child: Child = Command::new(&server)
-            .args(&args)
+        let db = MariaDb {
+            name: name.to_string(),
+            port,
+            dir,
+            pid: AtomicU32::new(0),
+            server,
+            args,
+        };
+        db.spawn();
+        db
+    }
+
+    fn spawn(&self) {
+        let child: Child = Command::new(&self.server)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting mariadbd");
         let pid = child.id();
+        self.pid.store(pid, Ordering::SeqCst);
         RUNNING.lock().unwrap().push(Running {
             pid,
-            dir: dir.clone(),
+            dir: self.dir.clone(),
         });
-        let db = MariaDb {
-            name: name.to_string(),
-            port,
-            dir,
-            pid,
-        };
-        db.wait_ready(child);
-        db
+        self.wait_ready(child);
+    }
+
+    /// Stops the server (SIGTERM, a clean shutdown) and starts it again on
+    /// the same port and datadir.
+    pub fn restart(&self) {
+        let pid = self.pid.load(Ordering::SeqCst);
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut status = 0;
+            let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+            if r == pid as i32 || (r == -1 && unsafe { libc::kill(pid as i32, 0) } != 0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd {} did not stop",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Ok(mut list) = RUNNING.lock() {
+            list.retain(|r| r.pid != pid);
+        }
+        self.spawn();
     }
 
     fn wait_ready(&self, mut child: Child) {
@@ -192,7 +229,7 @@ impl MariaDb {
                 );
             }
             if mysql::Conn::new(self.opts("root", "")).is_ok() {
-                // Reaped by the atexit handler; keep the handle from being dropped as a zombie owner.
+                // The process is reaped in `restart` or killed at exit.
                 std::mem::forget(child);
                 return;
             }
@@ -303,11 +340,12 @@ impl MariaDb {
 
 impl Drop for MariaDb {
     fn drop(&mut self) {
+        let pid = self.pid.load(Ordering::SeqCst);
         unsafe {
-            libc::kill(self.pid as i32, libc::SIGKILL);
+            libc::kill(pid as i32, libc::SIGKILL);
         }
         if let Ok(mut list) = RUNNING.lock() {
-            list.retain(|r| r.pid != self.pid);
+            list.retain(|r| r.pid != pid);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -469,4 +507,120 @@ pub fn assert_same_table(
         dst.checksum(dst_table),
         "CHECKSUM TABLE of {src_table} vs {dst_table}"
     );
+}
+
+/// A `sluice run` in the background, killed if dropped.
+pub struct Background {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Background {
+    /// Starts `sluice run` on a pipeline file; stderr goes to a log file.
+    pub fn start(path: &Path, extra: &[&str]) -> Background {
+        let log = path.with_extension(format!("{}.log", std::process::id()));
+        let err = std::fs::File::create(&log).expect("creating a log file");
+        let out = err.try_clone().expect("cloning a file handle");
+        let child = Command::new(sluice_bin())
+            .arg("run")
+            .args(["--progress", "log"])
+            .args(extra)
+            .arg(path)
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("starting sluice");
+        Background {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: a crash at whatever moment this is.
+    pub fn kill(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits up to `limit`; returns the exit status.
+    pub fn terminate(mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!(
+                    "sluice did not exit within {limit:?} of SIGTERM; log:\n{}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether it is still running (panics with the log if it exited).
+    pub fn assert_running(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!("sluice exited early ({status}); log:\n{}", self.output());
+            }
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls until `cond` holds, or panics after `limit` with `what`.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether every table has the same CHECKSUM TABLE on both servers.
+pub fn checksums_equal(src: &MariaDb, dst: &MariaDb, tables: &[(&str, &str)]) -> bool {
+    tables.iter().all(|(s, d)| {
+        let dst_exists = d
+            .split_once('.')
+            .is_some_and(|(db, t)| dst.table_exists(db, t));
+        dst_exists && src.checksum(s) == dst.checksum(d)
+    })
+}
+
+/// The type matrix: every column type with edge values, in database `db`.
+pub fn type_matrix_sql(db: &str) -> String {
+    std::fs::read_to_string(root().join("tests/data/type-matrix.sql"))
+        .expect("reading tests/data/type-matrix.sql")
+        .replace("typ.", &format!("{db}."))
+        .replace("DATABASE typ ", &format!("DATABASE {db} "))
 }

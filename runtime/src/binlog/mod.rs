@@ -7,10 +7,12 @@
 //!   compressed events), decoded or refused on purpose, never ignored by accident.
 //! - [`values`]: row values made identical to what SELECT returns.
 //! - [`ddl`]: which tables a statement changes, and rewriting it for a target.
+//! - [`schema`]: table definitions as each TABLE_MAP event describes them.
 //!
 //! `sources::mysql::cdc` assembles these into [`crate::event::ChangeBatch`]es.
 
 pub mod ddl;
 pub mod mariadb;
 pub mod reader;
+pub mod schema;
 pub mod values;

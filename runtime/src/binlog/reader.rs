@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use mysql_async::binlog::events::{EventData, OptionalMetadataField, RowsEventData};
+use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
 
 use super::mariadb::{self, Gtid, GtidPos};
+use super::schema::{self, Collations, MappedTable};
 use crate::event::{Op, Position, TableId};
 use crate::mysql::connect::Endpoint;
 use crate::{Error, Result};
@@ -35,8 +36,8 @@ pub enum BinlogEvent {
         table: TableId,
         op: Op,
         rows: Vec<RowImages>,
-        /// Column names from the TABLE_MAP metadata (binlog_row_metadata=FULL).
-        names: Option<Vec<String>>,
+        /// The table as its TABLE_MAP describes it (needs binlog_row_metadata=FULL).
+        mapped: Option<MappedTable>,
     },
     /// The transaction committed (XID, or `COMMIT`).
     Commit,
@@ -56,6 +57,7 @@ pub struct BinlogReader {
     /// Seconds since the epoch of the last event (its commit time for XID).
     pub last_timestamp: u32,
     role: String,
+    collations: Collations,
 }
 
 impl BinlogReader {
@@ -66,6 +68,7 @@ impl BinlogReader {
         start: &StartAt,
         gtid_pos: &str,
         heartbeat: Duration,
+        collations: Collations,
     ) -> Result<BinlogReader> {
         let mut conn = ep.connect(&[]).await?;
         let mut setup = vec![
@@ -103,6 +106,7 @@ impl BinlogReader {
             gtid_pos: GtidPos::parse(gtid_pos),
             last_timestamp: 0,
             role: ep.role.clone(),
+            collations,
         })
     }
 
@@ -248,14 +252,7 @@ impl BinlogReader {
                 "set binlog_row_image=FULL on the source",
             ));
         }
-        let names = tme.iter_optional_meta().find_map(|f| match f {
-            Ok(OptionalMetadataField::ColumnName(n)) => Some(
-                n.iter_names()
-                    .filter_map(|r| r.ok().map(|c| c.name().into_owned()))
-                    .collect::<Vec<_>>(),
-            ),
-            _ => None,
-        });
+        let mapped = schema::from_table_map(tme, &self.collations);
         let decode =
             |row: Option<mysql_async::binlog::row::BinlogRow>| -> Result<Option<Vec<Value>>> {
                 row.map(|r| {
@@ -277,7 +274,7 @@ impl BinlogReader {
             table: TableId::new(tme.database_name(), tme.table_name()),
             op,
             rows,
-            names,
+            mapped,
         })
     }
 

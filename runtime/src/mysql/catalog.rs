@@ -188,7 +188,8 @@ async fn identifying_key(
     id: &TableId,
     columns: &[ColumnDef],
 ) -> Result<(Vec<usize>, KeyKind)> {
-    let rows: Vec<(String, u64, String, String)> = conn
+    // COLUMN_NAME is NULL for MySQL's functional index parts.
+    let rows: Vec<(String, u64, Option<String>, String)> = conn
         .exec(
             "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, NULLABLE FROM information_schema.STATISTICS \
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
@@ -201,7 +202,7 @@ async fn identifying_key(
         if non_unique != 0 {
             continue;
         }
-        let pos = columns.iter().position(|c| c.name == column);
+        let pos = column.and_then(|column| columns.iter().position(|c| c.name == column));
         match indexes.last_mut() {
             Some((name, cols, ok)) if *name == index => {
                 *ok &= nullable != "YES" && pos.is_some();

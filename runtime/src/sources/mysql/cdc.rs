@@ -12,11 +12,13 @@ use mysql_async::{Conn, Value};
 use super::{CdcConfig, OnUnsupportedDdl};
 use crate::binlog::ddl::{self, DdlKind};
 use crate::binlog::reader::{BinlogEvent, BinlogReader, RowImages, StartAt};
+use crate::binlog::schema::{self, Collations, MappedTable};
 use crate::binlog::values;
-use crate::event::{ChangeBatch, EventInfo, Op, Position, TableId, TableSchema};
+use crate::event::{ChangeBatch, EventInfo, KeyKind, Op, Position, TableId, TableSchema};
 use crate::mysql::catalog::{self, TableFilter};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
+use crate::mysql::types::arrow_schema;
 use crate::stage::{Commit, DdlChange, Emitter, Message, Stop};
 use crate::{Error, Result};
 
@@ -31,8 +33,9 @@ pub struct CdcReader {
     batch_size: usize,
     heartbeat: Duration,
     on_unsupported: OnUnsupportedDdl,
-    /// For reading table definitions after a schema change.
+    /// For reading table definitions the binlog cannot describe.
     meta: Option<Conn>,
+    collations: Collations,
 }
 
 /// Why following stopped without an error.
@@ -62,6 +65,7 @@ impl CdcReader {
             heartbeat: Duration::from_millis(config.heartbeat_ms.max(100)),
             on_unsupported: config.on_unsupported_ddl,
             meta: None,
+            collations: Collations::new(),
         }
     }
 
@@ -136,6 +140,15 @@ impl CdcReader {
                 tracing::warn!(binlog_row_metadata = %meta, "binlog_row_metadata is not FULL: row columns are matched by position, which breaks on tables with generated columns; set it to FULL");
             }
         }
+        // Some collations (MariaDB's UCA 14) have no id; they never appear in a binlog.
+        let collations: Vec<(Option<u16>, Option<String>)> = conn
+            .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
+            .await
+            .map_err(|e| self.endpoint.error("reading the collations", e))?;
+        self.collations = collations
+            .into_iter()
+            .filter_map(|(id, cs)| Some((id?, cs?)))
+            .collect();
         self.meta = Some(conn);
         Ok(())
     }
@@ -162,6 +175,7 @@ impl CdcReader {
             &start,
             resume.gtid.as_deref().unwrap_or(""),
             self.heartbeat,
+            self.collations.clone(),
         )
         .await?;
         // Changes of the open transaction already sent on: a reconnect must retract them.
@@ -194,17 +208,16 @@ impl CdcReader {
                     table,
                     op,
                     rows,
-                    names,
+                    mapped,
                 } => {
-                    let Some(schema) = self.tables.get(&table).cloned() else {
+                    if !self.selected(&table) {
                         continue;
-                    };
+                    }
                     let position = Arc::new(reader.position());
+                    let schema = self.resolve(&table, mapped, &position).await?;
                     let mut ok = true;
                     for chunk in rows.chunks(self.batch_size) {
-                        let batch = self
-                            .batch(&schema, op, chunk, names.as_deref(), &position, ts_us)
-                            .await?;
+                        let batch = self.batch(&schema, op, chunk, &position, ts_us)?;
                         partial = true;
                         if out.send(Message::Batch(batch)).await.is_err() {
                             ok = false;
@@ -253,37 +266,94 @@ impl CdcReader {
         Ok(flow)
     }
 
-    /// One rows event (or a part of it) as a batch in the table's schema.
-    async fn batch(
+    /// The definition to decode a rows event of `table` with: the binlog's
+    /// own description of the table at that point (TABLE_MAP metadata), with
+    /// what information_schema adds; the cached one while they agree.
+    async fn resolve(
         &mut self,
+        table: &TableId,
+        mapped: Option<MappedTable>,
+        position: &Position,
+    ) -> Result<Arc<TableSchema>> {
+        let cached = self.tables.get(table).cloned();
+        let Some(mut mapped) = mapped else {
+            // No FULL metadata: fall back to information_schema (racy under fast DDL).
+            if let Some(c) = cached {
+                return Ok(c);
+            }
+            return self.reload(table).await?.ok_or_else(|| {
+                Error::Data(format!(
+                    "{table} at {position}: the table no longer exists and the binlog does not describe it; set binlog_row_metadata=FULL on the source"
+                ))
+            });
+        };
+        if let Some(c) = &cached {
+            if schema::same_shape(&c.columns, &mapped.columns) {
+                return Ok(c.clone());
+            }
+        }
+        let known = match &cached {
+            Some(c) => Some(c.clone()),
+            // A table new to sluice: information_schema may know its special types.
+            None => self.reload(table).await?,
+        };
+        let (known_columns, known_key, known_kind, known_ddl) = match &known {
+            Some(k) => (
+                k.columns.clone(),
+                k.key
+                    .iter()
+                    .map(|&i| k.columns[i].name.clone())
+                    .collect::<Vec<_>>(),
+                k.key_kind,
+                k.ddl.clone(),
+            ),
+            None => (Vec::new(), Vec::new(), KeyKind::None, Default::default()),
+        };
+        schema::merge_known(&mut mapped.columns, &known_columns);
+        let (key, key_kind) = match mapped.primary_key {
+            Some(pk) if !pk.is_empty() => (pk, KeyKind::Primary),
+            _ => {
+                // The binlog names primary keys only: keep a unique key by column names.
+                let idx: Option<Vec<usize>> = known_key
+                    .iter()
+                    .map(|n| mapped.columns.iter().position(|c| &c.name == n))
+                    .collect();
+                match idx {
+                    Some(i) if !i.is_empty() => (i, known_kind),
+                    _ => (Vec::new(), KeyKind::None),
+                }
+            }
+        };
+        let schema = Arc::new(TableSchema {
+            id: table.clone(),
+            arrow: arrow_schema(&mapped.columns),
+            columns: mapped.columns,
+            key,
+            key_kind,
+            ddl: known_ddl,
+            estimated_rows: 0,
+        });
+        tracing::debug!(table = %table, %position, "table definition taken from the binlog");
+        self.tables.insert(table.clone(), schema.clone());
+        Ok(schema)
+    }
+
+    /// One rows event (or a part of it) as a batch in the table's schema.
+    fn batch(
+        &self,
         schema: &Arc<TableSchema>,
         op: Op,
         rows: &[RowImages],
-        names: Option<&[String]>,
         position: &Arc<Position>,
         ts_us: i64,
     ) -> Result<ChangeBatch> {
-        let mut schema = schema.clone();
-        let mut map = column_map(&schema, names);
-        if map.is_none() {
-            // The table changed since we read its definition: read it again.
-            schema = self.reload(&schema.id).await?.unwrap_or(schema);
-            map = column_map(&schema, names);
-        }
-        let Some(map) = map else {
-            return Err(Error::Data(format!(
-                "{} at {position}: the binlog row has columns {:?}, the table has {:?}",
-                schema.id,
-                names.map(|n| n.to_vec()).unwrap_or_default(),
-                schema.columns.iter().map(|c| &c.name).collect::<Vec<_>>()
-            )));
-        };
+        let schema = schema.clone();
         let mut before = RowDecoder::new(schema.clone());
         let mut after = RowDecoder::new(schema.clone());
         for (b, a) in rows {
             for (image, decoder) in [(b, &mut before), (a, &mut after)] {
                 if let Some(values) = image {
-                    let row = pick(&schema, &map, values)
+                    let row = pick(&schema, values)
                         .map_err(|e| Error::Data(format!("{} at {position}: {e}", schema.id)))?;
                     decoder.push(row)?;
                 }
@@ -384,13 +454,36 @@ impl CdcReader {
                 }
             }
             DdlKind::CreateDatabase | DdlKind::AlterDatabase => {}
-            _ => {
+            DdlKind::DropTable => {
                 for t in &st.tables {
-                    if self.selected(&t.table) {
-                        self.reload(&t.table).await?;
+                    self.tables.remove(&t.table);
+                }
+            }
+            DdlKind::RenameTable | DdlKind::AlterTable => {
+                // RENAME a TO b, c TO d (and ALTER TABLE a ... RENAME TO b): carry
+                // what sluice knows about a over to b.
+                let pairs: Vec<(TableId, TableId)> = if st.kind == DdlKind::RenameTable {
+                    st.tables
+                        .chunks(2)
+                        .filter(|p| p.len() == 2)
+                        .map(|p| (p[0].table.clone(), p[1].table.clone()))
+                        .collect()
+                } else if st.tables.len() == 2 {
+                    vec![(st.tables[0].table.clone(), st.tables[1].table.clone())]
+                } else {
+                    Vec::new()
+                };
+                for (from, to) in pairs {
+                    if let Some(old) = self.tables.remove(&from) {
+                        let mut moved = (*old).clone();
+                        moved.id = to.clone();
+                        self.tables.insert(to, Arc::new(moved));
                     }
                 }
             }
+            // New tables and changed columns are described by the binlog's
+            // TABLE_MAP events from the next row on.
+            _ => {}
         }
         let change = DdlChange {
             schema: schema.to_string(),
@@ -403,36 +496,20 @@ impl CdcReader {
     }
 }
 
-/// For each table column, its index in the binlog row.
-fn column_map(schema: &TableSchema, names: Option<&[String]>) -> Option<Vec<usize>> {
-    match names {
-        Some(names) => schema
-            .columns
-            .iter()
-            .map(|c| names.iter().position(|n| n == &c.name))
-            .collect(),
-        None => Some((0..schema.columns.len()).collect()),
-    }
-}
-
 /// The row's values in table column order, in their SELECT form.
-fn pick(
-    schema: &TableSchema,
-    map: &[usize],
-    values: &[Value],
-) -> std::result::Result<Vec<Value>, String> {
-    map.iter()
+fn pick(schema: &TableSchema, values: &[Value]) -> std::result::Result<Vec<Value>, String> {
+    if values.len() != schema.columns.len() {
+        return Err(format!(
+            "the row has {} values, the table {} columns",
+            values.len(),
+            schema.columns.len()
+        ));
+    }
+    values
+        .iter()
         .zip(&schema.columns)
-        .map(|(&i, col)| {
-            let v = values.get(i).cloned().ok_or_else(|| {
-                format!(
-                    "row has {} values, column `{}` is number {}",
-                    values.len(),
-                    col.name,
-                    i + 1
-                )
-            })?;
-            values::normalize(col, v).map_err(|e| format!("column `{}`: {e}", col.name))
+        .map(|(v, col)| {
+            values::normalize(col, v.clone()).map_err(|e| format!("column `{}`: {e}", col.name))
         })
         .collect()
 }

@@ -1,0 +1,271 @@
+//! Change data capture into a MySQL replica: snapshot then binlog with a
+//! live writer, crashes at random moments, schema changes, a restarting
+//! source, and SIGTERM.
+
+mod support;
+
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+use support::*;
+
+/// A small deterministic random generator, so a failing run can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn create_workload_tables(src: &MariaDb, db: &str) {
+    src.exec(&format!(
+        "CREATE DATABASE {db};
+         CREATE TABLE {db}.a (id INT PRIMARY KEY, k INT NOT NULL, v VARCHAR(40), d DECIMAL(12,3), f DOUBLE, KEY by_k (k));
+         CREATE TABLE {db}.c (g INT NOT NULL, id BIGINT NOT NULL, note TEXT, PRIMARY KEY (g, id));
+         CREATE TABLE {db}.u (code VARCHAR(20) NOT NULL, n INT, UNIQUE KEY uq (code));
+         CREATE TABLE {db}.n (x INT, y VARCHAR(10));
+         INSERT INTO {db}.a SELECT seq, seq % 100, CONCAT('v', seq), seq / 7, seq / 3 FROM {db}.seq_1_to_5000;
+         INSERT INTO {db}.c SELECT seq % 10, seq, REPEAT('n', seq % 50) FROM {db}.seq_1_to_3000;
+         INSERT INTO {db}.u SELECT CONCAT('c', seq), seq FROM {db}.seq_1_to_1000;
+         INSERT INTO {db}.n SELECT seq % 5, 'dup' FROM {db}.seq_1_to_500;"
+    ));
+}
+
+/// Transactions of inserts, updates (some changing the key), deletes, on
+/// tables with a primary key, a composite key, only a unique key, and no key.
+fn workload(src: &MariaDb, db: &str, seed: u64, txns: usize) {
+    let mut rng = Rng(seed | 1);
+    let mut conn = src.conn();
+    for t in 0..txns {
+        let mut tx = conn
+            .start_transaction(mysql::TxOpts::default())
+            .expect("begin");
+        for _ in 0..1 + rng.below(5) {
+            let id = 1 + rng.below(20_000);
+            let sql = match rng.below(10) {
+                0 | 1 => format!("INSERT IGNORE INTO {db}.a (id, k, v, d, f) VALUES ({id}, {}, 'i{t}', {}.5, {})", rng.below(100), rng.below(1000), rng.next() % 1000),
+                2 | 3 => format!("UPDATE {db}.a SET v = 'u{t}', f = f + 0.25 WHERE id = {id}"),
+                4 => format!("UPDATE IGNORE {db}.a SET id = id + 20000 WHERE id = {id}"),
+                5 => format!("DELETE FROM {db}.a WHERE id = {id}"),
+                6 => format!("INSERT INTO {db}.c VALUES ({}, {id}, 'x') ON DUPLICATE KEY UPDATE note = CONCAT(note, 'y')", rng.below(10)),
+                7 => format!("UPDATE {db}.u SET n = n + 1, code = CONCAT(code, 'z') WHERE code = 'c{}'", rng.below(1000)),
+                8 => format!("INSERT INTO {db}.n VALUES ({}, 'w{t}')", rng.below(5)),
+                _ => format!("DELETE FROM {db}.n WHERE x = {} LIMIT 1", rng.below(5)),
+            };
+            tx.query_drop(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        tx.commit().expect("commit");
+    }
+}
+
+fn tables(db: &str) -> Vec<(String, String)> {
+    ["a", "c", "u", "n"]
+        .iter()
+        .map(|t| (format!("{db}.{t}"), format!("{db}.{t}")))
+        .collect()
+}
+
+fn assert_replica_equal(src: &MariaDb, dst: &MariaDb, db: &str) {
+    assert_same_table(src, &format!("{db}.a"), dst, &format!("{db}.a"), "id");
+    assert_same_table(src, &format!("{db}.c"), dst, &format!("{db}.c"), "g, id");
+    assert_same_table(src, &format!("{db}.u"), dst, &format!("{db}.u"), "code");
+    assert_same_table(src, &format!("{db}.n"), dst, &format!("{db}.n"), "x, y");
+}
+
+fn wait_equal(src: &MariaDb, dst: &MariaDb, db: &str, p: &mut Background) {
+    let t = tables(db);
+    let pairs: Vec<(&str, &str)> = t.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    wait_until(
+        Duration::from_secs(120),
+        "the replica equals the source",
+        || {
+            p.assert_running();
+            checksums_equal(src, dst, &pairs)
+        },
+    );
+}
+
+fn cdc_yaml(
+    name: &str,
+    src: &MariaDb,
+    dst: &MariaDb,
+    db: &str,
+    extra_sink: &str,
+) -> std::path::PathBuf {
+    write_pipeline(
+        name,
+        &format!(
+            "name: {name}\nsource:\n  mysql:\n    url: {}\n    mode: snapshot+cdc\n    include: [\"{db}.*\"]\n    cdc:\n      heartbeat_ms: 200\nsinks:\n  - mysql:\n      url: {}\n{extra_sink}settings:\n  batch_size: 1000\n",
+            src.url(),
+            dst.url()
+        ),
+    )
+}
+
+#[test]
+fn snapshot_then_changes_with_a_live_writer() {
+    let (src, dst) = pair();
+    create_workload_tables(src, "live");
+    let path = cdc_yaml("live", src, dst, "live", "");
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| workload(src, "live", 7, 1500));
+        let mut p = Background::start(&path, &[]);
+        // One large transaction of 100k rows, and a multi-statement one.
+        src.exec(
+            "INSERT INTO live.a SELECT 100000 + seq, seq % 100, 'bulk', seq, seq FROM live.seq_1_to_100000;
+             BEGIN; UPDATE live.a SET k = k + 1 WHERE id BETWEEN 100 AND 200; DELETE FROM live.c WHERE g = 3; INSERT INTO live.n VALUES (9, 'txn'); COMMIT",
+        );
+        writer.join().expect("writer");
+        wait_equal(src, dst, "live", &mut p);
+        let status = p.terminate(Duration::from_secs(10));
+        assert!(status.success(), "SIGTERM should exit 0, got {status}");
+    });
+    assert_replica_equal(src, dst, "live");
+    let parts: u64 = dst.scalar(
+        "SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = 'live' AND phase = 'cdc'",
+    );
+    assert!(parts >= 1);
+}
+
+#[test]
+fn survives_sigkill_at_random_moments() {
+    let (src, dst) = pair();
+    create_workload_tables(src, "crash");
+    let path = cdc_yaml(
+        "crash",
+        src,
+        dst,
+        "crash",
+        "      apply:\n        parallelism: 3\n",
+    );
+    let mut rng = Rng(0x5eed);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            workload(src, "crash", 11, 800);
+            src.exec("ALTER TABLE crash.a ADD COLUMN extra INT DEFAULT 7");
+            workload(src, "crash", 12, 800);
+        });
+        // Five crashes: the first early (during discovery or the snapshot),
+        // the others while changes (and the schema change) stream in.
+        for i in 0..5 {
+            let p = Background::start(&path, &[]);
+            let ms = if i == 0 { 150 } else { 300 + rng.below(1500) };
+            std::thread::sleep(Duration::from_millis(ms));
+            p.kill();
+        }
+        writer.join().expect("writer");
+    });
+    let run = sluice(
+        &[
+            "run",
+            "--progress",
+            "log",
+            "--until-caught-up",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("stopped: caught up"), "{}", run.stdout);
+    assert_eq!(src.show_create("crash.a"), dst.show_create("crash.a"));
+    assert_replica_equal(src, dst, "crash");
+}
+
+#[test]
+fn schema_changes_and_type_matrix_through_the_binlog() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE ddl;
+         CREATE TABLE ddl.t (id INT PRIMARY KEY, v VARCHAR(10));
+         INSERT INTO ddl.t VALUES (1, 'a'), (2, 'b')",
+    );
+    // The type matrix table exists but is empty at the snapshot: all its rows come from the binlog.
+    let matrix = type_matrix_sql("ddlm");
+    let (create, rows) = matrix.split_at(matrix.find("INSERT INTO").expect("matrix inserts"));
+    src.exec(create);
+    let path = write_pipeline(
+        "ddl",
+        &format!(
+            "name: ddl\nsource:\n  mysql:\n    url: {}\n    include: [\"ddl.*\", \"ddlm.*\"]\n    cdc:\n      heartbeat_ms: 200\nsinks:\n  - mysql:\n      url: {}\n      rename:\n        \"ddl.*\": \"ddl_copy.*\"\n",
+            src.url(),
+            dst.url()
+        ),
+    );
+    let mut p = Background::start(&path, &[]);
+    wait_until(Duration::from_secs(60), "the snapshot is loaded", || {
+        p.assert_running();
+        dst.table_exists("ddl_copy", "t")
+            && dst.scalar::<u64>(
+                "SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = 'ddl' AND phase = 'cdc'",
+            ) > 0
+    });
+    src.exec(rows);
+    src.exec(
+        "ALTER TABLE ddl.t ADD COLUMN n INT NOT NULL DEFAULT 5, ADD COLUMN w DECIMAL(10,2);
+         INSERT INTO ddl.t VALUES (3, 'c', 6, 1.25);
+         ALTER TABLE ddl.t MODIFY COLUMN v VARCHAR(50) CHARACTER SET latin1;
+         UPDATE ddl.t SET v = 'café' WHERE id = 1;
+         ALTER TABLE ddl.t DROP COLUMN w;
+         INSERT INTO ddl.t VALUES (4, 'd', 7);
+         CREATE TABLE ddl.fresh (id INT PRIMARY KEY, s SET('x','y'), e ENUM('p','q'));
+         INSERT INTO ddl.fresh VALUES (1, 'x,y', 'q'), (2, '', 'p');
+         RENAME TABLE ddl.t TO ddl.t2;
+         INSERT INTO ddl.t2 VALUES (5, 'e', 8);
+         CREATE TABLE ddl.gone (id INT PRIMARY KEY);
+         INSERT INTO ddl.gone VALUES (1);
+         DROP TABLE ddl.gone;
+         TRUNCATE TABLE ddl.fresh;
+         INSERT INTO ddl.fresh VALUES (3, 'y', NULL)",
+    );
+    wait_until(Duration::from_secs(60), "the schema changes arrive", || {
+        p.assert_running();
+        dst.table_exists("ddl_copy", "t2")
+            && checksums_equal(
+                src,
+                dst,
+                &[
+                    ("ddl.t2", "ddl_copy.t2"),
+                    ("ddl.fresh", "ddl_copy.fresh"),
+                    ("ddlm.matrix", "ddlm.matrix"),
+                ],
+            )
+    });
+    assert!(p.terminate(Duration::from_secs(10)).success());
+    assert!(!dst.table_exists("ddl_copy", "t"));
+    assert!(!dst.table_exists("ddl_copy", "gone"));
+    assert_eq!(
+        src.show_create("ddl.t2").replace("`t2`", "`x`"),
+        dst.show_create("ddl_copy.t2").replace("`t2`", "`x`")
+    );
+    assert_same_table(src, "ddl.t2", dst, "ddl_copy.t2", "id");
+    assert_same_table(src, "ddl.fresh", dst, "ddl_copy.fresh", "id");
+    // The same values whether they came from SELECT (snapshot) or the binlog.
+    assert_same_table(src, "ddlm.matrix", dst, "ddlm.matrix", "id");
+    assert_eq!(dst.scalar::<u64>("SELECT COUNT(*) FROM ddlm.matrix"), 3004);
+}
+
+#[test]
+fn resumes_after_the_source_restarts() {
+    // Its own servers: restarting the shared source would disturb the other tests.
+    let src = MariaDb::start("restart-src");
+    let dst = MariaDb::start("restart-dst");
+    create_workload_tables(&src, "rs");
+    let path = cdc_yaml("restart", &src, &dst, "rs", "");
+    let mut p = Background::start(&path, &[]);
+    workload(&src, "rs", 21, 200);
+    wait_equal(&src, &dst, "rs", &mut p);
+    src.restart();
+    workload(&src, "rs", 22, 200);
+    wait_equal(&src, &dst, "rs", &mut p);
+    assert!(p.output().contains("reconnecting"), "{}", p.output());
+    assert!(p.terminate(Duration::from_secs(10)).success());
+    assert_replica_equal(&src, &dst, "rs");
+}
