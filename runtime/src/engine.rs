@@ -132,8 +132,24 @@ async fn plan(source: &mut dyn Source, sinks: &[Arc<dyn Sink>]) -> Result<(Plan,
     Ok((plan, states))
 }
 
+/// How often a run starts over when a table changes while the snapshot starts.
+const SCHEMA_RETRIES: usize = 3;
+
 /// Runs a pipeline to completion (or, when it follows changes, until stopped).
 pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSummary> {
+    let mut attempt = 1;
+    loop {
+        match run_once(config, &options).await {
+            Err(Error::SchemaChanged { table }) if attempt < SCHEMA_RETRIES => {
+                tracing::warn!(%table, attempt, "a table changed while the snapshot was starting; starting over");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
     let (mut source, sinks) = build(config)?;
 

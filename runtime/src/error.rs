@@ -71,6 +71,11 @@ pub enum Error {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A table's definition changed between discovery and the snapshot's
+    /// consistent point; the run starts over (the engine retries).
+    #[error("the definition of {table} changed while the snapshot was starting")]
+    SchemaChanged { table: String },
 }
 
 fn fmt_hint(hint: &Option<String>) -> String {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
 
 use super::mariadb::{self, Gtid, GtidPos};
@@ -58,6 +59,9 @@ pub struct BinlogReader {
     pub last_timestamp: u32,
     role: String,
     collations: Collations,
+    /// Events before the first FORMAT_DESCRIPTION carry their CRC32 in the
+    /// body (the library learns the checksum from that event).
+    crc_in_body: bool,
 }
 
 impl BinlogReader {
@@ -92,6 +96,11 @@ impl BinlogReader {
             }
         };
         ep.exec_all(&mut conn, &setup).await?;
+        let checksum: Option<String> = conn
+            .query_first("SELECT @@GLOBAL.binlog_checksum")
+            .await
+            .map_err(|e| ep.error("reading binlog_checksum", e))?;
+        let crc_in_body = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
         let req = BinlogStreamRequest::new(server_id)
             .with_filename(file.as_bytes())
             .with_pos(offset);
@@ -107,6 +116,7 @@ impl BinlogReader {
             last_timestamp: 0,
             role: ep.role.clone(),
             collations,
+            crc_in_body,
         })
     }
 
@@ -142,9 +152,19 @@ impl BinlogReader {
             })?;
             let out = match data {
                 Some(EventData::RotateEvent(r)) => {
-                    self.file = strip_checksum(r.name_raw());
+                    let raw = r.name_raw();
+                    let name = if self.crc_in_body && raw.len() > 4 {
+                        &raw[..raw.len() - 4]
+                    } else {
+                        raw
+                    };
+                    self.file = String::from_utf8_lossy(name).into_owned();
                     self.offset = r.position();
                     continue;
+                }
+                Some(EventData::FormatDescriptionEvent(_)) => {
+                    self.crc_in_body = false;
+                    None
                 }
                 Some(EventData::HeartbeatEvent) => Some(BinlogEvent::Heartbeat),
                 Some(EventData::XidEvent(_)) => Some(BinlogEvent::Commit),
@@ -162,9 +182,7 @@ impl BinlogReader {
                     }
                 }
                 Some(EventData::RowsEvent(re)) => Some(self.rows(&re, log_pos)?),
-                Some(EventData::TableMapEvent(_)) | Some(EventData::FormatDescriptionEvent(_)) => {
-                    None
-                }
+                Some(EventData::TableMapEvent(_)) => None,
                 Some(EventData::GtidEvent(g)) => {
                     // MySQL GTID; the BEGIN query follows.
                     let _ = g;
@@ -301,29 +319,5 @@ impl BinlogReader {
 
     pub async fn close(self) {
         let _ = self.stream.close().await;
-    }
-}
-
-/// The first (fake) ROTATE event carries the 4 checksum bytes after the name.
-fn strip_checksum(raw: &[u8]) -> String {
-    let printable = |b: &[u8]| b.iter().all(|c| c.is_ascii_graphic());
-    let name =
-        if raw.len() > 4 && !printable(&raw[raw.len() - 4..]) && printable(&raw[..raw.len() - 4]) {
-            &raw[..raw.len() - 4]
-        } else {
-            raw
-        };
-    String::from_utf8_lossy(name).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn strips_checksum_from_fake_rotate() {
-        assert_eq!(
-            super::strip_checksum(b"binlog.000001\xf3\x1b\x9c\x01"),
-            "binlog.000001"
-        );
-        assert_eq!(super::strip_checksum(b"binlog.000002"), "binlog.000002");
     }
 }

@@ -13,7 +13,7 @@
 //! never shows part of a source transaction.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use super::checkpoint::{self, Checkpoints};
 use super::rename::Renames;
 use crate::binlog::ddl;
-use crate::event::{quote_ident, ChangeBatch, KeyKind, Op, TableId};
+use crate::event::{quote_ident, ChangeBatch, KeyKind, Op, Position, TableId};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::encode::ColumnEncoder;
 use crate::progress::Progress;
@@ -56,6 +56,8 @@ struct RowOp {
     batch: Arc<ChangeBatch>,
     row: usize,
     kind: Kind,
+    /// The row's key as text (empty for tables without a key).
+    key: String,
 }
 
 enum PartMsg {
@@ -112,15 +114,25 @@ pub struct Applier {
 
 impl Applier {
     pub async fn start(ctx: Arc<ApplyCtx>, parts: usize) -> Result<Applier> {
+        let mut control = ctx.endpoint.connect(&ctx.session).await?;
+        // Where each partition got to: changes it already applied are not
+        // applied again (which matters for tables without a key).
+        let done = ctx
+            .checkpoints
+            .read_parts(&ctx.endpoint, &mut control)
+            .await?;
         let mut senders = Vec::new();
         let mut tasks = JoinSet::new();
         for part in 0..parts.max(1) {
             let (tx, rx) = mpsc::channel(64);
             let conn = ctx.endpoint.connect(&ctx.session).await?;
             senders.push(tx);
-            tasks.spawn(Partition::new(ctx.clone(), part, conn).run(rx));
+            let applied = done
+                .iter()
+                .find(|(p, _)| *p == part)
+                .map(|(_, pos)| pos.clone());
+            tasks.spawn(Partition::new(ctx.clone(), part, conn, applied).run(rx));
         }
-        let control = ctx.endpoint.connect(&ctx.session).await?;
         Ok(Applier {
             ctx,
             parts: senders,
@@ -188,6 +200,11 @@ impl Applier {
                     batch: batch.clone(),
                     row,
                     kind,
+                    key: if keyed {
+                        key.to_string()
+                    } else {
+                        String::new()
+                    },
                 })
             };
             match (ev.op, before_key, after_key) {
@@ -333,27 +350,58 @@ fn abbreviate(sql: &str) -> String {
 }
 
 /// One apply connection and its share of the rows.
+///
+/// Operations are gathered into a window and executed when the window
+/// commits (or grows large): within one target transaction only the last
+/// operation on each key matters (every operation sets the whole row or
+/// removes it), and operations on different keys commute, so a window
+/// becomes one DELETE and one REPLACE statement per table instead of a
+/// statement per row. Readers never see the window half applied.
 struct Partition {
     ctx: Arc<ApplyCtx>,
     part: usize,
     conn: Conn,
     in_txn: bool,
     rows_in_txn: usize,
+    window: Vec<RowOp>,
     /// The last source commit received, not yet committed on the target.
     pending: Option<Arc<Commit>>,
     last_flush: Instant,
+    /// This partition's checkpoint at start: changes before it were applied
+    /// in an earlier run (the source restarts from the oldest partition).
+    applied_until: Option<Position>,
 }
 
+/// A window this large is executed (not committed) before its source
+/// transaction ends, to bound memory.
+const MAX_WINDOW: usize = 50_000;
+
 impl Partition {
-    fn new(ctx: Arc<ApplyCtx>, part: usize, conn: Conn) -> Self {
+    fn new(ctx: Arc<ApplyCtx>, part: usize, conn: Conn, applied_until: Option<Position>) -> Self {
         Partition {
             ctx,
             part,
             conn,
             in_txn: false,
             rows_in_txn: 0,
+            window: Vec::new(),
             pending: None,
             last_flush: Instant::now(),
+            applied_until,
+        }
+    }
+
+    /// Whether a change at `p` was applied by an earlier run. A rows event
+    /// lies inside its transaction, so it precedes the checkpoint (a
+    /// transaction end) exactly when its transaction was committed.
+    fn already_applied(&mut self, p: &Position) -> bool {
+        match &self.applied_until {
+            Some(done) if p.binlog_cmp(done) == std::cmp::Ordering::Less => true,
+            Some(_) => {
+                self.applied_until = None;
+                false
+            }
+            None => false,
         }
     }
 
@@ -371,14 +419,32 @@ impl Partition {
             };
             let Some(msg) = msg else { break };
             match msg {
-                PartMsg::Ops(ops) => self.apply(ops).await?,
+                PartMsg::Ops(mut ops) => {
+                    if self.applied_until.is_some() {
+                        ops.retain(|op| {
+                            let p = op.batch.events[op.row].position.clone();
+                            !self.already_applied(&p)
+                        });
+                    }
+                    self.rows_in_txn += ops.len();
+                    self.window.extend(ops);
+                    if self.window.len() >= MAX_WINDOW {
+                        self.execute_window().await?;
+                    }
+                }
                 PartMsg::Commit(c) => {
+                    if self.applied_until.as_ref().is_some_and(|done| {
+                        c.position.binlog_cmp(done) != std::cmp::Ordering::Greater
+                    }) {
+                        continue;
+                    }
                     self.pending = Some(c);
                     if self.rows_in_txn >= GROUP_ROWS || (rx.is_empty() && self.rows_in_txn > 0) {
                         self.flush().await?;
                     }
                 }
                 PartMsg::Rollback => {
+                    self.window.clear();
                     if self.in_txn {
                         self.exec("ROLLBACK").await?;
                     }
@@ -404,11 +470,12 @@ impl Partition {
         })
     }
 
-    /// Commits the open transaction up to the last source commit, with the checkpoint.
+    /// Commits the window up to the last source commit, with the checkpoint.
     async fn flush(&mut self) -> Result<()> {
         let Some(c) = self.pending.take() else {
             return Ok(());
         };
+        self.execute_window().await?;
         if !self.in_txn {
             self.exec("START TRANSACTION").await?;
         }
@@ -427,56 +494,105 @@ impl Partition {
         Ok(())
     }
 
-    async fn apply(&mut self, ops: Vec<RowOp>) -> Result<()> {
+    /// Executes the window's operations inside the open target transaction.
+    async fn execute_window(&mut self) -> Result<()> {
+        if self.window.is_empty() {
+            return Ok(());
+        }
         if !self.in_txn {
             self.exec("START TRANSACTION").await?;
             self.in_txn = true;
         }
-        self.rows_in_txn += ops.len();
-        // Consecutive operations of one kind on one batch become one statement.
-        let mut start = 0;
-        while start < ops.len() {
-            let mut end = start + 1;
-            while end < ops.len()
-                && ops[end].kind == ops[start].kind
-                && Arc::ptr_eq(&ops[end].batch, &ops[start].batch)
-            {
-                end += 1;
-            }
-            for sql in statements(&self.ctx, &ops[start..end])? {
-                self.conn.query_drop(&sql).await.map_err(|e| {
-                    let t = self.ctx.renames.target(&ops[start].batch.table.id);
-                    self.ctx.endpoint.error(
-                        format!("applying changes to {t} (partition {})", self.part),
-                        e,
-                    )
-                })?;
-            }
-            start = end;
+        let window = std::mem::take(&mut self.window);
+        let sqls = window_statements(&self.ctx, &window)?;
+        let table = window
+            .first()
+            .map(|op| self.ctx.renames.target(&op.batch.table.id));
+        for sql in sqls {
+            self.conn.query_drop(&sql).await.map_err(|e| {
+                let t = table.as_ref().map(|t| t.to_string()).unwrap_or_default();
+                self.ctx.endpoint.error(
+                    format!(
+                        "applying changes (first table {t}, partition {})",
+                        self.part
+                    ),
+                    e,
+                )
+            })?;
         }
         Ok(())
     }
 }
 
-/// SQL for a run of operations of one kind on one batch.
-fn statements(ctx: &ApplyCtx, ops: &[RowOp]) -> Result<Vec<String>> {
-    let batch = &ops[0].batch;
-    let table = &batch.table;
-    let target = ctx.renames.target(&table.id);
-    let image = match ops[0].kind {
-        Kind::Upsert => batch.after.as_ref(),
-        Kind::Delete => batch.before.as_ref(),
+/// The statements for a window: per table definition, in order of first
+/// appearance, its deletes, its upserts, and (tables without a key) every
+/// operation in order. Only the last operation on each key is kept.
+fn window_statements(ctx: &ApplyCtx, window: &[RowOp]) -> Result<Vec<String>> {
+    let mut last: HashMap<(&TableId, &str), usize> = HashMap::new();
+    for (i, op) in window.iter().enumerate() {
+        if !op.key.is_empty() {
+            last.insert((&op.batch.table.id, op.key.as_str()), i);
+        }
     }
-    .ok_or_else(|| Error::Internal(format!("{}: missing row image", table.id)))?;
-    let encoders = table
+    type Group<'a> = (usize, Vec<&'a RowOp>, Vec<&'a RowOp>, Vec<&'a RowOp>);
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for (i, op) in window.iter().enumerate() {
+        if !op.key.is_empty() && last.get(&(&op.batch.table.id, op.key.as_str())) != Some(&i) {
+            continue;
+        }
+        let id = Arc::as_ptr(&op.batch.table) as usize;
+        let g = match groups.iter().position(|g| g.0 == id) {
+            Some(p) => &mut groups[p],
+            None => {
+                groups.push((id, Vec::new(), Vec::new(), Vec::new()));
+                let n = groups.len() - 1;
+                &mut groups[n]
+            }
+        };
+        match (op.key.is_empty(), op.kind) {
+            (true, _) => g.3.push(op),
+            (false, Kind::Delete) => g.1.push(op),
+            (false, Kind::Upsert) => g.2.push(op),
+        }
+    }
+    let mut sqls = Vec::new();
+    for (_, deletes, upserts, keyless) in &groups {
+        if !deletes.is_empty() {
+            sqls.extend(statements(ctx, Kind::Delete, true, deletes)?);
+        }
+        if !upserts.is_empty() {
+            sqls.extend(statements(ctx, Kind::Upsert, true, upserts)?);
+        }
+        for op in keyless {
+            sqls.extend(statements(ctx, op.kind, false, &[op])?);
+        }
+    }
+    Ok(sqls)
+}
+
+/// Encoders for one row image of an operation.
+fn image_encoders(op: &RowOp) -> Result<Vec<ColumnEncoder<'_>>> {
+    let image = match op.kind {
+        Kind::Upsert => op.batch.after.as_ref(),
+        Kind::Delete => op.batch.before.as_ref(),
+    }
+    .ok_or_else(|| Error::Internal(format!("{}: missing row image", op.batch.table.id)))?;
+    op.batch
+        .table
         .columns
         .iter()
         .zip(image.columns())
         .map(|(c, a)| ColumnEncoder::new(a, c.source_type))
-        .collect::<Result<Vec<_>>>()?;
-    let keyed = table.key_kind != KeyKind::None;
+        .collect()
+}
+
+/// SQL for operations of one kind on one table definition: multi-row
+/// REPLACE / DELETE ... IN for keyed tables, one statement per row otherwise.
+fn statements(ctx: &ApplyCtx, kind: Kind, keyed: bool, ops: &[&RowOp]) -> Result<Vec<String>> {
+    let table = &ops[0].batch.table;
+    let target = ctx.renames.target(&table.id);
     let mut out = Vec::new();
-    match (ops[0].kind, keyed) {
+    match (kind, keyed) {
         (Kind::Upsert, _) => {
             let verb = if keyed { "REPLACE" } else { "INSERT" };
             let head = format!(
@@ -491,6 +607,7 @@ fn statements(ctx: &ApplyCtx, ops: &[RowOp]) -> Result<Vec<String>> {
             );
             let mut sql = String::new();
             for op in ops {
+                let encoders = image_encoders(op)?;
                 let mut row = String::from("(");
                 for (i, e) in encoders.iter().enumerate() {
                     if i > 0 {
@@ -528,6 +645,7 @@ fn statements(ctx: &ApplyCtx, ops: &[RowOp]) -> Result<Vec<String>> {
             };
             let mut sql = String::new();
             for op in ops {
+                let encoders = image_encoders(op)?;
                 let mut key = String::new();
                 if cols.len() > 1 {
                     key.push('(');
@@ -557,6 +675,7 @@ fn statements(ctx: &ApplyCtx, ops: &[RowOp]) -> Result<Vec<String>> {
         }
         (Kind::Delete, false) => {
             for op in ops {
+                let encoders = image_encoders(op)?;
                 let mut sql = format!("DELETE FROM {} WHERE ", target.quoted());
                 for (i, (c, e)) in table.columns.iter().zip(&encoders).enumerate() {
                     if i > 0 {

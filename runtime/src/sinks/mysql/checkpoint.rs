@@ -92,6 +92,27 @@ impl Checkpoints {
         Ok(SinkState::At(oldest))
     }
 
+    /// Each partition's position (phase `cdc` rows only).
+    pub async fn read_parts(
+        &self,
+        ep: &Endpoint,
+        conn: &mut Conn,
+    ) -> Result<Vec<(usize, Position)>> {
+        let rows: Vec<(i64, String, u64, Option<String>)> = conn
+            .query(format!(
+                "SELECT `part`, `binlog_file`, `binlog_offset`, `gtid` FROM `sluice`.`checkpoints` WHERE {} AND `phase` = 'cdc'",
+                self.key()
+            ))
+            .await
+            .map_err(|e| ep.error("reading sluice.checkpoints", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(part, file, offset, gtid)| {
+                (part.max(0) as usize, Position { file, offset, gtid })
+            })
+            .collect())
+    }
+
     /// Statements that replace every row with `parts` rows at `position`.
     pub fn reset(&self, parts: usize, phase: &str, position: &Position) -> Vec<String> {
         let mut out = vec![format!(

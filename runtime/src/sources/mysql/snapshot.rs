@@ -140,6 +140,7 @@ impl SnapshotReader {
                 .await
                 .map_err(|e| ep.error("starting the snapshot transaction", e))?;
         }
+        self.verify_schema(&mut readers[0]).await?;
         let mut position = binlog_position(ep, &mut readers[0]).await?;
         if control.is_none() {
             // Without the lock, the binlog may have moved on since the
@@ -164,6 +165,37 @@ impl SnapshotReader {
             );
         }
         Ok(position)
+    }
+
+    /// The columns at the consistent point must be those discovered (and
+    /// created on the sinks): a DDL statement in between would otherwise put
+    /// rows of one shape into tables of another.
+    async fn verify_schema(&self, conn: &mut Conn) -> Result<()> {
+        let rows: Vec<(String, String, String, String)> = conn
+            .query(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
+                 WHERE IFNULL(GENERATION_EXPRESSION, '') = '' ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
+            )
+            .await
+            .map_err(|e| self.endpoint.error("re-reading the table definitions", e))?;
+        for t in &self.tables {
+            let now: Vec<(&str, &str)> = rows
+                .iter()
+                .filter(|r| r.0 == t.id.database && r.1 == t.id.name)
+                .map(|r| (r.2.as_str(), r.3.as_str()))
+                .collect();
+            let then: Vec<(&str, &str)> = t
+                .columns
+                .iter()
+                .map(|c| (c.name.as_str(), c.column_type.as_str()))
+                .collect();
+            if now != then {
+                return Err(Error::SchemaChanged {
+                    table: t.id.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Splits tables into chunks, in the order [`interleave`] gives.
