@@ -269,3 +269,141 @@ fn resumes_after_the_source_restarts() {
     assert!(p.terminate(Duration::from_secs(10)).success());
     assert_replica_equal(&src, &dst, "rs");
 }
+
+/// With `consistency: transactional` the replica never shows part of a
+/// source transaction: money moved between two tables always adds up.
+#[test]
+fn transactional_apply_never_shows_half_a_transaction() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE bank;
+         CREATE TABLE bank.a (id INT PRIMARY KEY, bal INT NOT NULL);
+         CREATE TABLE bank.b (id INT PRIMARY KEY, bal INT NOT NULL);
+         INSERT INTO bank.a SELECT seq, 1000 FROM bank.seq_1_to_20;
+         INSERT INTO bank.b SELECT seq, 1000 FROM bank.seq_1_to_20;",
+    );
+    let path = cdc_yaml(
+        "bank",
+        src,
+        dst,
+        "bank",
+        "      apply:\n        consistency: transactional\n",
+    );
+    let mut p = Background::start(&path, &[]);
+    wait_until(Duration::from_secs(60), "the snapshot is loaded", || {
+        p.assert_running();
+        checksums_equal(src, dst, &[("bank.a", "bank.a"), ("bank.b", "bank.b")])
+    });
+    let total =
+        "SELECT CAST((SELECT SUM(bal) FROM bank.a) + (SELECT SUM(bal) FROM bank.b) AS SIGNED)";
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut rng = Rng(99);
+            let mut conn = src.conn();
+            for _ in 0..1500 {
+                let (from, to, x) = (1 + rng.below(20), 1 + rng.below(20), 1 + rng.below(50));
+                let mut tx = conn
+                    .start_transaction(mysql::TxOpts::default())
+                    .expect("begin");
+                tx.query_drop(format!(
+                    "UPDATE bank.a SET bal = bal - {x} WHERE id = {from}"
+                ))
+                .expect("debit");
+                tx.query_drop(format!("UPDATE bank.b SET bal = bal + {x} WHERE id = {to}"))
+                    .expect("credit");
+                tx.commit().expect("commit");
+            }
+        });
+        let mut checks = 0;
+        while !writer.is_finished() {
+            assert_eq!(
+                dst.scalar::<i64>(total),
+                40_000,
+                "the replica showed half a transaction"
+            );
+            checks += 1;
+        }
+        writer.join().expect("writer");
+        assert!(checks > 10, "only {checks} checks ran during the writes");
+    });
+    wait_until(Duration::from_secs(60), "the replica catches up", || {
+        checksums_equal(src, dst, &[("bank.a", "bank.a"), ("bank.b", "bank.b")])
+    });
+    assert_eq!(dst.scalar::<i64>(total), 40_000);
+    assert!(p.terminate(Duration::from_secs(10)).success());
+}
+
+/// `mode: cdc` from a MariaDB GTID position: only later changes arrive.
+#[test]
+fn changes_only_from_a_gtid_position() {
+    let (src, dst) = pair();
+    src.exec("CREATE DATABASE gt; CREATE TABLE gt.t (id INT PRIMARY KEY, v INT); INSERT INTO gt.t VALUES (1, 1), (2, 2)");
+    let gtid: String = src.scalar("SELECT @@gtid_binlog_pos");
+    let path = write_pipeline(
+        "gtid",
+        &format!(
+            "name: gtid\nsource:\n  mysql:\n    url: {}\n    mode: cdc\n    include: [\"gt.*\"]\n    cdc:\n      start:\n        gtid: \"{gtid}\"\n      heartbeat_ms: 200\nsinks:\n  - mysql:\n      url: {}\n",
+            src.url(),
+            dst.url()
+        ),
+    );
+    let mut p = Background::start(&path, &[]);
+    wait_until(
+        Duration::from_secs(30),
+        "the table exists on the target",
+        || {
+            p.assert_running();
+            dst.table_exists("gt", "t")
+        },
+    );
+    src.exec("INSERT INTO gt.t VALUES (3, 3); UPDATE gt.t SET v = 20 WHERE id = 2; DELETE FROM gt.t WHERE id = 1");
+    wait_until(Duration::from_secs(30), "the changes arrive", || {
+        p.assert_running();
+        dst.scalar::<u64>("SELECT COUNT(*) FROM gt.t") == 2
+    });
+    // Row 2 was not copied (no snapshot), so its update arrives as the full new row.
+    let rows: Vec<(i32, i32)> = dst.query("SELECT id, v FROM gt.t ORDER BY id");
+    assert_eq!(rows, vec![(2, 20), (3, 3)]);
+    assert!(p.terminate(Duration::from_secs(10)).success());
+}
+
+/// Resuming needs the binlog after the checkpoint; if it is gone (purged
+/// from the source) the error says so and what to do.
+#[test]
+fn purged_binlog_is_a_clear_error() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE pg; CREATE TABLE pg.t (id INT PRIMARY KEY); INSERT INTO pg.t VALUES (1)",
+    );
+    let path = cdc_yaml("purge", src, dst, "pg", "");
+    let run = sluice(
+        &[
+            "run",
+            "--progress",
+            "log",
+            "--until-caught-up",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.assert_ok();
+    // What a purge leaves behind: a checkpoint in a binlog file the source no longer has.
+    dst.exec(
+        "UPDATE sluice.checkpoints SET binlog_file = 'binlog.000000' WHERE pipeline = 'purge'",
+    );
+    let run = sluice(
+        &[
+            "run",
+            "--progress",
+            "log",
+            "--until-caught-up",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.assert_fails_with(&[
+        "cannot send its binlog from binlog.000000",
+        "purged",
+        "restart from a new snapshot",
+    ]);
+}

@@ -28,7 +28,17 @@ fn every_example_pipeline_runs() {
         let env = [("SOURCE_URL", src.url()), ("TARGET_URL", dst.url())];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sluice(&["validate", path.to_str().unwrap()], &env).assert_ok();
-        let run = sluice(&["run", "--progress", "log", path.to_str().unwrap()], &env);
+        // Pipelines that follow changes return once caught up.
+        let run = sluice(
+            &[
+                "run",
+                "--progress",
+                "log",
+                "--until-caught-up",
+                path.to_str().unwrap(),
+            ],
+            &env,
+        );
         run.assert_ok();
         ran.push(name);
     }
@@ -46,6 +56,20 @@ fn every_example_pipeline_runs() {
             src.show_create(&format!("shop.{t}")),
             dst.show_create(&format!("shop_copy.{t}")),
         );
+    }
+    assert!(ran.contains(&"mysql-dr-sync".to_string()), "{ran:?}");
+    assert!(ran.contains(&"mysql-migrate-online".to_string()), "{ran:?}");
+    for (db, pipeline) in [
+        ("shop_dr", "shop-dr"),
+        ("shop_online", "shop-migrate-online"),
+    ] {
+        for t in ["customers", "orders", "order_items", "products"] {
+            assert_same_table(src, &format!("shop.{t}"), dst, &format!("{db}.{t}"), "id");
+        }
+        let cdc: u64 = dst.scalar(&format!(
+            "SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = '{pipeline}' AND phase = 'cdc'"
+        ));
+        assert!(cdc >= 1, "{pipeline} has a change-stream checkpoint");
     }
     assert!(ran.contains(&"quickstart".to_string()), "{ran:?}");
     for t in ["customers", "orders", "order_items", "products"] {
