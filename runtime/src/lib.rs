@@ -13,9 +13,12 @@
 //! - [`mysql`]: MySQL protocol helpers shared by the MySQL source and sink:
 //!   connections, type mapping, row decoding into Arrow, SQL literal encoding.
 //! - [`sources`] and [`sinks`]: one folder per component, config next to code.
-//! - [`progress`]: progress bars and periodic progress logs.
+//! - [`binlog`]: where binlog events become change events.
+//! - [`checkpoint`]: the local checkpoint store for sinks without their own.
+//! - [`progress`]: progress bars, progress logs and replication lag.
 
 pub mod binlog;
+pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod error;
