@@ -153,12 +153,18 @@ fn survives_sigkill_at_random_moments() {
             src.exec("ALTER TABLE crash.a ADD COLUMN extra INT DEFAULT 7");
             workload(src, "crash", 12, 800);
         });
-        // Five crashes: the first early (during discovery or the snapshot),
-        // the others while changes (and the schema change) stream in.
-        for i in 0..5 {
+        // Crash once while the snapshot is loading (its checkpoint says so)...
+        let mut p = Background::start(&path, &[]);
+        wait_until(Duration::from_secs(30), "the snapshot starts", || {
+            p.assert_running();
+            dst.database_exists("sluice")
+                && dst.scalar::<u64>("SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = 'crash' AND phase = 'snapshot'") > 0
+        });
+        p.kill();
+        // ...then five times at random moments while changes (and the schema change) stream in.
+        for _ in 0..5 {
             let p = Background::start(&path, &[]);
-            let ms = if i == 0 { 150 } else { 300 + rng.below(1500) };
-            std::thread::sleep(Duration::from_millis(ms));
+            std::thread::sleep(Duration::from_millis(300 + rng.below(1500)));
             p.kill();
         }
         writer.join().expect("writer");
@@ -406,4 +412,50 @@ fn purged_binlog_is_a_clear_error() {
         "purged",
         "restart from a new snapshot",
     ]);
+}
+
+/// Two sinks on one capture, each with its own checkpoint, through crashes.
+#[test]
+fn two_sinks_each_with_its_own_checkpoint() {
+    let (src, dst) = pair();
+    create_workload_tables(src, "fan");
+    let path = write_pipeline(
+        "fan",
+        &format!(
+            "name: fan\nsource:\n  mysql:\n    url: {}\n    include: [\"fan.*\"]\n    cdc:\n      heartbeat_ms: 200\nsinks:\n  - mysql:\n      name: one\n      url: {}\n      rename:\n        \"fan.*\": \"fan_one.*\"\n  - mysql:\n      name: two\n      url: {}\n      rename:\n        \"fan.*\": \"fan_two.*\"\n      apply:\n        consistency: transactional\n",
+            src.url(),
+            dst.url(),
+            dst.url()
+        ),
+    );
+    let mut rng = Rng(0xfa);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| workload(src, "fan", 31, 600));
+        for _ in 0..3 {
+            let p = Background::start(&path, &[]);
+            std::thread::sleep(Duration::from_millis(400 + rng.below(1200)));
+            p.kill();
+        }
+        writer.join().expect("writer");
+    });
+    let run = sluice(
+        &[
+            "run",
+            "--progress",
+            "log",
+            "--until-caught-up",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.assert_ok();
+    let sinks: u64 =
+        dst.scalar("SELECT COUNT(DISTINCT sink) FROM sluice.checkpoints WHERE pipeline = 'fan'");
+    assert_eq!(sinks, 2);
+    for copy in ["fan_one", "fan_two"] {
+        assert_same_table(src, "fan.a", dst, &format!("{copy}.a"), "id");
+        assert_same_table(src, "fan.c", dst, &format!("{copy}.c"), "g, id");
+        assert_same_table(src, "fan.u", dst, &format!("{copy}.u"), "code");
+        assert_same_table(src, "fan.n", dst, &format!("{copy}.n"), "x, y");
+    }
 }

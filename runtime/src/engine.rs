@@ -34,6 +34,8 @@ pub struct RunSummary {
     pub plan: Plan,
     /// Why a change-following run ended.
     pub stopped_because: Option<&'static str>,
+    /// Row changes the first sink applied.
+    pub changes: u64,
 }
 
 impl RunSummary {
@@ -254,6 +256,7 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
         snapshot_position,
         plan,
         stopped_because,
+        changes: progress.changes(0),
     })
 }
 

@@ -169,6 +169,9 @@ fn main() -> ExitCode {
                     if let Some(p) = summary.snapshot_position {
                         println!("snapshot position: {p}");
                     }
+                    if summary.plan.follows_changes() {
+                        println!("applied {} row changes", summary.changes);
+                    }
                     if let Some(why) = summary.stopped_because {
                         println!("stopped: {why}");
                     }

@@ -99,6 +99,10 @@ impl Progress {
 
     /// Starts periodic log lines (Log mode); call once the runtime is running.
     pub fn start_reporting(self: &Arc<Self>, mode: &ProgressMode) {
+        if let ProgressMode::Bars(multi) = mode {
+            self.start_replication_line(multi.clone());
+            return;
+        }
         if !matches!(mode, ProgressMode::Log) {
             return;
         }
@@ -153,6 +157,44 @@ impl Progress {
     }
 
     /// Rows of the snapshot written by sink `sink`.
+    /// A status line under the bars: each sink's lag and change rate, once
+    /// changes flow.
+    fn start_replication_line(self: &Arc<Self>, multi: MultiProgress) {
+        let me = Arc::clone(self);
+        let line = multi.add(ProgressBar::new_spinner());
+        line.set_style(
+            ProgressStyle::with_template("{msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        let handle = tokio::spawn(async move {
+            let mut last: Vec<u64> = vec![0; me.sinks.len()];
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let parts: Vec<String> = (0..me.sinks.len())
+                    .filter_map(|i| {
+                        let lag = me.lag(i);
+                        let now = me.changes(i);
+                        let rate = now - last[i];
+                        last[i] = now;
+                        (lag != Duration::MAX).then(|| {
+                            format!(
+                                "sink {i}: lag {} ms, {rate} changes/s, {now} applied",
+                                lag.as_millis()
+                            )
+                        })
+                    })
+                    .collect();
+                if !parts.is_empty() {
+                    line.set_message(format!("{:>32}  {}", "changes", parts.join("; ")));
+                }
+            }
+        });
+        if let Ok(mut r) = self.reporter.lock() {
+            *r = Some(handle);
+        }
+    }
+
     pub fn add(&self, sink: usize, table: &TableId, rows: u64) {
         if sink != 0 {
             return;
@@ -212,7 +254,8 @@ impl Progress {
             .unwrap_or(Duration::ZERO)
     }
 
-    fn changes(&self, sink: usize) -> u64 {
+    /// Row changes applied by sink `sink`.
+    pub fn changes(&self, sink: usize) -> u64 {
         self.sinks
             .get(sink)
             .map_or(0, |s| s.changes.load(Ordering::Relaxed))
