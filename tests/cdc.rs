@@ -459,3 +459,56 @@ fn two_sinks_each_with_its_own_checkpoint() {
         assert_same_table(src, "fan.n", dst, &format!("{copy}.n"), "x, y");
     }
 }
+
+/// A statement sluice cannot apply stops the pipeline, naming it and where
+/// it is; with `on_unsupported_ddl: skip` it is logged and passed over.
+#[test]
+fn unsupported_schema_change_stops_with_its_position() {
+    let (src, dst) = pair();
+    src.exec("CREATE DATABASE trg; CREATE TABLE trg.t (id INT PRIMARY KEY, n INT)");
+    let path = cdc_yaml("trg", src, dst, "trg", "");
+    let p = Background::start(&path, &[]);
+    wait_until(
+        Duration::from_secs(30),
+        "the pipeline follows changes",
+        || {
+            dst.database_exists("sluice")
+            && dst.scalar::<u64>("SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = 'trg' AND phase = 'cdc'") > 0
+        },
+    );
+    src.exec("CREATE TRIGGER trg.bump BEFORE INSERT ON trg.t FOR EACH ROW SET NEW.n = 1");
+    wait_until(Duration::from_secs(30), "sluice stops", || {
+        p.output().contains("error:")
+    });
+    let out = p.output();
+    assert!(
+        out.contains("TRIGGER trg.bump") && out.contains("binlog at binlog.0"),
+        "{out}"
+    );
+    assert!(out.contains("on_unsupported_ddl: skip"), "{out}");
+    drop(p);
+
+    let yaml = std::fs::read_to_string(&path).expect("pipeline").replace(
+        "heartbeat_ms: 200",
+        "heartbeat_ms: 200\n      on_unsupported_ddl: skip",
+    );
+    let path = write_pipeline("trg-skip", &yaml);
+    src.exec("INSERT INTO trg.t (id) VALUES (1)");
+    let run = sluice(
+        &[
+            "run",
+            "--progress",
+            "log",
+            "--until-caught-up",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("skipping a CREATE TRIGGER statement"),
+        "{}",
+        run.stderr
+    );
+    assert_same_table(src, "trg.t", dst, "trg.t", "id");
+}

@@ -251,9 +251,10 @@ pub fn parse(default_db: &str, sql: &str) -> Statement {
                         st.kind = DdlKind::Unsupported(format!("CREATE {w}"));
                         if w == "TRIGGER" {
                             // CREATE TRIGGER name {BEFORE|AFTER} event ON table
-                            while let Some(w) = p.peek_word() {
+                            while p.pos < p.toks.len() {
+                                let on = p.peek_word().is_some_and(|w| w == "ON");
                                 p.pos += 1;
-                                if w == "ON" {
+                                if on {
                                     st.tables.extend(p.table());
                                     break;
                                 }
@@ -405,7 +406,7 @@ mod tests {
         );
         let st = parse("shop", "ALTER TABLE t RENAME COLUMN a TO b, RENAME TO t2");
         assert_eq!(names(&st), ["shop.t", "shop.t2"]);
-        let st = parse("shop", "CREATE DEFINER=`root`@`localhost` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a=1");
+        let st = parse("x", "CREATE DEFINER=`root`@`localhost` TRIGGER shop.tr BEFORE INSERT ON shop.t FOR EACH ROW SET NEW.a=1");
         assert_eq!(st.kind, DdlKind::Unsupported("CREATE TRIGGER".into()));
         assert_eq!(names(&st), ["shop.t"]);
         assert_eq!(parse("shop", "GRANT ALL ON *.* TO x").kind, DdlKind::Other);
