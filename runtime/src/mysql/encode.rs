@@ -11,9 +11,10 @@ use std::fmt::Write;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 
+use crate::event::{quote_ident, TableSchema};
 use crate::mysql::temporal;
 use crate::mysql::types::MysqlType;
 use crate::{Error, Result};
@@ -124,6 +125,89 @@ impl<'a> ColumnEncoder<'a> {
     }
 }
 
+/// Encoders for every column of `table`, over one row image.
+pub fn row_encoders<'a>(
+    table: &TableSchema,
+    image: &'a RecordBatch,
+) -> Result<Vec<ColumnEncoder<'a>>> {
+    table
+        .columns
+        .iter()
+        .zip(image.columns())
+        .map(|(c, a)| {
+            ColumnEncoder::new(a, c.source_type)
+                .map_err(|e| Error::Data(format!("{} column `{}`: {e}", table.id, c.name)))
+        })
+        .collect()
+}
+
+/// `(v1,v2,...)` for one row.
+pub fn write_row(encoders: &[ColumnEncoder<'_>], row: usize, out: &mut String) {
+    out.push('(');
+    for (i, e) in encoders.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        e.write(row, out);
+    }
+    out.push(')');
+}
+
+/// `` `a`, `b`, `c` `` for a table's columns.
+pub fn column_list(table: &TableSchema) -> String {
+    table
+        .columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds statements of the form `HEAD item,item,... TAIL`, each at most
+/// `limit` bytes unless a single item is larger.
+pub struct Chunked {
+    head: String,
+    tail: &'static str,
+    limit: usize,
+    current: String,
+    done: Vec<String>,
+}
+
+impl Chunked {
+    pub fn new(head: String, tail: &'static str, limit: usize) -> Self {
+        Chunked {
+            head,
+            tail,
+            limit,
+            current: String::new(),
+            done: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, item: &str) {
+        if !self.current.is_empty()
+            && self.current.len() + item.len() + self.tail.len() + 1 > self.limit
+        {
+            self.current.push_str(self.tail);
+            self.done.push(std::mem::take(&mut self.current));
+        }
+        if self.current.is_empty() {
+            self.current.push_str(&self.head);
+        } else {
+            self.current.push(',');
+        }
+        self.current.push_str(item);
+    }
+
+    pub fn finish(mut self) -> Vec<String> {
+        if !self.current.is_empty() {
+            self.current.push_str(self.tail);
+            self.done.push(self.current);
+        }
+        self.done
+    }
+}
+
 fn push_num(out: &mut String, v: impl std::fmt::Display) {
     let _ = write!(out, "{v}");
 }
@@ -205,6 +289,26 @@ fn push_hex_digits(out: &mut String, b: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunked_statements_stay_under_the_limit() {
+        let mut c = Chunked::new("INSERT INTO t VALUES ".into(), "", 30);
+        for item in ["(1)", "(2)", "(3)", "(4)"] {
+            c.push(item);
+        }
+        assert_eq!(
+            c.finish(),
+            vec![
+                "INSERT INTO t VALUES (1),(2)",
+                "INSERT INTO t VALUES (3),(4)"
+            ]
+        );
+        let mut c = Chunked::new("DELETE FROM t WHERE k IN (".into(), ")", 1000);
+        c.push("1");
+        c.push("2");
+        assert_eq!(c.finish(), vec!["DELETE FROM t WHERE k IN (1,2)"]);
+        assert!(Chunked::new("x".into(), "", 10).finish().is_empty());
+    }
 
     #[test]
     fn decimals() {

@@ -29,7 +29,7 @@ use super::rename::Renames;
 use crate::binlog::ddl;
 use crate::event::{quote_ident, ChangeBatch, KeyKind, Op, Position, TableId};
 use crate::mysql::connect::Endpoint;
-use crate::mysql::encode::ColumnEncoder;
+use crate::mysql::encode::{column_list, row_encoders, write_row, Chunked, ColumnEncoder};
 use crate::progress::Progress;
 use crate::stage::{Commit, DdlChange};
 use crate::{Error, Result};
@@ -577,13 +577,7 @@ fn image_encoders(op: &RowOp) -> Result<Vec<ColumnEncoder<'_>>> {
         Kind::Delete => op.batch.before.as_ref(),
     }
     .ok_or_else(|| Error::Internal(format!("{}: missing row image", op.batch.table.id)))?;
-    op.batch
-        .table
-        .columns
-        .iter()
-        .zip(image.columns())
-        .map(|(c, a)| ColumnEncoder::new(a, c.source_type))
-        .collect()
+    row_encoders(&op.batch.table, image)
 }
 
 /// SQL for operations of one kind on one table definition: multi-row
@@ -591,42 +585,22 @@ fn image_encoders(op: &RowOp) -> Result<Vec<ColumnEncoder<'_>>> {
 fn statements(ctx: &ApplyCtx, kind: Kind, keyed: bool, ops: &[&RowOp]) -> Result<Vec<String>> {
     let table = &ops[0].batch.table;
     let target = ctx.renames.target(&table.id);
-    let mut out = Vec::new();
+    let mut item = String::new();
     match (kind, keyed) {
         (Kind::Upsert, _) => {
             let verb = if keyed { "REPLACE" } else { "INSERT" };
             let head = format!(
                 "{verb} INTO {} ({}) VALUES ",
                 target.quoted(),
-                table
-                    .columns
-                    .iter()
-                    .map(|c| quote_ident(&c.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                column_list(table)
             );
-            let mut sql = String::new();
+            let mut out = Chunked::new(head, "", ctx.max_statement_bytes);
             for op in ops {
-                let encoders = image_encoders(op)?;
-                let mut row = String::from("(");
-                for (i, e) in encoders.iter().enumerate() {
-                    if i > 0 {
-                        row.push(',');
-                    }
-                    e.write(op.row, &mut row);
-                }
-                row.push(')');
-                if !sql.is_empty() && sql.len() + row.len() > ctx.max_statement_bytes {
-                    out.push(std::mem::take(&mut sql));
-                }
-                if sql.is_empty() {
-                    sql.push_str(&head);
-                } else {
-                    sql.push(',');
-                }
-                sql.push_str(&row);
+                item.clear();
+                write_row(&image_encoders(op)?, op.row, &mut item);
+                out.push(&item);
             }
-            out.push(sql);
+            Ok(out.finish())
         }
         (Kind::Delete, true) => {
             let cols: Vec<String> = table
@@ -634,47 +608,43 @@ fn statements(ctx: &ApplyCtx, kind: Kind, keyed: bool, ops: &[&RowOp]) -> Result
                 .iter()
                 .map(|&k| quote_ident(&table.columns[k].name))
                 .collect();
-            let head = if cols.len() == 1 {
-                format!("DELETE FROM {} WHERE {} IN (", target.quoted(), cols[0])
-            } else {
+            let composite = cols.len() > 1;
+            let head = if composite {
                 format!(
                     "DELETE FROM {} WHERE ({}) IN (",
                     target.quoted(),
                     cols.join(", ")
                 )
+            } else {
+                format!(
+                    "DELETE FROM {} WHERE {} IN (",
+                    target.quoted(),
+                    cols.join(", ")
+                )
             };
-            let mut sql = String::new();
+            let mut out = Chunked::new(head, ")", ctx.max_statement_bytes);
             for op in ops {
                 let encoders = image_encoders(op)?;
-                let mut key = String::new();
-                if cols.len() > 1 {
-                    key.push('(');
+                item.clear();
+                if composite {
+                    item.push('(');
                 }
                 for (i, &k) in table.key.iter().enumerate() {
                     if i > 0 {
-                        key.push(',');
+                        item.push(',');
                     }
-                    encoders[k].write(op.row, &mut key);
+                    encoders[k].write(op.row, &mut item);
                 }
-                if cols.len() > 1 {
-                    key.push(')');
+                if composite {
+                    item.push(')');
                 }
-                if !sql.is_empty() && sql.len() + key.len() > ctx.max_statement_bytes {
-                    sql.push(')');
-                    out.push(std::mem::take(&mut sql));
-                }
-                if sql.is_empty() {
-                    sql.push_str(&head);
-                } else {
-                    sql.push(',');
-                }
-                sql.push_str(&key);
+                out.push(&item);
             }
-            sql.push(')');
-            out.push(sql);
+            Ok(out.finish())
         }
-        (Kind::Delete, false) => {
-            for op in ops {
+        (Kind::Delete, false) => ops
+            .iter()
+            .map(|op| {
                 let encoders = image_encoders(op)?;
                 let mut sql = format!("DELETE FROM {} WHERE ", target.quoted());
                 for (i, (c, e)) in table.columns.iter().zip(&encoders).enumerate() {
@@ -686,9 +656,8 @@ fn statements(ctx: &ApplyCtx, kind: Kind, keyed: bool, ops: &[&RowOp]) -> Result
                     e.write(op.row, &mut sql);
                 }
                 sql.push_str(" LIMIT 1");
-                out.push(sql);
-            }
-        }
+                Ok(sql)
+            })
+            .collect(),
     }
-    Ok(out)
 }

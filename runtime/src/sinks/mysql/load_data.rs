@@ -4,7 +4,9 @@
 //! handed to the connection's infile handler.
 
 use crate::event::{quote_ident, ChangeBatch, Op, TableId};
-use crate::mysql::encode::{ColumnEncoder, Form};
+use arrow_array::RecordBatch;
+
+use crate::mysql::encode::{row_encoders, Form};
 use crate::mysql::types::MysqlType;
 use crate::{Error, Result};
 
@@ -14,25 +16,27 @@ pub struct LoadData {
     pub data: Vec<u8>,
 }
 
-/// One LOAD DATA per batch (batches are already bounded in rows and bytes).
-pub fn load_data(batch: &ChangeBatch, target: &TableId) -> Result<Option<LoadData>> {
-    let table = &batch.table;
+/// The row images of a snapshot (or insert-only) batch; `None` when empty.
+pub fn snapshot_rows(batch: &ChangeBatch) -> Result<Option<&RecordBatch>> {
     if batch
         .events
         .iter()
         .any(|e| !matches!(e.op, Op::Read | Op::Insert))
     {
         return Err(Error::Internal(format!(
-            "{}: the MySQL sink applies only inserts and snapshot rows in this version",
-            table.id
+            "{}: bulk loading takes only inserts and snapshot rows",
+            batch.table.id
         )));
     }
-    let Some(after) = &batch.after else {
+    Ok(batch.after.as_ref().filter(|a| a.num_rows() > 0))
+}
+
+/// One LOAD DATA per batch (batches are already bounded in rows and bytes).
+pub fn load_data(batch: &ChangeBatch, target: &TableId) -> Result<Option<LoadData>> {
+    let table = &batch.table;
+    let Some(after) = snapshot_rows(batch)? else {
         return Ok(None);
     };
-    if after.num_rows() == 0 {
-        return Ok(None);
-    }
     // Binary data travels as hex and BIT as a decimal number; the SET clause
     // converts them, so no byte passes through a character set conversion.
     let mut targets = Vec::with_capacity(table.columns.len());
@@ -62,15 +66,7 @@ pub fn load_data(batch: &ChangeBatch, target: &TableId) -> Result<Option<LoadDat
         statement.push_str(&sets.join(", "));
     }
 
-    let encoders = table
-        .columns
-        .iter()
-        .zip(after.columns())
-        .map(|(c, a)| {
-            ColumnEncoder::new(a, c.source_type)
-                .map_err(|e| Error::Data(format!("{} column `{}`: {e}", table.id, c.name)))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let encoders = row_encoders(table, after)?;
     let mut text = String::with_capacity(after.get_array_memory_size());
     for row in 0..after.num_rows() {
         for (i, enc) in encoders.iter().enumerate() {
