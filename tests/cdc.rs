@@ -66,6 +66,31 @@ fn workload(src: &MariaDb, db: &str, seed: u64, txns: usize) {
     }
 }
 
+/// `sluice run --until-caught-up` on a pipeline file.
+fn catch_up(path: &std::path::Path) -> Run {
+    sluice(
+        &[
+            "run",
+            "--progress",
+            "log",
+            "--until-caught-up",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
+/// Starts the pipeline and SIGKILLs it after a random delay, `times` times.
+fn crash_at_random(path: &std::path::Path, times: usize, ms: std::ops::Range<u64>, rng: &mut Rng) {
+    for _ in 0..times {
+        let p = Background::start(path, &[]);
+        std::thread::sleep(Duration::from_millis(
+            ms.start + rng.below(ms.end - ms.start),
+        ));
+        p.kill();
+    }
+}
+
 fn tables(db: &str) -> Vec<(String, String)> {
     ["a", "c", "u", "n"]
         .iter()
@@ -162,23 +187,10 @@ fn survives_sigkill_at_random_moments() {
         });
         p.kill();
         // ...then five times at random moments while changes (and the schema change) stream in.
-        for _ in 0..5 {
-            let p = Background::start(&path, &[]);
-            std::thread::sleep(Duration::from_millis(300 + rng.below(1500)));
-            p.kill();
-        }
+        crash_at_random(&path, 5, 300..1800, &mut rng);
         writer.join().expect("writer");
     });
-    let run = sluice(
-        &[
-            "run",
-            "--progress",
-            "log",
-            "--until-caught-up",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = catch_up(&path);
     run.assert_ok();
     assert!(run.stdout.contains("stopped: caught up"), "{}", run.stdout);
     assert_eq!(src.show_create("crash.a"), dst.show_create("crash.a"));
@@ -382,31 +394,13 @@ fn purged_binlog_is_a_clear_error() {
         "CREATE DATABASE pg; CREATE TABLE pg.t (id INT PRIMARY KEY); INSERT INTO pg.t VALUES (1)",
     );
     let path = cdc_yaml("purge", src, dst, "pg", "");
-    let run = sluice(
-        &[
-            "run",
-            "--progress",
-            "log",
-            "--until-caught-up",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = catch_up(&path);
     run.assert_ok();
     // What a purge leaves behind: a checkpoint in a binlog file the source no longer has.
     dst.exec(
         "UPDATE sluice.checkpoints SET binlog_file = 'binlog.000000' WHERE pipeline = 'purge'",
     );
-    let run = sluice(
-        &[
-            "run",
-            "--progress",
-            "log",
-            "--until-caught-up",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = catch_up(&path);
     run.assert_fails_with(&[
         "cannot send its binlog from binlog.000000",
         "purged",
@@ -431,23 +425,10 @@ fn two_sinks_each_with_its_own_checkpoint() {
     let mut rng = Rng(0xfa);
     std::thread::scope(|s| {
         let writer = s.spawn(|| workload(src, "fan", 31, 600));
-        for _ in 0..3 {
-            let p = Background::start(&path, &[]);
-            std::thread::sleep(Duration::from_millis(400 + rng.below(1200)));
-            p.kill();
-        }
+        crash_at_random(&path, 3, 400..1600, &mut rng);
         writer.join().expect("writer");
     });
-    let run = sluice(
-        &[
-            "run",
-            "--progress",
-            "log",
-            "--until-caught-up",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = catch_up(&path);
     run.assert_ok();
     let sinks: u64 =
         dst.scalar("SELECT COUNT(DISTINCT sink) FROM sluice.checkpoints WHERE pipeline = 'fan'");
@@ -494,16 +475,7 @@ fn unsupported_schema_change_stops_with_its_position() {
     );
     let path = write_pipeline("trg-skip", &yaml);
     src.exec("INSERT INTO trg.t (id) VALUES (1)");
-    let run = sluice(
-        &[
-            "run",
-            "--progress",
-            "log",
-            "--until-caught-up",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = catch_up(&path);
     run.assert_ok();
     assert!(
         run.stderr.contains("skipping a CREATE TRIGGER statement"),
