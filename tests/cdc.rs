@@ -484,3 +484,34 @@ fn unsupported_schema_change_stops_with_its_position() {
     );
     assert_same_table(src, "trg.t", dst, "trg.t", "id");
 }
+
+/// Compressed binlog events cannot be decoded yet: refused with a clear
+/// error, never skipped (rows would be lost silently).
+#[test]
+fn compressed_binlog_is_refused_not_skipped() {
+    let src = MariaDb::start_with(
+        "compress-src",
+        &["--log-bin-compress=ON", "--log-bin-compress-min-len=10"],
+    );
+    let (_, dst) = pair();
+    src.exec("CREATE DATABASE cz; CREATE TABLE cz.t (id INT PRIMARY KEY, v TEXT)");
+    let path = cdc_yaml("compress", &src, dst, "cz", "");
+    let p = Background::start(&path, &[]);
+    wait_until(
+        Duration::from_secs(30),
+        "the pipeline follows changes",
+        || {
+            dst.database_exists("sluice")
+            && dst.scalar::<u64>("SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = 'compress' AND phase = 'cdc'") > 0
+        },
+    );
+    src.exec("INSERT INTO cz.t VALUES (1, REPEAT('compress me ', 100))");
+    wait_until(Duration::from_secs(30), "sluice stops", || {
+        p.output().contains("error:")
+    });
+    let out = p.output();
+    assert!(
+        out.contains("compressed binlog event") && out.contains("log_bin_compress=OFF"),
+        "{out}"
+    );
+}
