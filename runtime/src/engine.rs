@@ -44,8 +44,11 @@ impl RunSummary {
     }
 }
 
+/// A pipeline's stages.
+pub type Stages = (Box<dyn Source>, Vec<Arc<dyn Sink>>);
+
 /// Builds the stages a config describes, without connecting.
-pub fn build(config: &PipelineConfig) -> Result<(Box<dyn Source>, Vec<Arc<dyn Sink>>)> {
+pub fn build(config: &PipelineConfig) -> Result<Stages> {
     if let Some(t) = config.transforms.first() {
         return Err(Error::precondition(
             format!(

@@ -87,14 +87,13 @@ impl Progress {
                 )
             })
             .collect();
-        let p = Progress {
+        Progress {
             tables,
             sinks: (0..sinks.max(1)).map(|_| SinkStatus::default()).collect(),
             started: Instant::now(),
             multi,
             reporter: Mutex::new(None),
-        };
-        p
+        }
     }
 
     /// Starts periodic log lines (Log mode); call once the runtime is running.

@@ -318,16 +318,14 @@ pub fn parse(default_db: &str, sql: &str) -> Statement {
                 }
             }
         }
-        "RENAME" => {
-            if p.eat("TABLE") || p.eat("TABLES") {
-                st.kind = DdlKind::RenameTable;
-                loop {
-                    st.tables.extend(p.table());
-                    p.eat("TO");
-                    st.tables.extend(p.table());
-                    if !p.comma() {
-                        break;
-                    }
+        "RENAME" if p.eat("TABLE") || p.eat("TABLES") => {
+            st.kind = DdlKind::RenameTable;
+            loop {
+                st.tables.extend(p.table());
+                p.eat("TO");
+                st.tables.extend(p.table());
+                if !p.comma() {
+                    break;
                 }
             }
         }

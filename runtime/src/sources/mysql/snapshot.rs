@@ -410,10 +410,9 @@ impl Worker {
             .map_err(|e| self.endpoint.error(what.clone(), e))?
         {
             decoder.push(row.unwrap())?;
-            if decoder.len() >= self.batch_size || decoder.bytes() >= MAX_BATCH_BYTES {
-                if !self.emit(t, &mut decoder).await? {
-                    return Ok(false);
-                }
+            let full = decoder.len() >= self.batch_size || decoder.bytes() >= MAX_BATCH_BYTES;
+            if full && !self.emit(t, &mut decoder).await? {
+                return Ok(false);
             }
         }
         if !decoder.is_empty() && !self.emit(t, &mut decoder).await? {
