@@ -256,15 +256,15 @@ fn existing_target_table_under_fail_writes_nothing() {
 }
 
 #[test]
-fn transforms_are_refused_clearly_until_supported() {
+fn a_missing_plugin_is_named_before_anything_is_written() {
     let (src, dst) = pair();
     seed_errs(src, "e_transform");
     let yaml = migrate_yaml("transform", &src.url(), &dst.url(), &["e_transform.*"], "")
-        + "transforms:\n  - plugin: mask\n";
+        + "transforms:\n  - plugin: no-such-plugin\n";
     let run = run_pipeline("transform", &yaml, &[]);
     run.assert_fails_with(&[
-        "transform `mask` cannot run",
-        "remove the `transforms:` entries",
+        "plugin `no-such-plugin` not found",
+        "plugins/no-such-plugin",
     ]);
     assert!(!dst.database_exists("e_transform"));
 }

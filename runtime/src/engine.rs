@@ -14,6 +14,7 @@ use crate::progress::{Progress, ProgressMode};
 use crate::sinks::mysql::MysqlSink;
 use crate::sources::mysql::MysqlSource;
 use crate::stage::{Message, Plan, Sink, SinkState, Source, SourceMode};
+use crate::transform::Chain;
 use crate::{Error, Result};
 
 /// How to run.
@@ -49,15 +50,6 @@ pub type Stages = (Box<dyn Source>, Vec<Arc<dyn Sink>>);
 
 /// Builds the stages a config describes, without connecting.
 pub fn build(config: &PipelineConfig) -> Result<Stages> {
-    if let Some(t) = config.transforms.first() {
-        return Err(Error::precondition(
-            format!(
-                "transform `{}` cannot run: this version of sluice does not run WebAssembly transforms yet",
-                t.plugin.value
-            ),
-            "remove the `transforms:` entries to run the pipeline without them",
-        ));
-    }
     let s = &config.settings;
     let name = &config.name.value;
     let source: Box<dyn Source> = match &config.source {
@@ -157,6 +149,8 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
 async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
     let (mut source, sinks) = build(config)?;
+    // Plugins load (and accept their config) before anything connects.
+    let mut chain = Chain::load(&config.transforms)?;
 
     // Preconditions first: nothing is written anywhere unless all pass.
     let tables = source.discover().await?;
@@ -210,20 +204,36 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
 
     // Fan out: every sink sees every message.
     let mut snapshot_position = None;
+    let mut transform_error = None;
     'fan: while let Some(msg) = rx.recv().await {
         if let Message::SnapshotDone(p) = &msg {
             snapshot_position = Some((**p).clone());
         }
-        for stx in &sink_txs {
-            if stx.send(msg.clone()).await.is_err() {
-                break 'fan; // that sink failed; its task holds the error
+        let msgs = match msg {
+            Message::Batch(b) if !chain.is_empty() => {
+                // Plugins are CPU work: keep them off the async workers' backs.
+                match tokio::task::block_in_place(|| chain.apply(b)) {
+                    Ok(batches) => batches.into_iter().map(Message::Batch).collect(),
+                    Err(e) => {
+                        transform_error = Some(e);
+                        break 'fan;
+                    }
+                }
+            }
+            other => vec![other],
+        };
+        for msg in msgs {
+            for stx in &sink_txs {
+                if stx.send(msg.clone()).await.is_err() {
+                    break 'fan; // that sink failed; its task holds the error
+                }
             }
         }
     }
     drop(rx);
     drop(sink_txs);
 
-    let mut first_error = None;
+    let mut first_error = transform_error;
     for task in sink_tasks {
         match task.await {
             Ok(Ok(())) => {}

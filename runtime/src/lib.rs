@@ -28,5 +28,6 @@ pub mod progress;
 pub mod sinks;
 pub mod sources;
 pub mod stage;
+pub mod transform;
 
 pub use error::{Error, Result};

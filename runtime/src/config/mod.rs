@@ -56,8 +56,7 @@ impl SinkConfig {
     }
 }
 
-/// A WebAssembly transform. The schema is accepted now so that files written
-/// for later versions validate; running one is not supported yet.
+/// A WebAssembly transform plugin (see docs/plugins.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransformConfig {
@@ -68,6 +67,20 @@ pub struct TransformConfig {
     pub tables: Vec<String>,
     #[serde(default)]
     pub on_error: OnError,
+    /// Longest a plugin may take for one batch.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Memory limit of one plugin instance.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+}
+
+fn default_deadline_ms() -> u64 {
+    5000
+}
+
+fn default_memory_mb() -> u64 {
+    64
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

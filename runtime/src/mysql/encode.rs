@@ -213,7 +213,7 @@ fn push_num(out: &mut String, v: impl std::fmt::Display) {
 }
 
 /// `digits` is the unscaled integer, e.g. "-150" at scale 2 is -1.50.
-fn push_decimal(out: &mut String, digits: &str, scale: usize) {
+pub fn push_decimal(out: &mut String, digits: &str, scale: usize) {
     let (neg, d) = match digits.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, digits),
