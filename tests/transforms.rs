@@ -83,3 +83,62 @@ fn a_plugin_built_for_another_contract_is_refused() {
     run.assert_fails_with(&["built for contract v2", "this sluice speaks v1"]);
     assert!(!dst.database_exists("h_v2_out"), "nothing may be written");
 }
+
+/// `sluice plugin new` makes a project that passes its own test, builds,
+/// and works in a pipeline with its config.
+#[test]
+fn a_new_plugin_builds_and_transforms() {
+    let dir = std::env::temp_dir().join(format!("sluice-newplugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let plugin = dir.join("upper");
+    let _ = std::fs::remove_dir_all(&plugin);
+    sluice(&["plugin", "new", plugin.to_str().unwrap()], &[]).assert_ok();
+    let test =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "--quiet"])
+            .current_dir(&plugin)
+            .output()
+            .expect("cargo test");
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let built = sluice(&["plugin", "build", plugin.to_str().unwrap()], &[]);
+    built.assert_ok();
+    assert!(
+        built.stdout.trim().ends_with("upper.wasm"),
+        "{}",
+        built.stdout
+    );
+
+    let (src, dst) = pair();
+    seed(src, "wupper");
+    let yaml = transform_yaml(
+        "wupper",
+        src,
+        dst,
+        "wupper",
+        &format!(
+            "  - plugin: {}\n    config: {{ column: email }}\n",
+            built.stdout.trim()
+        ),
+    );
+    run_pipeline("wupper", &yaml, &[]).assert_ok();
+    let expected: Vec<(i32, String)> =
+        src.query("SELECT id, UPPER(email) FROM wupper.t ORDER BY id");
+    let got: Vec<(i32, String)> = dst.query("SELECT id, email FROM wupper_out.t ORDER BY id");
+    assert_eq!(expected, got);
+    // A config the plugin rejects stops the pipeline before anything is written.
+    let bad = transform_yaml(
+        "wupper2",
+        src,
+        dst,
+        "wupper",
+        &format!("  - plugin: {}\n", built.stdout.trim()),
+    )
+    .replace("wupper_out", "wupper_bad");
+    run_pipeline("wupper2", &bad, &[])
+        .assert_fails_with(&["rejected its config", "config needs `column: NAME`"]);
+    assert!(!dst.database_exists("wupper_bad"));
+}

@@ -53,6 +53,29 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         caught_up_lag_ms: u64,
     },
+    /// Create and build transform plugins (docs/plugins.md).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create a plugin project that builds and passes its own test.
+    #[command(
+        after_help = "Example:\n  sluice plugin new redact && cd redact && cargo test && sluice plugin build ."
+    )]
+    New {
+        /// Folder (and crate) name of the new plugin.
+        name: PathBuf,
+    },
+    /// Build a plugin folder into a WebAssembly component (wasm32-wasip2).
+    #[command(
+        after_help = "Example:\n  sluice plugin build plugins/noop\n\nPrints the component's path. Pipelines can also name the folder directly\n(`plugin: plugins/noop`); sluice then builds it before starting."
+    )]
+    Build {
+        /// The plugin's folder (with its Cargo.toml).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,7 +126,7 @@ fn main() -> ExitCode {
             ProgressArg::Auto | ProgressArg::Log => ProgressMode::Log,
             ProgressArg::Off => ProgressMode::Off,
         },
-        Command::Validate { .. } => ProgressMode::Off,
+        Command::Validate { .. } | Command::Plugin(_) => ProgressMode::Off,
     };
     let bars = match &mode {
         ProgressMode::Bars(m) => Some(m),
@@ -111,6 +134,33 @@ fn main() -> ExitCode {
     };
     init_logging(cli.log_format, cli.log_level.as_deref(), bars);
     match cli.command {
+        Command::Plugin(PluginCommand::New { name }) => {
+            match sluice::transform::scaffold::new_plugin(&name) {
+                Ok(()) => {
+                    println!(
+                    "created {0}: `cd {0} && cargo test` runs its test, `sluice plugin build {0}` builds it",
+                    name.display()
+                );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Plugin(PluginCommand::Build { dir }) => {
+            match sluice::transform::build::build(&dir) {
+                Ok(wasm) => {
+                    println!("{}", wasm.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Validate { file } => match PipelineConfig::load(&file) {
             Ok(cfg) => {
                 println!(

@@ -86,6 +86,24 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event of `table`, for a plugin's own tests.
+    pub fn new(
+        op: Op,
+        table: Table,
+        before: Option<Vec<Value>>,
+        after: Option<Vec<Value>>,
+    ) -> Event {
+        Event {
+            op,
+            table,
+            before,
+            after,
+            position: String::new(),
+            commit_ts_us: 0,
+            table_index: 0,
+        }
+    }
+
     fn index(&self, column: &str) -> Option<usize> {
         self.table.columns.iter().position(|c| c.name == column)
     }

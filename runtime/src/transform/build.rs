@@ -58,8 +58,12 @@ fn crate_name(dir: &Path) -> Result<String> {
 pub fn build(dir: &Path) -> Result<PathBuf> {
     ensure_target()?;
     let name = crate_name(dir)?;
-    // Plugins side by side share one target folder, so the SDK builds once.
-    let target_dir = dir.parent().unwrap_or(dir).join("target");
+    // Plugins side by side in a `plugins` folder share one target folder,
+    // so the SDK builds once; any other plugin builds in its own.
+    let shared = dir
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == "plugins"));
+    let target_dir = shared.unwrap_or(dir).join("target");
     tracing::info!(plugin = %dir.display(), "building plugin");
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([

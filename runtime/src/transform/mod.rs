@@ -4,10 +4,12 @@
 //! - this file: a pipeline's chain of plugins, applied to every batch;
 //! - [`wasm`]: the sandbox (wasmtime) a plugin runs in;
 //! - [`convert`]: Arrow rows to plugin values and back;
-//! - [`build`]: `sluice plugin build`, a plugin folder to a component.
+//! - [`build`]: `sluice plugin build`, a plugin folder to a component;
+//! - [`scaffold`]: `sluice plugin new`, a plugin project to start from.
 
 pub mod build;
 pub mod convert;
+pub mod scaffold;
 pub mod wasm;
 
 use std::path::{Path, PathBuf};
