@@ -142,3 +142,41 @@ fn a_new_plugin_builds_and_transforms() {
         .assert_fails_with(&["rejected its config", "config needs `column: NAME`"]);
     assert!(!dst.database_exists("wupper_bad"));
 }
+
+/// `mask` gives what the same rules give in SQL, computed independently.
+#[test]
+fn mask_matches_the_same_rules_in_sql() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE wmask;
+         CREATE TABLE wmask.people (id INT PRIMARY KEY, email VARCHAR(100), phone VARCHAR(20), name VARCHAR(64),
+           card CHAR(16), note TEXT, birth DATE, kept INT);
+         INSERT INTO wmask.people SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('+1-555-', LPAD(seq, 4, '0')),
+           CONCAT('Name ', seq), LPAD(seq, 16, '4'), IF(seq % 3 = 0, NULL, 'private'), '1990-01-01' + INTERVAL seq DAY, seq
+           FROM wmask.seq_1_to_300;",
+    );
+    let transforms = "  - plugin: mask\n    config:\n      salt: \"${MASK_SALT}\"\n      columns:\n        email: email\n        phone: phone\n        name: hash\n        card: { keep_last: 4 }\n        note: redact\n        birth: \"null\"\n";
+    let yaml = transform_yaml("wmask", src, dst, "wmask", transforms);
+    run_pipeline("wmask", &yaml, &[("MASK_SALT", "pepper")]).assert_ok();
+    type Row = (
+        i32,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        i32,
+    );
+    let expected: Vec<Row> = src.query(
+        "SELECT id, CONCAT(LEFT(email, 1), '***@', SUBSTRING_INDEX(email, '@', -1)),
+                CONCAT('+*-***-', RIGHT(phone, 4)), SHA2(CONCAT('pepper', name), 256),
+                CONCAT(REPEAT('*', 12), RIGHT(card, 4)), IF(note IS NULL, NULL, '***'), NULL, kept
+         FROM wmask.people ORDER BY id",
+    );
+    let got: Vec<Row> = dst.query(
+        "SELECT id, email, phone, name, card, note, CAST(birth AS CHAR), kept FROM wmask_out.people ORDER BY id",
+    );
+    assert_eq!(expected.len(), 300);
+    assert_eq!(expected, got);
+}
