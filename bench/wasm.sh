@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Transform benchmark: the snapshot benchmark's data (4 sysbench tables x
+# 250k rows) copied three times in one run: with no transform, through the
+# no-op plugin, and through `mask` on two columns. Prints rows/s of each;
+# the last line is `ratio: X` = no-op throughput / no-transform throughput.
+#
+# Env: TABLES (4), TABLE_SIZE (250000), SLUICE_BIN (skips the release build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TABLES=${TABLES:-4}
+TABLE_SIZE=${TABLE_SIZE:-250000}
+ROWS=$((TABLES * TABLE_SIZE))
+
+. scripts/sandbox.sh
+trap sandbox_stop_all EXIT
+sandbox_require
+command -v sysbench >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null; }
+if [ -z "${SLUICE_BIN:-}" ]; then
+  cargo build --release --quiet --bin sluice
+  SLUICE_BIN=${CARGO_TARGET_DIR:-target}/release/sluice
+fi
+echo "== building the plugins"
+"$SLUICE_BIN" plugin build plugins/noop >/dev/null
+"$SLUICE_BIN" plugin build plugins/mask >/dev/null
+
+sandbox_start source
+sandbox_start target
+OUT=$SANDBOX_ROOT/out
+mkdir -p "$OUT"
+sandbox_sql source "CREATE DATABASE sbtest"
+sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
+  --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 prepare >/dev/null
+
+run() { # name transforms-yaml -> seconds
+  cat >"$OUT/$1.yaml" <<YAML
+name: $1
+source:
+  mysql:
+    url: mysql://root@127.0.0.1:$SOURCE_PORT
+    mode: snapshot
+    include: ["sbtest.*"]
+transforms:
+$2
+sinks:
+  - mysql:
+      url: mysql://root@127.0.0.1:$TARGET_PORT
+      write_binlog: false
+      rename:
+        "sbtest.*": "out_$1.*"
+YAML
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$SLUICE_BIN" run --progress off "$OUT/$1.yaml" >/dev/null 2>"$OUT/$1.log" || { tail "$OUT/$1.log" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  python3 -c "print($t1 - $t0)"
+}
+best() { # name transforms -> best of two rounds
+  local a b
+  a=$(run "$1" "$2"); sandbox_sql target "DROP DATABASE out_$1"
+  b=$(run "$1" "$2"); sandbox_sql target "DROP DATABASE out_$1"
+  python3 -c "print(min($a, $b))"
+}
+echo "== copying $ROWS rows three ways (best of two rounds each)"
+none=$(best none "  []")
+noop=$(best noop "  - plugin: plugins/noop")
+mask=$(best mask "  - plugin: plugins/mask
+    config:
+      salt: bench
+      columns: { c: hash, pad: redact }")
+
+python3 - "$ROWS" "$none" "$noop" "$mask" <<'PY'
+import sys
+rows = int(sys.argv[1]); none, noop, mask = map(float, sys.argv[2:])
+for name, s in (("no transform", none), ("no-op plugin", noop), ("mask on two columns", mask)):
+    print(f"{name:<22} {s:7.2f} s {rows / s:10.0f} rows/s")
+print(f"mask cost: {100 * (1 - none / mask):.1f}% (target under 25%)")
+print(f"ratio: {none / noop:.2f}")
+PY
