@@ -66,6 +66,18 @@ fn workload(src: &MariaDb, db: &str, seed: u64, txns: usize) {
     }
 }
 
+/// Waits until `pipeline` follows changes (its sink wrote a change-stream checkpoint).
+fn wait_following(dst: &MariaDb, pipeline: &str) {
+    let sql = format!(
+        "SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = '{pipeline}' AND phase = 'cdc'"
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the pipeline follows changes",
+        || dst.database_exists("sluice") && dst.scalar::<u64>(&sql) > 0,
+    );
+}
+
 /// `sluice run --until-caught-up` on a pipeline file.
 fn catch_up(path: &std::path::Path) -> Run {
     sluice(
@@ -449,14 +461,7 @@ fn unsupported_schema_change_stops_with_its_position() {
     src.exec("CREATE DATABASE trg; CREATE TABLE trg.t (id INT PRIMARY KEY, n INT)");
     let path = cdc_yaml("trg", src, dst, "trg", "");
     let p = Background::start(&path, &[]);
-    wait_until(
-        Duration::from_secs(30),
-        "the pipeline follows changes",
-        || {
-            dst.database_exists("sluice")
-            && dst.scalar::<u64>("SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = 'trg' AND phase = 'cdc'") > 0
-        },
-    );
+    wait_following(dst, "trg");
     src.exec("CREATE TRIGGER trg.bump BEFORE INSERT ON trg.t FOR EACH ROW SET NEW.n = 1");
     wait_until(Duration::from_secs(30), "sluice stops", || {
         p.output().contains("error:")
@@ -497,14 +502,7 @@ fn compressed_binlog_is_refused_not_skipped() {
     src.exec("CREATE DATABASE cz; CREATE TABLE cz.t (id INT PRIMARY KEY, v TEXT)");
     let path = cdc_yaml("compress", &src, dst, "cz", "");
     let p = Background::start(&path, &[]);
-    wait_until(
-        Duration::from_secs(30),
-        "the pipeline follows changes",
-        || {
-            dst.database_exists("sluice")
-            && dst.scalar::<u64>("SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = 'compress' AND phase = 'cdc'") > 0
-        },
-    );
+    wait_following(dst, "compress");
     src.exec("INSERT INTO cz.t VALUES (1, REPEAT('compress me ', 100))");
     wait_until(Duration::from_secs(30), "sluice stops", || {
         p.output().contains("error:")
