@@ -366,6 +366,13 @@ struct Partition {
     window: Vec<RowOp>,
     /// The last source commit received, not yet committed on the target.
     pending: Option<Arc<Commit>>,
+    /// How many operations at the front of the window `pending` covers; the
+    /// rest belong to a source transaction that has not committed yet.
+    committed_len: usize,
+    /// The open target transaction holds operations of a source transaction
+    /// that has not committed yet (a window grew too large). Never true
+    /// while `pending` is set: the commit is flushed first.
+    executed_uncommitted: bool,
     last_flush: Instant,
     /// This partition's checkpoint at start: changes before it were applied
     /// in an earlier run (the source restarts from the oldest partition).
@@ -386,6 +393,8 @@ impl Partition {
             rows_in_txn: 0,
             window: Vec::new(),
             pending: None,
+            committed_len: 0,
+            executed_uncommitted: false,
             last_flush: Instant::now(),
             applied_until,
         }
@@ -429,7 +438,13 @@ impl Partition {
                     self.rows_in_txn += ops.len();
                     self.window.extend(ops);
                     if self.window.len() >= MAX_WINDOW {
-                        self.execute_window().await?;
+                        // Commit what is complete first, so the target
+                        // transaction never mixes committed and open work.
+                        self.flush().await?;
+                    }
+                    if self.window.len() >= MAX_WINDOW {
+                        self.execute_window(usize::MAX).await?;
+                        self.executed_uncommitted = true;
                     }
                 }
                 PartMsg::Commit(c) => {
@@ -439,23 +454,34 @@ impl Partition {
                         continue;
                     }
                     self.pending = Some(c);
+                    self.committed_len = self.window.len();
+                    self.executed_uncommitted = false;
                     if self.rows_in_txn >= GROUP_ROWS || (rx.is_empty() && self.rows_in_txn > 0) {
                         self.flush().await?;
                     }
                 }
                 PartMsg::Rollback => {
-                    self.window.clear();
-                    if self.in_txn {
+                    // Only the open source transaction is forgotten; what
+                    // committed before it stays in the window.
+                    self.window.truncate(self.committed_len);
+                    if self.executed_uncommitted {
                         self.exec("ROLLBACK").await?;
+                        self.in_txn = false;
+                        self.executed_uncommitted = false;
                     }
-                    self.in_txn = false;
-                    self.rows_in_txn = 0;
+                    self.rows_in_txn = self.window.len();
                 }
                 PartMsg::Barrier(ack) => {
                     self.flush().await?;
                     let _ = ack.send(());
                 }
             }
+        }
+        // The input ended (stop, or a failure upstream): commit what
+        // completed, never part of an open source transaction.
+        if self.executed_uncommitted {
+            self.exec("ROLLBACK").await?;
+            self.in_txn = false;
         }
         self.flush().await?;
         let _ = self.conn.disconnect().await;
@@ -475,7 +501,8 @@ impl Partition {
         let Some(c) = self.pending.take() else {
             return Ok(());
         };
-        self.execute_window().await?;
+        self.execute_window(self.committed_len).await?;
+        self.committed_len = 0;
         if !self.in_txn {
             self.exec("START TRANSACTION").await?;
         }
@@ -494,16 +521,18 @@ impl Partition {
         Ok(())
     }
 
-    /// Executes the window's operations inside the open target transaction.
-    async fn execute_window(&mut self) -> Result<()> {
-        if self.window.is_empty() {
+    /// Executes the first `len` operations of the window inside the open
+    /// target transaction; the rest stay in the window.
+    async fn execute_window(&mut self, len: usize) -> Result<()> {
+        let rest = self.window.split_off(len.min(self.window.len()));
+        let window = std::mem::replace(&mut self.window, rest);
+        if window.is_empty() {
             return Ok(());
         }
         if !self.in_txn {
             self.exec("START TRANSACTION").await?;
             self.in_txn = true;
         }
-        let window = std::mem::take(&mut self.window);
         let sqls = window_statements(&self.ctx, &window)?;
         let table = window
             .first()
