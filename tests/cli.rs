@@ -13,6 +13,7 @@ fn help_has_examples_for_each_command() {
         vec!["--help"],
         vec!["run", "--help"],
         vec!["validate", "--help"],
+        vec!["plugin", "test", "--help"],
     ] {
         let run = sluice(&cmd, &[]);
         run.assert_ok();

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::*;
 
 fn transform_yaml(name: &str, src: &MariaDb, dst: &MariaDb, db: &str, transforms: &str) -> String {
@@ -179,4 +181,387 @@ fn mask_matches_the_same_rules_in_sql() {
     );
     assert_eq!(expected.len(), 300);
     assert_eq!(expected, got);
+}
+
+fn cdc_transform_yaml(
+    name: &str,
+    src: &MariaDb,
+    dst: &MariaDb,
+    db: &str,
+    transforms: &str,
+) -> std::path::PathBuf {
+    write_pipeline(
+        name,
+        &format!(
+            "name: {name}\nsource:\n  mysql:\n    url: {}\n    mode: snapshot+cdc\n    include: [\"{db}.*\"]\n    cdc:\n      heartbeat_ms: 200\ntransforms:\n{transforms}sinks:\n  - mysql:\n      url: {}\nsettings:\n  batch_size: 200\n",
+            src.url(),
+            dst.url()
+        ),
+    )
+}
+
+/// Polls until `expected` (on the source) and `got` (on the target) return
+/// the same rows, while the pipeline keeps running.
+fn wait_same_rows<T>(src: &MariaDb, expected: &str, dst: &MariaDb, got: &str, p: &mut Background)
+where
+    T: mysql::prelude::FromRow + PartialEq + std::fmt::Debug,
+{
+    let mut last = (Vec::new(), Vec::new());
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(
+            Duration::from_secs(120),
+            "the target equals the SQL result",
+            || {
+                p.assert_running();
+                let e: Vec<T> = src.query(expected);
+                let g: Vec<T> = dst.try_query(got).unwrap_or_default();
+                let same = e == g;
+                last = (e, g);
+                same
+            },
+        )
+    }));
+    if ok.is_err() {
+        panic!(
+            "target differs from the SQL result\nexpected {} rows, got {}\nfirst difference: expected {:?}, got {:?}\n{}",
+            last.0.len(),
+            last.1.len(),
+            last.0.iter().zip(&last.1).find(|(a, b)| a != b).map(|(a, _)| a),
+            last.0.iter().zip(&last.1).find(|(a, b)| a != b).map(|(_, b)| b),
+            p.output()
+        );
+    }
+}
+
+/// The acceptance test: snapshot then changes through mask + filter +
+/// rename; the target equals the same transformations written in SQL.
+#[test]
+fn mask_filter_rename_through_snapshot_and_changes_equal_sql() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE acc;
+         CREATE TABLE acc.customers (id INT PRIMARY KEY, email VARCHAR(100), phone VARCHAR(20),
+           status VARCHAR(10), total DECIMAL(10,2), note TEXT, created DATETIME(6));
+         INSERT INTO acc.customers SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('+1-555-', LPAD(seq, 4, '0')),
+           ELT(1 + seq % 4, 'active', 'vip', 'closed', 'new'), (seq % 50) + 0.25, 'private',
+           '2024-01-01' + INTERVAL seq MINUTE FROM acc.seq_1_to_2000;
+         CREATE TABLE acc.orders (id INT PRIMARY KEY, customer INT, amount DECIMAL(10,2));
+         INSERT INTO acc.orders SELECT seq, seq % 2000, seq / 3 FROM acc.seq_1_to_3000;",
+    );
+    let transforms = "  - plugin: mask\n    tables: [acc.customers]\n    config:\n      columns: { email: email, phone: phone }\n  - plugin: filter\n    tables: [acc.customers]\n    config:\n      where: \"status IN ('active', 'vip') AND total >= 10\"\n  - plugin: rename\n    config:\n      tables: { \"acc.*\": \"acc_out.*\" }\n      columns:\n        acc.customers: { email: contact, note: null }\n";
+    let path = cdc_transform_yaml("acc", src, dst, "acc", transforms);
+    let expected = "SELECT id, CONCAT(LEFT(email, 1), '***@', SUBSTRING_INDEX(email, '@', -1)), CONCAT('+*-***-', RIGHT(phone, 4)),
+                status, CAST(total AS CHAR), CAST(created AS CHAR)
+         FROM acc.customers WHERE status IN ('active', 'vip') AND total >= 10 ORDER BY id";
+    let got = "SELECT id, contact, phone, status, CAST(total AS CHAR), CAST(created AS CHAR) FROM acc_out.customers ORDER BY id";
+    type Row = (i32, String, String, String, String, String);
+    let mut p = Background::start(&path, &[]);
+    wait_same_rows::<Row>(src, expected, dst, got, &mut p);
+    // Changes that move rows into and out of the filter, in transactions.
+    src.exec(
+        "UPDATE acc.customers SET status = 'closed' WHERE id % 7 = 0;
+         UPDATE acc.customers SET status = 'vip' WHERE id % 11 = 0;
+         UPDATE acc.customers SET total = 5 WHERE id BETWEEN 100 AND 150;
+         UPDATE acc.customers SET email = CONCAT('new', id, '@example.org') WHERE id % 5 = 0;
+         DELETE FROM acc.customers WHERE id % 13 = 0;
+         BEGIN; INSERT INTO acc.customers SELECT 5000 + seq, CONCAT('late', seq, '@x.io'), '+1-555-7777', 'active', 99, 'n', NOW(6) FROM acc.seq_1_to_300;
+           UPDATE acc.orders SET amount = amount + 1 WHERE id < 100; DELETE FROM acc.orders WHERE id > 2900; COMMIT;
+         UPDATE acc.customers SET id = id + 10000 WHERE id BETWEEN 1 AND 20;",
+    );
+    wait_same_rows::<Row>(src, expected, dst, got, &mut p);
+    let status = p.terminate(Duration::from_secs(10));
+    assert!(status.success(), "SIGTERM should exit 0, got {status}");
+    assert!(!dst.table_exists("acc", "customers"), "renamed away");
+    let columns: Vec<String> = dst.query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'acc_out' AND TABLE_NAME = 'customers' ORDER BY ORDINAL_POSITION");
+    assert_eq!(
+        columns,
+        ["id", "contact", "phone", "status", "total", "created"]
+    );
+    // The untouched table only moved database, with the source's own DDL.
+    assert_same_table(src, "acc.orders", dst, "acc_out.orders", "id");
+}
+
+/// Shard merge: three shards with overlapping keys into one table, with a
+/// source column in the key; then changes; then a schema change of a shard
+/// stops the pipeline with a clear message.
+#[test]
+fn route_merges_shards_and_follows_their_changes() {
+    let (src, dst) = pair();
+    let mut sql = String::from("CREATE DATABASE rt;");
+    for n in 1..=3 {
+        sql += &format!(
+            "CREATE TABLE rt.orders_{n} (id INT PRIMARY KEY, total INT, note VARCHAR(20));
+             INSERT INTO rt.orders_{n} SELECT seq, seq * {n}, 'shard {n}' FROM rt.seq_1_to_400;"
+        );
+    }
+    sql += "CREATE TABLE rt.other (id INT PRIMARY KEY); INSERT INTO rt.other VALUES (1), (2);";
+    src.exec(&sql);
+    let transforms = "  - plugin: route\n    config:\n      routes:\n        - { from: 'rt\\.orders_\\d+', to: rt_out.orders, source_column: src }\n        - { from: 'rt\\.other', to: rt_out.other }\n";
+    let path = cdc_transform_yaml("rt", src, dst, "rt", transforms);
+    let expected = "SELECT id, total, note, 'rt.orders_1' FROM rt.orders_1 UNION ALL SELECT id, total, note, 'rt.orders_2' FROM rt.orders_2
+                    UNION ALL SELECT id, total, note, 'rt.orders_3' FROM rt.orders_3 ORDER BY 4, 1";
+    let got = "SELECT id, total, note, src FROM rt_out.orders ORDER BY 4, 1";
+    type Row = (i32, i32, String, String);
+    let mut p = Background::start(&path, &[]);
+    wait_same_rows::<Row>(src, expected, dst, got, &mut p);
+    src.exec(
+        "UPDATE rt.orders_2 SET total = -1 WHERE id % 3 = 0; DELETE FROM rt.orders_1 WHERE id < 50;
+         INSERT INTO rt.orders_3 VALUES (1000, 1, 'late'); UPDATE rt.orders_1 SET id = id + 1000 WHERE id = 60;",
+    );
+    wait_same_rows::<Row>(src, expected, dst, got, &mut p);
+    assert_eq!(dst.scalar::<u64>("SELECT COUNT(*) FROM rt_out.other"), 2);
+    let key: Vec<String> = dst.query("SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = 'rt_out' AND TABLE_NAME = 'orders' AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION");
+    assert_eq!(key, ["id", "src"]);
+    src.exec("ALTER TABLE rt.orders_2 ADD COLUMN extra INT");
+    let mut failed = false;
+    wait_until(
+        Duration::from_secs(60),
+        "the pipeline stops on the schema change",
+        || {
+            failed = p.exited();
+            failed
+        },
+    );
+    let out = p.output();
+    assert!(
+        out.contains("rt.orders_2")
+            && out.contains("rename or reshape")
+            && out.contains("on_unsupported_ddl: skip"),
+        "{out}"
+    );
+}
+
+/// One event into two tables (a test plugin that copies every event).
+#[test]
+fn fan_out_writes_every_event_to_two_tables() {
+    let (src, dst) = pair();
+    seed(src, "wfan");
+    let yaml = transform_yaml(
+        "wfan",
+        src,
+        dst,
+        "wfan",
+        "  - plugin: tests/plugins/fanout\n",
+    );
+    run_pipeline("wfan", &yaml, &[]).assert_ok();
+    assert_same_table(src, "wfan.t", dst, "wfan_out.t", "id");
+    assert_same_table(src, "wfan.t", dst, "wfan_out.t_copy", "id");
+}
+
+/// Chained plugins apply in order: rename, then audit columns computed on
+/// the renamed table; deletes kept as marked rows.
+#[test]
+fn chained_rename_and_audit_columns_keep_deleted_rows() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE aud; CREATE TABLE aud.t (id INT PRIMARY KEY, v VARCHAR(10));
+         INSERT INTO aud.t SELECT seq, 'v' FROM aud.seq_1_to_100;",
+    );
+    let transforms = "  - plugin: rename\n    config: { tables: { \"aud.t\": \"aud_out.log\" } }\n  - plugin: audit-columns\n    config: { soft_delete: true }\n";
+    let path = cdc_transform_yaml("aud", src, dst, "aud", transforms);
+    let mut p = Background::start(&path, &[]);
+    type Row = (i32, String, String);
+    wait_same_rows::<Row>(
+        src,
+        "SELECT id, v, 'read' FROM aud.t ORDER BY id",
+        dst,
+        "SELECT id, v, _op FROM aud_out.log ORDER BY id",
+        &mut p,
+    );
+    src.exec("DELETE FROM aud.t WHERE id <= 10; UPDATE aud.t SET v = 'w' WHERE id = 50; INSERT INTO aud.t VALUES (200, 'x');");
+    wait_same_rows::<Row>(
+        src,
+        "SELECT n.seq, IF(n.seq = 50, 'w', 'v'), CASE WHEN n.seq <= 10 THEN 'delete' WHEN n.seq = 50 THEN 'update' ELSE 'read' END FROM aud.seq_1_to_100 n
+         UNION ALL SELECT 200, 'x', 'insert' ORDER BY 1",
+        dst,
+        "SELECT id, v, _op FROM aud_out.log ORDER BY id",
+        &mut p,
+    );
+    p.terminate(Duration::from_secs(10));
+    let (ts, pos): (Option<String>, String) = dst.query::<(Option<String>, String)>(
+        "SELECT CAST(_commit_ts AS CHAR), _position FROM aud_out.log WHERE id = 200",
+    )[0]
+    .clone();
+    assert!(
+        ts.is_some_and(|t| t.starts_with("20")),
+        "commit time of a change"
+    );
+    assert!(pos.contains(':'), "a binlog position: {pos}");
+    let read_ts: Option<String> =
+        dst.scalar("SELECT CAST(_commit_ts AS CHAR) FROM aud_out.log WHERE id = 99");
+    assert_eq!(read_ts, None, "snapshot rows have no commit time");
+}
+
+/// `on_error`: dead-letter writes the failed events to a file and goes on;
+/// skip drops them; fail (the default) stops and names the event.
+#[test]
+fn failed_events_go_to_the_dead_letter_file_or_are_skipped() {
+    let (src, dst) = pair();
+    seed(src, "wdead");
+    let dead = std::env::temp_dir().join(format!("sluice-dead-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&dead);
+    let picky = "  - plugin: tests/plugins/picky\n    config: { reject_multiples_of: \"10\" }\n";
+    let yaml = transform_yaml(
+        "wdead",
+        src,
+        dst,
+        "wdead",
+        &format!(
+            "{picky}    on_error: dead-letter\n    dead_letter: {}\n",
+            dead.display()
+        ),
+    );
+    run_pipeline("wdead", &yaml, &[]).assert_ok();
+    let expected: Vec<(i32, String)> =
+        src.query("SELECT id, email FROM wdead.t WHERE id % 10 <> 0 ORDER BY id");
+    let got: Vec<(i32, String)> = dst.query("SELECT id, email FROM wdead_out.t ORDER BY id");
+    assert_eq!(expected, got);
+    let text = std::fs::read_to_string(&dead).expect("dead-letter file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 50, "{text}");
+    assert!(
+        lines.iter().any(|l| l.contains("\"id\":10,")
+            && l.contains("user10@example.com")
+            && l.contains("id 10 is a multiple of 10")
+            && l.contains("\"table\":\"t\"")),
+        "{}",
+        lines[0]
+    );
+
+    let skip = transform_yaml(
+        "wskip",
+        src,
+        dst,
+        "wdead",
+        &format!("{picky}    on_error: skip\n"),
+    )
+    .replace("wdead_out", "wskip_out");
+    run_pipeline("wskip", &skip, &[]).assert_ok();
+    assert_eq!(dst.scalar::<u64>("SELECT COUNT(*) FROM wskip_out.t"), 450);
+
+    let fail = transform_yaml("wfail", src, dst, "wdead", picky).replace("wdead_out", "wfail_out");
+    run_pipeline("wfail", &fail, &[]).assert_fails_with(&[
+        "plugin `picky` failed an event of wdead.t",
+        "id 10 is a multiple of 10",
+    ]);
+    assert!(
+        !dst.table_exists("wfail_out", "t")
+            || dst.scalar::<u64>("SELECT COUNT(*) FROM wfail_out.t") < 500
+    );
+    let _ = std::fs::remove_file(&dead);
+}
+
+/// A plugin that traps in the middle of the change stream: the pipeline
+/// stops, naming the plugin; the target keeps the last committed
+/// transaction and its checkpoint, and none of the failed one.
+#[test]
+fn a_trap_during_changes_leaves_the_last_consistent_state() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE wtrap; CREATE TABLE wtrap.t (id INT PRIMARY KEY, email VARCHAR(100));
+         INSERT INTO wtrap.t SELECT seq, CONCAT('u', seq) FROM wtrap.seq_1_to_100;",
+    );
+    let path = cdc_transform_yaml(
+        "wtrap",
+        src,
+        dst,
+        "wtrap",
+        "  - plugin: tests/plugins/picky\n    config: { trap_on: boom }\n",
+    );
+    let mut p = Background::start(&path, &[]);
+    type Row = (i32, String);
+    wait_same_rows::<Row>(
+        src,
+        "SELECT id, email FROM wtrap.t ORDER BY id",
+        dst,
+        "SELECT id, email FROM wtrap.t ORDER BY id",
+        &mut p,
+    );
+    src.exec("INSERT INTO wtrap.t VALUES (101, 'fine')");
+    wait_same_rows::<Row>(
+        src,
+        "SELECT id, email FROM wtrap.t ORDER BY id",
+        dst,
+        "SELECT id, email FROM wtrap.t ORDER BY id",
+        &mut p,
+    );
+    src.exec("BEGIN; INSERT INTO wtrap.t SELECT 1000 + seq, 'ok' FROM wtrap.seq_1_to_500; INSERT INTO wtrap.t VALUES (2000, 'boom'); COMMIT;");
+    wait_until(Duration::from_secs(60), "the pipeline stops", || p.exited());
+    let out = p.output();
+    assert!(
+        out.contains("plugin `picky`") && out.contains("trapped") && out.contains("wtrap.t"),
+        "{out}"
+    );
+    assert_eq!(
+        dst.scalar::<u64>("SELECT COUNT(*) FROM wtrap.t WHERE id >= 1000"),
+        0,
+        "nothing of the failed transaction"
+    );
+    assert_eq!(dst.scalar::<u64>("SELECT COUNT(*) FROM wtrap.t"), 101);
+    // The checkpoint is before the failed transaction: once the plugin is
+    // fixed, the run resumes and the transaction arrives whole.
+    let fixed = cdc_transform_yaml(
+        "wtrap",
+        src,
+        dst,
+        "wtrap",
+        "  - plugin: tests/plugins/picky\n    config: { trap_on: never }\n",
+    );
+    let mut p = Background::start(&fixed, &[]);
+    wait_same_rows::<Row>(
+        src,
+        "SELECT id, email FROM wtrap.t ORDER BY id",
+        dst,
+        "SELECT id, email FROM wtrap.t ORDER BY id",
+        &mut p,
+    );
+    p.terminate(Duration::from_secs(10));
+}
+
+/// `sluice plugin test` prints the plugin's schema answer and one line per
+/// sample event; a bad sample names the event and column.
+#[test]
+fn plugin_test_runs_sample_events() {
+    let run = sluice(
+        &[
+            "plugin",
+            "test",
+            "plugins/mask",
+            "--events",
+            "plugins/mask/sample.yaml",
+        ],
+        &[],
+    );
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    assert!(
+        lines[0].contains("\"schema\"") && lines[0].contains("id int key"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("a***@example.com") && lines[1].contains("************1111"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[3].contains("\"keep\"") && lines[3].contains("\"op\":\"delete\""),
+        "{}",
+        lines[3]
+    );
+    let bad = std::env::temp_dir().join(format!("sluice-bad-sample-{}.yaml", std::process::id()));
+    std::fs::write(&bad, "table: { database: d, name: t, columns: [ { name: id, type: int } ] }\nevents:\n  - { op: insert, after: { id: x } }\n").unwrap();
+    sluice(
+        &[
+            "plugin",
+            "test",
+            "plugins/noop",
+            "--events",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .assert_fails_with(&["event #1 column `id`", "`x` is not an integer"]);
+    let _ = std::fs::remove_file(&bad);
 }

@@ -9,13 +9,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
+use crate::event::ChangeBatch;
 use crate::event::{Position, TableId};
 use crate::progress::{Progress, ProgressMode};
 use crate::sinks::mysql::MysqlSink;
 use crate::sources::mysql::MysqlSource;
-use crate::stage::{Message, Plan, Sink, SinkState, Source, SourceMode};
+use crate::sources::mysql::OnUnsupportedDdl;
+use crate::stage::{DdlChange, Message, Plan, Sink, SinkState, Source, SourceMode};
 use crate::transform::Chain;
 use crate::{Error, Result};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -149,11 +153,26 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
 async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
     let (mut source, sinks) = build(config)?;
-    // Plugins load (and accept their config) before anything connects.
-    let mut chain = Chain::load(&config.transforms)?;
+    // Plugins load (and accept their config) before anything connects: one
+    // chain of instances per worker, so batches are transformed in parallel.
+    let workers = if config.transforms.is_empty() {
+        0
+    } else {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        config.settings.parallelism.min(cores).max(1)
+    };
+    let mut chains = tokio::task::block_in_place(|| Chain::pool(&config.transforms, workers))?;
+    let on_reshaped_ddl = match &config.source {
+        SourceConfig::Mysql(c) => c.cdc.on_unsupported_ddl,
+    };
 
     // Preconditions first: nothing is written anywhere unless all pass.
-    let tables = source.discover().await?;
+    let source_tables = source.discover().await?;
+    // What the sinks receive: the source's tables as the transforms reshape them.
+    let mut tables = source_tables.clone();
+    for chain in &mut chains {
+        tables = tokio::task::block_in_place(|| chain.tables(&source_tables))?;
+    }
     let (plan, states) = plan(source.as_mut(), &sinks).await?;
     for (sink, state) in sinks.iter().zip(&states) {
         sink.check(&tables, &plan, state).await?;
@@ -202,32 +221,75 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
         )));
     }
 
-    // Fan out: every sink sees every message.
+    // Fan out: every sink sees every message, in source order. Batches are
+    // transformed by the chain pool in parallel, and their results are
+    // passed on in the order the batches came in.
+    let transform_workers = chains.len();
+    let pool = Arc::new(std::sync::Mutex::new(chains));
+    let mut pending: FuturesOrdered<BoxFuture<'static, Result<Vec<Message>>>> =
+        FuturesOrdered::new();
     let mut snapshot_position = None;
     let mut transform_error = None;
-    'fan: while let Some(msg) = rx.recv().await {
-        if let Message::SnapshotDone(p) = &msg {
-            snapshot_position = Some((**p).clone());
-        }
-        let msgs = match msg {
-            Message::Batch(b) if !chain.is_empty() => {
-                // Plugins are CPU work: keep them off the async workers' backs.
-                match tokio::task::block_in_place(|| chain.apply(b)) {
-                    Ok(batches) => batches.into_iter().map(Message::Batch).collect(),
+    let mut input_open = true;
+    'fan: loop {
+        tokio::select! {
+            biased;
+            Some(done) = pending.next(), if !pending.is_empty() => {
+                let msgs = match done {
+                    Ok(m) => m,
                     Err(e) => {
                         transform_error = Some(e);
                         break 'fan;
                     }
+                };
+                for msg in msgs {
+                    for stx in &sink_txs {
+                        if stx.send(msg.clone()).await.is_err() {
+                            break 'fan; // that sink failed; its task holds the error
+                        }
+                    }
                 }
             }
-            other => vec![other],
-        };
-        for msg in msgs {
-            for stx in &sink_txs {
-                if stx.send(msg.clone()).await.is_err() {
-                    break 'fan; // that sink failed; its task holds the error
+            msg = rx.recv(), if input_open && pending.len() < transform_workers.max(1) => {
+                let Some(msg) = msg else {
+                    input_open = false;
+                    continue;
+                };
+                if let Message::SnapshotDone(p) = &msg {
+                    snapshot_position = Some((**p).clone());
+                }
+                match msg {
+                    Message::Batch(b) if transform_workers > 0 => {
+                        let pool = pool.clone();
+                        pending.push_back(Box::pin(async move {
+                            tokio::task::spawn_blocking(move || transform(&pool, b))
+                                .await
+                                .map_err(|e| Error::Internal(format!("transform task: {e}")))?
+                        }));
+                    }
+                    Message::Ddl(d) if transform_workers > 0 && reshaped(&pool, &d) => {
+                        let table = d.statement.tables.first().map(|t| t.table.to_string()).unwrap_or_default();
+                        match on_reshaped_ddl {
+                            OnUnsupportedDdl::Skip => {
+                                tracing::warn!(%table, position = %d.position, statement = %crate::mysql::connect::abbreviate(&d.sql), "skipping a schema change of a table the transforms reshape (on_unsupported_ddl: skip); change the target table to match by hand");
+                            }
+                            OnUnsupportedDdl::Fail => {
+                                transform_error = Some(Error::precondition(
+                                    format!(
+                                        "schema change of {table} at {}, a table the transforms rename or reshape: `{}` cannot be replayed on the target as it is",
+                                        d.position,
+                                        crate::mysql::connect::abbreviate(&d.sql)
+                                    ),
+                                    "change the target table to match by hand, then set `source.mysql.cdc.on_unsupported_ddl: skip` and rerun",
+                                ));
+                                break 'fan;
+                            }
+                        }
+                    }
+                    other => pending.push_back(Box::pin(futures::future::ready(Ok(vec![other])))),
                 }
             }
+            else => break 'fan,
         }
     }
     drop(rx);
@@ -271,6 +333,30 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
         stopped_because,
         changes: progress.changes(0),
     })
+}
+
+/// Runs one batch through a free chain of the pool.
+fn transform(pool: &std::sync::Mutex<Vec<Chain>>, batch: ChangeBatch) -> Result<Vec<Message>> {
+    let lock = || {
+        pool.lock()
+            .map_err(|_| Error::Internal("transform pool poisoned".into()))
+    };
+    let mut chain = lock()?
+        .pop()
+        .ok_or_else(|| Error::Internal("no free transform worker".into()))?;
+    let result = chain.apply(batch);
+    lock()?.push(chain);
+    Ok(result?.into_iter().map(Message::Batch).collect())
+}
+
+/// Whether a schema change touches a table the transforms reshape.
+fn reshaped(pool: &std::sync::Mutex<Vec<Chain>>, d: &DdlChange) -> bool {
+    let Ok(chains) = pool.lock() else {
+        return true;
+    };
+    chains
+        .first()
+        .is_some_and(|c| d.statement.tables.iter().any(|t| c.reshapes(&t.table)))
 }
 
 /// SIGTERM or SIGINT: stop reading, let the sinks commit, exit cleanly.

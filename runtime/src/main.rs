@@ -76,6 +76,20 @@ enum PluginCommand {
         /// The plugin's folder (with its Cargo.toml).
         dir: PathBuf,
     },
+    /// Run a plugin over sample events and print what it makes of them.
+    #[command(
+        after_help = "Examples:\n  sluice plugin test plugins/mask --events plugins/mask/sample.yaml\n\nThe events file (YAML or JSON) holds `table:` (database, name, columns with\nname, type, key), `events:` (op, before, after by column name) and optionally\n`config:`. Prints one JSON line for the plugin's schema answer, then one per event."
+    )]
+    Test {
+        /// A plugin folder, a .wasm component, or a bundled plugin's name.
+        plugin: String,
+        /// The sample events file.
+        #[arg(long)]
+        events: PathBuf,
+        /// The plugin's config as JSON (overrides the file's `config:`).
+        #[arg(long)]
+        config: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -161,6 +175,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Plugin(PluginCommand::Test {
+            plugin,
+            events,
+            config,
+        }) => match sluice::transform::sample::run(&plugin, &events, config.as_deref()) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Validate { file } => match PipelineConfig::load(&file) {
             Ok(cfg) => {
                 println!(

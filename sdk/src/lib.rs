@@ -55,34 +55,74 @@ pub trait Plugin: Default {
         Ok(())
     }
 
+    /// The tables that events of `table` leave this plugin as. The default
+    /// keeps the shape; a plugin that renames, merges, adds or drops columns
+    /// returns the tables its events will be moved to with
+    /// [`Event::move_to`]. sluice creates the target tables from this answer.
+    fn schema(&mut self, table: &Table) -> Result<Vec<Table>, String> {
+        Ok(vec![table.clone()])
+    }
+
     /// Decides what becomes of one event.
     fn process(&mut self, event: &mut Event) -> Outcome;
 }
 
 /// What becomes of an event.
 pub enum Outcome {
-    /// Pass it on (with any changes made through [`Event::set`]).
+    /// Pass it on (with any changes made through [`Event::set`] and friends).
     Keep,
     /// Remove it.
     Drop,
-    /// Pass these on instead (possibly for other tables, see [`Event::retarget`]).
+    /// Pass these on instead (possibly for other tables, see [`Event::move_to`]).
     FanOut(Vec<Event>),
     /// This event failed; the pipeline's `on_error` decides what follows.
     Error(String),
 }
 
+impl Column {
+    /// A nullable, non-key column of a MySQL type such as `varchar(64)`.
+    pub fn new(name: &str, mysql_type: &str) -> Column {
+        Column {
+            name: name.into(),
+            mysql_type: mysql_type.into(),
+            key: false,
+            nullable: true,
+        }
+    }
+}
+
+impl Table {
+    /// The position of `column`.
+    pub fn index(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == column)
+    }
+
+    /// The same table under another database and name.
+    pub fn renamed(&self, database: &str, name: &str) -> Table {
+        Table {
+            database: database.into(),
+            name: name.into(),
+            columns: self.columns.clone(),
+        }
+    }
+}
+
 /// One change event, with its table's columns.
+///
+/// Changes go through methods ([`set`](Event::set), [`update`](Event::update),
+/// [`move_to`](Event::move_to)) so that sluice can pass untouched events on
+/// without copying them.
 #[derive(Clone, Debug)]
 pub struct Event {
     pub op: Op,
-    pub table: Table,
-    pub before: Option<Vec<Value>>,
-    pub after: Option<Vec<Value>>,
-    /// Where the event is in the source (read-only).
-    pub position: String,
-    /// Commit time, microseconds since the epoch (read-only).
-    pub commit_ts_us: i64,
+    table: Table,
+    before: Option<Vec<Value>>,
+    after: Option<Vec<Value>>,
+    position: String,
+    commit_ts_us: i64,
     table_index: u32,
+    original_op: Op,
+    changed: bool,
 }
 
 impl Event {
@@ -101,27 +141,67 @@ impl Event {
             position: String::new(),
             commit_ts_us: 0,
             table_index: 0,
+            original_op: op,
+            changed: false,
         }
     }
 
-    fn index(&self, column: &str) -> Option<usize> {
-        self.table.columns.iter().position(|c| c.name == column)
+    /// The event's table: database, name, columns.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// The event's database and table name.
+    pub fn table_name(&self) -> (&str, &str) {
+        (&self.table.database, &self.table.name)
+    }
+
+    /// The row before the change (updates and deletes), in column order.
+    pub fn before(&self) -> Option<&[Value]> {
+        self.before.as_deref()
+    }
+
+    /// The row after the change (inserts, updates, snapshot reads).
+    pub fn after(&self) -> Option<&[Value]> {
+        self.after.as_deref()
+    }
+
+    /// Where the event is in the source, e.g. `mysql-bin.000003:1234`.
+    pub fn position(&self) -> &str {
+        &self.position
+    }
+
+    /// Commit time, microseconds since the Unix epoch (0 for snapshot reads).
+    pub fn commit_ts_us(&self) -> i64 {
+        self.commit_ts_us
     }
 
     /// The current value of `column`: from the after image, or the before
     /// image of a delete.
     pub fn get(&self, column: &str) -> Option<&Value> {
-        let i = self.index(column)?;
+        let i = self.table.index(column)?;
         self.after
             .as_ref()
             .or(self.before.as_ref())
             .and_then(|r| r.get(i))
     }
 
+    /// The value of `column` before the change (updates and deletes).
+    pub fn get_before(&self, column: &str) -> Option<&Value> {
+        let i = self.table.index(column)?;
+        self.before.as_ref().and_then(|r| r.get(i))
+    }
+
     /// Sets `column` in every image the event has. Returns false if the
     /// table has no such column.
     pub fn set(&mut self, column: &str, value: Value) -> bool {
-        let Some(i) = self.index(column) else {
+        self.update(column, |_| value.clone())
+    }
+
+    /// Replaces the value of `column` in every image by `f(value)`. Returns
+    /// false if the table has no such column.
+    pub fn update(&mut self, column: &str, mut f: impl FnMut(&Value) -> Value) -> bool {
+        let Some(i) = self.table.index(column) else {
             return false;
         };
         for image in [self.before.as_mut(), self.after.as_mut()]
@@ -129,15 +209,52 @@ impl Event {
             .flatten()
         {
             if let Some(v) = image.get_mut(i) {
-                *v = value.clone();
+                let new = f(v);
+                if new != *v {
+                    *v = new;
+                    self.changed = true;
+                }
             }
         }
         true
     }
 
-    /// The event's database and table name.
-    pub fn table_name(&self) -> (&str, &str) {
-        (&self.table.database, &self.table.name)
+    /// Moves the event to `table` (one of the tables [`Plugin::schema`]
+    /// declared): each of its columns takes the value of the column of the
+    /// same name, and NULL when the event has none. Set new columns after.
+    pub fn move_to(&mut self, table: &Table) {
+        self.move_to_with(table, |c| Some(c));
+    }
+
+    /// Like [`move_to`](Event::move_to), with `source(column)` naming the
+    /// column each new column takes its value from (for renamed columns).
+    pub fn move_to_with<'a>(
+        &mut self,
+        table: &'a Table,
+        source: impl Fn(&'a str) -> Option<&'a str>,
+    ) {
+        let from: Vec<Option<usize>> = table
+            .columns
+            .iter()
+            .map(|c| source(&c.name).and_then(|s| self.table.index(s)))
+            .collect();
+        for image in [self.before.as_mut(), self.after.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let old = std::mem::take(image);
+            *image = from
+                .iter()
+                .map(|i| i.and_then(|i| old.get(i).cloned()).unwrap_or(Value::Null))
+                .collect();
+        }
+        self.table = table.clone();
+        self.table_index = u32::MAX;
+        self.changed = true;
+    }
+
+    fn unchanged(&self) -> bool {
+        !self.changed && self.op == self.original_op
     }
 }
 
@@ -206,6 +323,11 @@ pub mod __private {
             Ok(())
         }
 
+        pub fn schema(&self, table: wit::Table) -> Result<Vec<wit::Table>, String> {
+            let mut slot = self.plugin.borrow_mut();
+            slot.get_or_insert_with(P::default).schema(&table)
+        }
+
         pub fn process(&self, input: wit::Batch) -> wit::Output {
             let mut slot = self.plugin.borrow_mut();
             let p = slot.get_or_insert_with(P::default);
@@ -232,8 +354,12 @@ pub mod __private {
                         position: e.position,
                         commit_ts_us: e.commit_ts_us,
                         table_index: e.table,
+                        original_op: e.op,
+                        changed: false,
                     };
                     match p.process(&mut event) {
+                        // Untouched events go back as one word, not a copy.
+                        Outcome::Keep if event.unchanged() => wit::Outcome::Keep,
                         Outcome::Keep => wit::Outcome::Replace(to_wit(
                             event,
                             &input.tables,
@@ -299,6 +425,9 @@ macro_rules! export_plugin {
             }
             fn init(config: String) -> Result<(), String> {
                 __SLUICE_RUNNER.init(config)
+            }
+            fn schema(input: $crate::bindings::sluice::plugin::types::Table) -> Result<Vec<$crate::bindings::sluice::plugin::types::Table>, String> {
+                __SLUICE_RUNNER.schema(input)
             }
             fn process(input: $crate::bindings::sluice::plugin::types::Batch) -> $crate::bindings::sluice::plugin::types::Output {
                 __SLUICE_RUNNER.process(input)

@@ -291,6 +291,13 @@ impl MariaDb {
     }
 
     /// Rows through the binary protocol, so FLOATs and temporals come back exact.
+    /// Like [`query`](Self::query), `None` when the statement fails (a
+    /// table that does not exist yet, say).
+    pub fn try_query<T: mysql::prelude::FromRow>(&self, sql: &str) -> Option<Vec<T>> {
+        use mysql::prelude::Queryable;
+        self.conn().query(sql).ok()
+    }
+
     pub fn rows(&self, sql: &str) -> Vec<Vec<mysql::Value>> {
         let mut c = self.conn();
         let rows: Vec<mysql::Row> = c
@@ -574,6 +581,13 @@ impl Background {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether it has exited (without waiting).
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
     }
 
     /// Whether it is still running (panics with the log if it exited).

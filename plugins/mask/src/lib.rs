@@ -58,7 +58,8 @@ fn parse_rule(column: &str, v: &serde_json::Value) -> Result<Rule, String> {
 
 impl Mask {
     pub fn from_json(json: &str) -> Result<Mask, String> {
-        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("config is not valid: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("config is not valid: {e}"))?;
         let columns = v
             .get("columns")
             .and_then(|c| c.as_object())
@@ -67,9 +68,15 @@ impl Mask {
             .iter()
             .map(|(c, r)| parse_rule(c, r).map(|rule| (c.clone(), rule)))
             .collect::<Result<Vec<_>, _>>()?;
-        let salt = v.get("salt").and_then(|s| s.as_str()).unwrap_or("").to_string();
+        let salt = v
+            .get("salt")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_string();
         if salt.is_empty() && rules.iter().any(|(_, r)| *r == Rule::Hash) {
-            return Err("`hash` needs a `salt` (keep it in the environment: salt: ${MASK_SALT})".into());
+            return Err(
+                "`hash` needs a `salt` (keep it in the environment: salt: ${MASK_SALT})".into(),
+            );
         }
         Ok(Mask { salt, rules })
     }
@@ -137,13 +144,7 @@ impl Plugin for Mask {
 
     fn process(&mut self, event: &mut Event) -> Outcome {
         for (column, rule) in &self.rules {
-            for image in [event.before.as_mut(), event.after.as_mut()].into_iter().flatten() {
-                if let Some(i) = event.table.columns.iter().position(|c| &c.name == column) {
-                    if let Some(v) = image.get_mut(i) {
-                        *v = self.apply(rule, v);
-                    }
-                }
-            }
+            event.update(column, |v| self.apply(rule, v));
         }
         Outcome::Keep
     }
@@ -159,12 +160,25 @@ mod tests {
     fn rules() {
         let m = Mask::from_json(r#"{"salt":"s","columns":{"a":"email"}}"#).unwrap();
         let t = |r: Rule, s: &str| m.apply(&r, &Value::Text(s.into()));
-        assert_eq!(t(Rule::Email, "ana.silva1@example.com"), Value::Text("a***@example.com".into()));
-        assert_eq!(t(Rule::Phone, "+1-555-0123"), Value::Text("+*-***-0123".into()));
-        assert_eq!(t(Rule::KeepLast(4), "4111111111111111"), Value::Text("************1111".into()));
+        assert_eq!(
+            t(Rule::Email, "ana.silva1@example.com"),
+            Value::Text("a***@example.com".into())
+        );
+        assert_eq!(
+            t(Rule::Phone, "+1-555-0123"),
+            Value::Text("+*-***-0123".into())
+        );
+        assert_eq!(
+            t(Rule::KeepLast(4), "4111111111111111"),
+            Value::Text("************1111".into())
+        );
         assert_eq!(t(Rule::Redact, "x"), Value::Text("***".into()));
         assert_eq!(m.apply(&Rule::Hash, &Value::Null), Value::Null);
-        assert!(Mask::from_json(r#"{"columns":{"a":"hash"}}"#).unwrap_err().contains("salt"));
-        assert!(Mask::from_json(r#"{"columns":{"a":"blur"}}"#).unwrap_err().contains("unknown rule"));
+        assert!(Mask::from_json(r#"{"columns":{"a":"hash"}}"#)
+            .unwrap_err()
+            .contains("salt"));
+        assert!(Mask::from_json(r#"{"columns":{"a":"blur"}}"#)
+            .unwrap_err()
+            .contains("unknown rule"));
     }
 }

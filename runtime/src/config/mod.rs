@@ -67,6 +67,10 @@ pub struct TransformConfig {
     pub tables: Vec<String>,
     #[serde(default)]
     pub on_error: OnError,
+    /// With `on_error: dead-letter`: the JSON Lines file the failed events
+    /// are appended to.
+    #[serde(default)]
+    pub dead_letter: Option<Spanned<String>>,
     /// Longest a plugin may take for one batch.
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,
@@ -215,6 +219,38 @@ impl PipelineConfig {
                     .into(),
                 hint: None,
             });
+        }
+        for t in &self.transforms {
+            match (&t.on_error, &t.dead_letter) {
+                (OnError::DeadLetter, None) => {
+                    return Err(located(
+                        file,
+                        &t.plugin,
+                        format!("transform `{}` has `on_error: dead-letter` but no `dead_letter:` file", t.plugin.value),
+                        Some("add `dead_letter: ./dead-letter.jsonl` (a JSON Lines file the failed events are appended to)".into()),
+                    ))
+                }
+                (OnError::Fail | OnError::Skip, Some(d)) => {
+                    return Err(located(
+                        file,
+                        d,
+                        format!("transform `{}` has a `dead_letter:` file but `on_error` is not `dead-letter`", t.plugin.value),
+                        Some("set `on_error: dead-letter`, or remove `dead_letter:`".into()),
+                    ))
+                }
+                _ => {}
+            }
+            if t.deadline_ms == 0 || t.memory_mb == 0 {
+                return Err(located(
+                    file,
+                    &t.plugin,
+                    format!(
+                        "transform `{}`: `deadline_ms` and `memory_mb` must be at least 1",
+                        t.plugin.value
+                    ),
+                    None,
+                ));
+            }
         }
         match &self.source {
             SourceConfig::Mysql(c) => c.check(file)?,

@@ -104,3 +104,63 @@ pub fn to_mysql(v: &Value, ty: MysqlType) -> Result<mysql_async::Value, String> 
         }
     })
 }
+
+/// How much a string or binary column holds, for values a plugin wrote (the
+/// target's non-strict mode would silently cut a longer one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Capacity {
+    Chars(usize),
+    Bytes(usize),
+}
+
+/// The capacity of a column type such as `varchar(64)`, `text` or `binary(16)`.
+pub fn capacity(column_type: &str) -> Option<Capacity> {
+    let t = column_type.trim().to_ascii_lowercase();
+    let base = t.split(['(', ' ']).next().unwrap_or("");
+    let n = t
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .and_then(|(n, _)| n.trim().parse::<usize>().ok());
+    match base {
+        "char" | "varchar" => n.map(Capacity::Chars),
+        "binary" | "varbinary" => n.map(Capacity::Bytes),
+        "tinytext" | "tinyblob" => Some(Capacity::Bytes(255)),
+        "text" | "blob" => Some(Capacity::Bytes(65_535)),
+        "mediumtext" | "mediumblob" => Some(Capacity::Bytes(16_777_215)),
+        _ => None,
+    }
+}
+
+/// `Err` with the sizes when `v` does not fit.
+pub fn check_fits(v: &Value, cap: Capacity, column_type: &str) -> Result<(), String> {
+    let (len, max, unit) = match (v, cap) {
+        (Value::Text(s), Capacity::Chars(max)) => (s.chars().count(), max, "characters"),
+        (Value::Text(s), Capacity::Bytes(max)) => (s.len(), max, "bytes"),
+        (Value::Bytes(b), Capacity::Bytes(max) | Capacity::Chars(max)) => (b.len(), max, "bytes"),
+        _ => return Ok(()),
+    };
+    if len > max {
+        return Err(format!(
+            "the plugin's value is {len} {unit}, longer than `{column_type}` holds ({max})"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacities() {
+        assert_eq!(capacity("varchar(64)"), Some(Capacity::Chars(64)));
+        assert_eq!(capacity("binary(16)"), Some(Capacity::Bytes(16)));
+        assert_eq!(capacity("text"), Some(Capacity::Bytes(65_535)));
+        assert_eq!(capacity("int(11)"), None);
+        let v = Value::Text("ééé".into());
+        assert!(check_fits(&v, Capacity::Chars(3), "char(3)").is_ok());
+        assert!(check_fits(&v, Capacity::Chars(2), "char(2)")
+            .unwrap_err()
+            .contains("3 characters"));
+    }
+}

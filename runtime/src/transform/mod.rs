@@ -3,33 +3,34 @@
 //!
 //! - this file: a pipeline's chain of plugins, applied to every batch;
 //! - [`wasm`]: the sandbox (wasmtime) a plugin runs in;
+//! - [`schema`]: tables as plugins see them, and the tables they declare;
 //! - [`convert`]: Arrow rows to plugin values and back;
+//! - [`dead_letter`]: where failed events go under `on_error: dead-letter`;
 //! - [`build`]: `sluice plugin build`, a plugin folder to a component;
-//! - [`scaffold`]: `sluice plugin new`, a plugin project to start from.
+//! - [`scaffold`]: `sluice plugin new`, a plugin project to start from;
+//! - [`sample`]: `sluice plugin test`, a plugin over sample events.
 
 pub mod build;
 pub mod convert;
+pub mod dead_letter;
+pub mod sample;
 pub mod scaffold;
+pub mod schema;
 pub mod wasm;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{OnError, TransformConfig};
-use crate::event::{ChangeBatch, EventInfo, Op, TableSchema};
+use crate::event::{ChangeBatch, EventInfo, Op, TableId, TableSchema};
 use crate::mysql::catalog::TableFilter;
 use crate::mysql::decode::RowDecoder;
+use crate::stage::Transform;
 use crate::{Error, Result};
+use dead_letter::DeadLetter;
 use wasm::types;
-
-/// One configured plugin.
-pub struct WasmTransform {
-    instance: wasm::Instance,
-    filter: Option<TableFilter>,
-    on_error: OnError,
-    skipped: u64,
-}
 
 /// Where a `plugin:` value points: a `.wasm` component, a plugin folder
 /// (built on the spot), or the name of a bundled plugin under `plugins/`.
@@ -53,15 +54,20 @@ pub fn resolve_plugin(spec: &str) -> Result<PathBuf> {
     ))
 }
 
-impl WasmTransform {
-    pub fn load(config: &TransformConfig) -> Result<Self> {
+/// A configured transform: the compiled plugin and its settings, shared by
+/// every worker.
+struct Spec {
+    plugin: wasm::Plugin,
+    config_json: String,
+    filter: Option<Arc<TableFilter>>,
+    on_error: OnError,
+    dead_letter: Option<Arc<DeadLetter>>,
+}
+
+impl Spec {
+    fn load(config: &TransformConfig) -> Result<Spec> {
         let spec = &config.plugin.value;
         let path = resolve_plugin(spec)?;
-        let json = config
-            .config
-            .as_ref()
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "{}".into());
         let limits = wasm::Limits {
             deadline: Duration::from_millis(config.deadline_ms),
             memory_bytes: (config.memory_mb as usize) << 20,
@@ -70,33 +76,131 @@ impl WasmTransform {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| spec.clone());
-        let instance = wasm::Instance::load(&name, &path, &json, limits)?;
         let filter = if config.tables.is_empty() {
             None
         } else {
-            Some(TableFilter::new(&config.tables, &[]).map_err(Error::Data)?)
+            Some(Arc::new(
+                TableFilter::new(&config.tables, &[]).map_err(Error::Data)?,
+            ))
         };
-        Ok(WasmTransform {
-            instance,
+        let dead_letter = match (&config.on_error, &config.dead_letter) {
+            (OnError::DeadLetter, Some(p)) => Some(DeadLetter::open(Path::new(&p.value))?),
+            _ => None,
+        };
+        Ok(Spec {
+            plugin: wasm::Plugin::compile(&name, &path, limits)?,
+            config_json: config
+                .config
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "{}".into()),
             filter,
             on_error: config.on_error,
-            skipped: 0,
+            dead_letter,
         })
+    }
+
+    fn instantiate(&self) -> Result<WasmTransform> {
+        Ok(WasmTransform {
+            instance: self.plugin.instantiate(&self.config_json)?,
+            filter: self.filter.clone(),
+            on_error: self.on_error,
+            dead_letter: self.dead_letter.clone(),
+            skipped: 0,
+            shapes: HashMap::new(),
+        })
+    }
+}
+
+/// What a plugin makes of one input table.
+struct Shape {
+    input: Arc<TableSchema>,
+    outputs: Vec<Arc<TableSchema>>,
+}
+
+impl Shape {
+    fn identity(&self) -> bool {
+        self.outputs.len() == 1 && Arc::ptr_eq(&self.outputs[0], &self.input)
+    }
+}
+
+/// One plugin instance with its settings: a worker's share of a transform.
+pub struct WasmTransform {
+    instance: wasm::Instance,
+    filter: Option<Arc<TableFilter>>,
+    on_error: OnError,
+    dead_letter: Option<Arc<DeadLetter>>,
+    skipped: u64,
+    /// Per input table, what the plugin's `schema` answered.
+    shapes: HashMap<TableId, Shape>,
+}
+
+/// An output event and the table it belongs to.
+type Routed = (Arc<TableSchema>, types::Event, EventInfo);
+
+impl WasmTransform {
+    fn selects(&self, table: &TableId) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(table))
+    }
+
+    /// The plugin's output tables for `input`, asked once per table shape.
+    fn shape(&mut self, input: &Arc<TableSchema>) -> Result<&Shape> {
+        let known = self
+            .shapes
+            .get(&input.id)
+            .is_some_and(|s| Arc::ptr_eq(&s.input, input) || schema::same_shape(&s.input, input));
+        if !known {
+            let outputs = if self.selects(&input.id) {
+                let name = self.instance.name().to_string();
+                let declared = self
+                    .instance
+                    .schema(&schema::wit_table(input))
+                    .map_err(|m| {
+                        Error::precondition(
+                            format!(
+                                "plugin `{name}` could not describe what {} becomes: {m}",
+                                input.id
+                            ),
+                            "fix the transform's `config:` (or the plugin's `schema`)",
+                        )
+                    })?;
+                declared
+                    .iter()
+                    .map(|t| {
+                        schema::derive(t, input).map_err(|m| {
+                            Error::precondition(
+                                format!("plugin `{name}`, for {}: {m}", input.id),
+                                "fix the transform's `config:` (or the plugin's `schema`)",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                vec![input.clone()]
+            };
+            self.shapes.insert(
+                input.id.clone(),
+                Shape {
+                    input: input.clone(),
+                    outputs,
+                },
+            );
+        }
+        self.shapes
+            .get(&input.id)
+            .ok_or_else(|| Error::Internal("plugin shape missing".into()))
     }
 
     /// Runs one batch through the plugin.
     pub fn apply(&mut self, batch: ChangeBatch) -> Result<Vec<ChangeBatch>> {
-        if self
-            .filter
-            .as_ref()
-            .is_some_and(|f| !f.matches(&batch.table.id))
-            || batch.is_empty()
-        {
+        if batch.is_empty() || !self.selects(&batch.table.id) {
             return Ok(vec![batch]);
         }
-        let table = &batch.table;
+        let outputs = self.shape(&batch.table)?.outputs.clone();
+        let stays = outputs.iter().any(|o| Arc::ptr_eq(o, &batch.table));
+        let table = batch.table.clone();
         let input = types::Batch {
-            tables: vec![wit_table(table)],
+            tables: vec![schema::wit_table(&table)],
             events: batch
                 .events
                 .iter()
@@ -111,28 +215,74 @@ impl WasmTransform {
                 })
                 .collect(),
         };
+        let name = self.instance.name().to_string();
         let at = format!("table {} at {}", table.id, batch.events[0].position);
         let output = self.instance.process(&input).map_err(|msg| {
             Error::Data(format!(
-                "plugin `{}` {msg} while processing {at}; the target keeps what was committed before this batch",
-                self.instance.name()
+                "plugin `{name}` {msg} while processing {at}; the target keeps what was committed before this batch"
             ))
         })?;
         if output.outcomes.len() != input.events.len() {
             return Err(Error::Data(format!(
-                "plugin `{}` answered {} outcomes for {} events ({at})",
-                self.instance.name(),
+                "plugin `{name}` answered {} outcomes for {} events ({at})",
                 output.outcomes.len(),
                 input.events.len()
             )));
         }
-        if !output.new_tables.is_empty() {
-            return Err(Error::Data(format!(
-                "plugin `{}` routed events to other tables, which this version cannot apply yet ({at})",
-                self.instance.name()
-            )));
+
+        // Only keeps and drops: the batch's own Arrow data, filtered.
+        if stays
+            && output
+                .outcomes
+                .iter()
+                .all(|o| matches!(o, types::Outcome::Keep | types::Outcome::Drop))
+        {
+            let keep: Vec<u32> = output
+                .outcomes
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| matches!(o, types::Outcome::Keep))
+                .map(|(i, _)| i as u32)
+                .collect();
+            return Ok(select_rows(batch, &keep)?.into_iter().collect());
         }
-        let mut out: Vec<(types::Event, EventInfo)> = Vec::new();
+
+        let new_tables: Vec<Arc<TableSchema>> = output
+            .new_tables
+            .iter()
+            .map(|t| {
+                outputs
+                    .iter()
+                    .find(|o| o.id.database == t.database && o.id.name == t.name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::Data(format!(
+                            "plugin `{name}` returned events for {}.{}, which its `schema` did not declare for {} ({at})",
+                            t.database, t.name, table.id
+                        ))
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let resolve = |index: u32| -> Result<Arc<TableSchema>> {
+            if index == 0 {
+                if stays {
+                    return Ok(table.clone());
+                }
+                return Err(Error::Data(format!(
+                    "plugin `{name}` passed on an event of {} unchanged, but its `schema` said such events become {} ({at})",
+                    table.id,
+                    outputs.iter().map(|o| o.id.to_string()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            new_tables.get(index as usize - 1).cloned().ok_or_else(|| {
+                Error::Data(format!(
+                    "plugin `{name}` named table #{index}, which does not exist ({at})"
+                ))
+            })
+        };
+
+        let mut out: Vec<Routed> = Vec::with_capacity(input.events.len());
+        let mut dead = Vec::new();
         for ((outcome, original), info) in output
             .outcomes
             .into_iter()
@@ -140,83 +290,96 @@ impl WasmTransform {
             .zip(&batch.events)
         {
             match outcome {
-                types::Outcome::Keep => out.push((original, info.clone())),
+                types::Outcome::Keep => out.push((resolve(0)?, original, info.clone())),
                 types::Outcome::Drop => {}
-                types::Outcome::Replace(e) => out.push((e, info.clone())),
-                types::Outcome::FanOut(es) => out.extend(es.into_iter().map(|e| (e, info.clone()))),
+                types::Outcome::Replace(e) => out.push((resolve(e.table)?, e, info.clone())),
+                types::Outcome::FanOut(es) => {
+                    for e in es {
+                        out.push((resolve(e.table)?, e, info.clone()));
+                    }
+                }
                 types::Outcome::Error(msg) => match self.on_error {
                     OnError::Skip => {
                         self.skipped += 1;
-                        tracing::warn!(plugin = self.instance.name(), table = %table.id, position = %info.position, skipped = self.skipped, "event skipped: {msg}");
+                        tracing::warn!(plugin = %name, table = %table.id, position = %info.position, skipped = self.skipped, "event skipped: {msg}");
                     }
-                    _ => {
+                    OnError::DeadLetter => {
+                        self.skipped += 1;
+                        tracing::warn!(plugin = %name, table = %table.id, position = %info.position, dead_lettered = self.skipped, "event sent to the dead-letter file: {msg}");
+                        dead.push(dead_letter::record(&name, &table, &original, &msg));
+                    }
+                    OnError::Fail => {
                         return Err(Error::Data(format!(
-                            "plugin `{}` failed an event of {} at {}: {msg}",
-                            self.instance.name(),
-                            table.id,
-                            info.position
+                            "plugin `{name}` failed an event of {} at {}: {msg}",
+                            table.id, info.position
                         )))
                     }
                 },
             }
         }
-        rebuild(table, out)
+        if let Some(d) = &self.dead_letter {
+            d.write(&dead)?;
+        }
+        rebuild(out)
     }
 }
 
-/// Output events back into batches: one per run of events with the same
-/// images present (a batch's images cover all its rows).
-fn rebuild(
-    table: &Arc<TableSchema>,
-    events: Vec<(types::Event, EventInfo)>,
-) -> Result<Vec<ChangeBatch>> {
-    let mut batches = Vec::new();
-    let mut i = 0;
-    while i < events.len() {
-        let shape = (events[i].0.before.is_some(), events[i].0.after.is_some());
-        let mut before = RowDecoder::new(table.clone());
-        let mut after = RowDecoder::new(table.clone());
-        let mut infos = Vec::new();
-        while i < events.len()
-            && (events[i].0.before.is_some(), events[i].0.after.is_some()) == shape
-        {
-            let (e, info) = &events[i];
-            if e.table != 0 {
-                return Err(Error::Data(format!(
-                    "a plugin named table #{} that does not exist",
-                    e.table
-                )));
-            }
-            for (image, decoder) in [(&e.before, &mut before), (&e.after, &mut after)] {
-                if let Some(values) = image {
-                    if values.len() != table.columns.len() {
-                        return Err(Error::Data(format!(
-                            "a plugin returned {} values for {}, which has {} columns",
-                            values.len(),
-                            table.id,
-                            table.columns.len()
-                        )));
-                    }
-                    let row = values
-                        .iter()
-                        .zip(&table.columns)
-                        .map(|(v, c)| {
-                            convert::to_mysql(v, c.source_type).map_err(|m| {
-                                Error::Data(format!("{} column `{}`: {m}", table.id, c.name))
-                            })
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    decoder.push(row)?;
-                }
-            }
-            infos.push(EventInfo {
-                op: op_of(e.op),
-                ..info.clone()
-            });
-            i += 1;
-        }
-        batches.push(ChangeBatch {
-            table: table.clone(),
+impl Transform for WasmTransform {
+    fn process(&mut self, batch: ChangeBatch) -> Result<Vec<ChangeBatch>> {
+        self.apply(batch)
+    }
+}
+
+/// The rows `keep` of a batch (all of it when nothing was dropped).
+fn select_rows(batch: ChangeBatch, keep: &[u32]) -> Result<Option<ChangeBatch>> {
+    if keep.len() == batch.len() {
+        return Ok(Some(batch));
+    }
+    if keep.is_empty() {
+        return Ok(None);
+    }
+    let indices = arrow_array::UInt32Array::from(keep.to_vec());
+    let take = |image: &Option<arrow_array::RecordBatch>| {
+        image
+            .as_ref()
+            .map(|b| arrow_select::take::take_record_batch(b, &indices))
+            .transpose()
+            .map_err(|e| Error::Internal(format!("selecting kept rows: {e}")))
+    };
+    Ok(Some(ChangeBatch {
+        before: take(&batch.before)?,
+        after: take(&batch.after)?,
+        events: keep
+            .iter()
+            .map(|&i| batch.events[i as usize].clone())
+            .collect(),
+        table: batch.table,
+    }))
+}
+
+/// Output events back into batches, one per table and run of events with
+/// the same images present (a batch's images cover all its rows). Events of
+/// one table stay in order.
+fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
+    struct Open {
+        table: Arc<TableSchema>,
+        capacities: Vec<Option<convert::Capacity>>,
+        shape: (bool, bool),
+        before: RowDecoder,
+        after: RowDecoder,
+        infos: Vec<EventInfo>,
+    }
+    fn close(o: Open) -> Result<ChangeBatch> {
+        let Open {
+            table,
+            capacities: _,
+            shape,
+            mut before,
+            mut after,
+            infos,
+        } = o;
+        Ok(ChangeBatch {
+            table,
             events: infos,
             before: if shape.0 {
                 Some(before.finish()?)
@@ -224,26 +387,71 @@ fn rebuild(
                 None
             },
             after: if shape.1 { Some(after.finish()?) } else { None },
+        })
+    }
+    let mut done = Vec::new();
+    let mut open: Vec<Open> = Vec::new();
+    for (table, e, info) in events {
+        let shape = (e.before.is_some(), e.after.is_some());
+        let slot = match open.iter().position(|o| o.table.id == table.id) {
+            Some(i) if open[i].shape == shape => i,
+            found => {
+                if let Some(i) = found {
+                    done.push(close(open.remove(i))?);
+                }
+                open.push(Open {
+                    capacities: table
+                        .columns
+                        .iter()
+                        .map(|c| convert::capacity(&c.column_type))
+                        .collect(),
+                    before: RowDecoder::new(table.clone()),
+                    after: RowDecoder::new(table.clone()),
+                    table: table.clone(),
+                    shape,
+                    infos: Vec::new(),
+                });
+                open.len() - 1
+            }
+        };
+        let o = &mut open[slot];
+        for (image, decoder) in [(e.before, &mut o.before), (e.after, &mut o.after)] {
+            if let Some(values) = image {
+                if values.len() != table.columns.len() {
+                    return Err(Error::Data(format!(
+                        "a plugin returned {} values for {}, which has {} columns",
+                        values.len(),
+                        table.id,
+                        table.columns.len()
+                    )));
+                }
+                let row = values
+                    .iter()
+                    .zip(&table.columns)
+                    .zip(&o.capacities)
+                    .map(|((v, c), cap)| {
+                        cap.map_or(Ok(()), |cap| convert::check_fits(v, cap, &c.column_type))
+                            .and_then(|_| convert::to_mysql(v, c.source_type))
+                            .map_err(|m| {
+                                Error::Data(format!(
+                                    "{} column `{}` at {}: {m}",
+                                    table.id, c.name, info.position
+                                ))
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                decoder.push(row)?;
+            }
+        }
+        o.infos.push(EventInfo {
+            op: op_of(e.op),
+            ..info
         });
     }
-    Ok(batches)
-}
-
-fn wit_table(t: &TableSchema) -> types::Table {
-    types::Table {
-        database: t.id.database.clone(),
-        name: t.id.name.clone(),
-        columns: t
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| types::Column {
-                name: c.name.clone(),
-                mysql_type: c.column_type.clone(),
-                key: t.key.contains(&i),
-            })
-            .collect(),
+    for o in open {
+        done.push(close(o)?);
     }
+    Ok(done)
 }
 
 fn wit_op(op: Op) -> types::Op {
@@ -264,24 +472,92 @@ fn op_of(op: types::Op) -> Op {
     }
 }
 
-/// A pipeline's transforms, applied in order.
+/// A pipeline's transforms, applied in order: one worker's instances.
 #[derive(Default)]
 pub struct Chain {
     transforms: Vec<WasmTransform>,
 }
 
 impl Chain {
+    /// `workers` chains over the same compiled plugins, so batches can be
+    /// transformed in parallel.
+    pub fn pool(configs: &[TransformConfig], workers: usize) -> Result<Vec<Chain>> {
+        let specs = configs.iter().map(Spec::load).collect::<Result<Vec<_>>>()?;
+        (0..workers.max(1))
+            .map(|_| {
+                Ok(Chain {
+                    transforms: specs.iter().map(Spec::instantiate).collect::<Result<_>>()?,
+                })
+            })
+            .collect()
+    }
+
+    /// One chain (for tools and tests).
     pub fn load(configs: &[TransformConfig]) -> Result<Chain> {
-        Ok(Chain {
-            transforms: configs
-                .iter()
-                .map(WasmTransform::load)
-                .collect::<Result<_>>()?,
-        })
+        let mut pool = Chain::pool(configs, 1)?;
+        pool.pop()
+            .ok_or_else(|| Error::Internal("empty plugin pool".into()))
     }
 
     pub fn is_empty(&self) -> bool {
         self.transforms.is_empty()
+    }
+
+    /// The tables the sinks receive for these source tables: what each
+    /// plugin's `schema` makes of them, in order. Tables merged into one
+    /// (shard merge) must agree on their columns.
+    pub fn tables(&mut self, inputs: &[Arc<TableSchema>]) -> Result<Vec<Arc<TableSchema>>> {
+        let mut current = inputs.to_vec();
+        for t in &mut self.transforms {
+            let mut next = Vec::new();
+            for input in &current {
+                next.extend(t.shape(input)?.outputs.iter().cloned());
+            }
+            current = next;
+        }
+        let mut seen: HashMap<TableId, Arc<TableSchema>> = HashMap::new();
+        let mut out = Vec::new();
+        for t in current {
+            match seen.get(&t.id) {
+                Some(first) if !schema::same_shape(first, &t) => {
+                    return Err(Error::precondition(
+                        format!(
+                            "the transforms turn two tables into {} with different columns ({} vs {})",
+                            t.id,
+                            columns_of(first),
+                            columns_of(&t)
+                        ),
+                        "make the merged tables agree (drop or rename the columns that differ) or route them to different tables",
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(t.id.clone(), t.clone());
+                    out.push(t);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether some plugin changes what `table`'s events look like (its
+    /// name or columns), so the source's DDL for it cannot be replayed as is.
+    pub fn reshapes(&self, table: &TableId) -> bool {
+        let mut ids: HashSet<TableId> = HashSet::from([table.clone()]);
+        for t in &self.transforms {
+            let mut next = HashSet::new();
+            for id in &ids {
+                match t.shapes.get(id) {
+                    Some(s) if !s.identity() => return true,
+                    Some(s) => next.extend(s.outputs.iter().map(|o| o.id.clone())),
+                    None => {
+                        next.insert(id.clone());
+                    }
+                }
+            }
+            ids = next;
+        }
+        false
     }
 
     pub fn apply(&mut self, batch: ChangeBatch) -> Result<Vec<ChangeBatch>> {
@@ -295,4 +571,12 @@ impl Chain {
         }
         Ok(batches)
     }
+}
+
+fn columns_of(t: &TableSchema) -> String {
+    t.columns
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.column_type))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

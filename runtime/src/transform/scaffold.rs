@@ -80,7 +80,7 @@ mod tests {
         let table = Table {
             database: "shop".into(),
             name: "customers".into(),
-            columns: vec![Column { name: "name".into(), mysql_type: "varchar(50)".into(), key: false }],
+            columns: vec![Column::new("name", "varchar(50)")],
         };
         let mut plugin = Upper { column: "name".into() };
         let mut event = Event::new(Op::Insert, table, None, Some(vec![Value::Text("ada".into())]));

@@ -16,6 +16,7 @@ use crate::{Error, Result};
 wasmtime::component::bindgen!({
     path: "../sdk/wit",
     world: "transform",
+    additional_derives: [PartialEq],
 });
 
 pub use sluice::plugin::types;
@@ -111,17 +112,20 @@ pub struct Limits {
     pub memory_bytes: usize,
 }
 
-/// A compiled plugin, instantiated and initialised.
-pub struct Instance {
+/// A plugin compiled once, from which instances are made (one per worker).
+#[derive(Clone)]
+pub struct Plugin {
     name: Arc<str>,
-    store: Store<HostState>,
-    bindings: Transform,
-    deadline_ticks: u64,
+    path: std::path::PathBuf,
+    component: Component,
+    linker: Arc<Linker<HostState>>,
+    limits: Limits,
 }
 
-impl Instance {
-    /// Loads the component at `path`, checks its contract version and calls `init(config)`.
-    pub fn load(name: &str, path: &Path, config_json: &str, limits: Limits) -> Result<Instance> {
+impl Plugin {
+    /// Compiles the component at `path` (or loads its compiled form from the
+    /// cache, see [`cache`]).
+    pub fn compile(name: &str, path: &Path, limits: Limits) -> Result<Plugin> {
         let engine = engine()?;
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             Error::precondition(
@@ -129,37 +133,61 @@ impl Instance {
                 "build it with `sluice plugin build DIR` against this version's sluice-sdk",
             )
         };
-        let component = Component::from_file(engine, path)
+        let bytes = std::fs::read(path).map_err(|e| fail("cannot be read", &e))?;
+        let component = cache::load_or_compile(engine, &bytes)
             .map_err(|e| fail("not a WebAssembly component", &e))?;
         let mut linker: Linker<HostState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| fail("linking WASI", &e))?;
         Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| fail("linking the host", &e))?;
+        Ok(Plugin {
+            name: name.into(),
+            path: path.to_path_buf(),
+            component,
+            linker: Arc::new(linker),
+            limits,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A fresh instance: checks its contract version and calls `init(config)`.
+    pub fn instantiate(&self, config_json: &str) -> Result<Instance> {
+        let engine = engine()?;
+        let (name, path) = (&*self.name, &self.path);
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            Error::precondition(
+                format!("plugin `{name}` ({}): {what}: {e}", path.display()),
+                "build it with `sluice plugin build DIR` against this version's sluice-sdk",
+            )
+        };
         let wasi = WasiCtxBuilder::new()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
             .insecure_random_seed(0)
             .build();
-        let plugin: Arc<str> = name.into();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
+                .memory_size(self.limits.memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
-            plugin: plugin.clone(),
+            plugin: self.name.clone(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
-        let deadline_ticks = (limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
+        let deadline_ticks = (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(deadline_ticks);
-        let bindings = Transform::instantiate(&mut store, &component, &linker).map_err(|e| {
-            fail(
-                "cannot be instantiated (does it import something sluice does not grant?)",
-                &e,
-            )
-        })?;
+        let bindings =
+            Transform::instantiate(&mut store, &self.component, &self.linker).map_err(|e| {
+                fail(
+                    "cannot be instantiated (does it import something sluice does not grant?)",
+                    &e,
+                )
+            })?;
         let version = bindings
             .call_contract_version(&mut store)
             .map_err(|e| fail("contract-version failed", &e))?;
@@ -184,15 +212,37 @@ impl Instance {
             Err(e) => return Err(fail("init trapped", &describe(&e))),
         }
         Ok(Instance {
-            name: plugin,
+            name: self.name.clone(),
             store,
             bindings,
             deadline_ticks,
         })
     }
+}
 
+/// A plugin instance, initialised. Used by one thread at a time.
+pub struct Instance {
+    name: Arc<str>,
+    store: Store<HostState>,
+    bindings: Transform,
+    deadline_ticks: u64,
+}
+
+impl Instance {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Asks the plugin which tables events of `table` leave as.
+    pub fn schema(
+        &mut self,
+        table: &types::Table,
+    ) -> std::result::Result<Vec<types::Table>, String> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        match self.bindings.call_schema(&mut self.store, table) {
+            Ok(r) => r,
+            Err(e) => Err(describe(&e)),
+        }
     }
 
     /// Runs `process`; the error says whether the plugin trapped, ran out of
@@ -202,6 +252,77 @@ impl Instance {
         self.bindings
             .call_process(&mut self.store, input)
             .map_err(|e| describe(&e))
+    }
+}
+
+/// Compiled plugins kept on disk, so a pipeline with plugins starts in
+/// milliseconds instead of compiling them again (cranelift takes seconds for
+/// a large plugin in a debug build).
+pub mod cache {
+    use std::hash::{Hash, Hasher};
+    use std::path::PathBuf;
+
+    use sha2::{Digest, Sha256};
+    use wasmtime::component::Component;
+    use wasmtime::Engine;
+
+    /// `$SLUICE_CACHE_DIR`, else `$XDG_CACHE_HOME/sluice`, else `~/.cache/sluice`.
+    pub fn dir() -> Option<PathBuf> {
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        env("SLUICE_CACHE_DIR")
+            .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("sluice")))
+            .or_else(|| env("HOME").map(|d| d.join(".cache").join("sluice")))
+            .map(|d| d.join("plugins"))
+    }
+
+    /// The cache file for these bytes under this engine: keyed by the
+    /// component's SHA-256 and the engine's compatibility hash (wasmtime
+    /// version and compilation settings).
+    pub fn file_for(engine: &Engine, bytes: &[u8]) -> Option<PathBuf> {
+        let digest: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        Some(dir()?.join(format!("{digest}-{:016x}.cwasm", h.finish())))
+    }
+
+    pub fn load_or_compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let Some(file) = file_for(engine, bytes) else {
+            return Component::new(engine, bytes);
+        };
+        if file.is_file() {
+            // SAFETY: the file is one this function wrote (atomically, by
+            // rename) for exactly these bytes and this engine's settings;
+            // wasmtime also checks the engine compatibility header.
+            match unsafe { Component::deserialize_file(engine, &file) } {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), "ignoring an unusable compiled-plugin cache entry: {e:#}")
+                }
+            }
+        }
+        let component = Component::new(engine, bytes)?;
+        // The cache is an optimisation: failing to write it is not an error.
+        let write = || -> std::io::Result<()> {
+            let bytes = component.serialize().map_err(std::io::Error::other)?;
+            let parent = file
+                .parent()
+                .ok_or_else(|| std::io::Error::other("no parent"))?;
+            std::fs::create_dir_all(parent)?;
+            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &file)
+        };
+        if let Err(e) = write() {
+            tracing::debug!(file = %file.display(), "not caching the compiled plugin: {e}");
+        }
+        Ok(component)
     }
 }
 
