@@ -1,22 +1,237 @@
 //! Arrow row images to plugin values and back. The encoding is the one
 //! sluice's Arrow data already uses, so nothing is lost in either direction.
 
+use std::sync::Arc;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, Date32Array, Decimal128Array, Decimal256Array,
+    DurationMicrosecondArray, Float32Array, Float64Array, PrimitiveArray, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_buffer::i256;
+use arrow_schema::{DataType, SchemaRef};
 
 use super::wasm::types::Value;
-use crate::mysql::temporal;
-use crate::mysql::types::MysqlType;
 
-/// One row of `image` as plugin values.
-pub fn row_values(image: &RecordBatch, row: usize) -> Vec<Value> {
-    image
-        .columns()
-        .iter()
-        .map(|a| value(a.as_ref(), row))
-        .collect()
+/// Every row of `image` as plugin values, converted column by column.
+pub fn rows(image: &RecordBatch) -> Vec<Vec<Value>> {
+    let n = image.num_rows();
+    let mut rows: Vec<Vec<Value>> = (0..n)
+        .map(|_| Vec::with_capacity(image.num_columns()))
+        .collect();
+    for a in image.columns() {
+        let a = a.as_ref();
+        for (row, out) in rows.iter_mut().enumerate() {
+            out.push(value(a, row));
+        }
+    }
+    rows
+}
+
+/// Rows of plugin values (already checked to have one value per column) as
+/// an Arrow image of `schema`, built column by column.
+pub fn image(schema: &SchemaRef, mut rows: Vec<Vec<Value>>) -> Result<RecordBatch, String> {
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (i, field) in schema.fields().iter().enumerate() {
+        let column: Vec<Value> = rows
+            .iter_mut()
+            .map(|r| std::mem::replace(&mut r[i], Value::Null))
+            .collect();
+        arrays.push(
+            array(column, field.data_type())
+                .map_err(|m| format!("column `{}`: {m}", field.name()))?,
+        );
+    }
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NULL",
+        Value::Int(_) => "an integer",
+        Value::Uint(_) => "an unsigned integer",
+        Value::Float32(_) | Value::Float64(_) => "a float",
+        Value::Decimal(_) => "a decimal",
+        Value::Text(_) => "text",
+        Value::Bytes(_) => "bytes",
+        Value::Date(_) => "a date",
+        Value::Timestamp(_) => "a timestamp",
+        Value::Time(_) => "a time",
+    }
+}
+
+fn ints<T>(values: Vec<Value>) -> Result<ArrayRef, String>
+where
+    T: ArrowPrimitiveType,
+    T::Native: TryFrom<i64> + TryFrom<u64>,
+    PrimitiveArray<T>: From<Vec<Option<T::Native>>>,
+{
+    let out = values
+        .into_iter()
+        .map(|v| match v {
+            Value::Null => Ok(None),
+            Value::Int(i) => T::Native::try_from(i)
+                .map(Some)
+                .map_err(|_| format!("{i} is out of range")),
+            Value::Uint(u) => T::Native::try_from(u)
+                .map(Some)
+                .map_err(|_| format!("{u} is out of range")),
+            other => Err(format!("expected an integer, got {}", kind(&other))),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Arc::new(PrimitiveArray::<T>::from(out)))
+}
+
+/// "-1.5" at scale 2 → "-150" (the unscaled integer's digits).
+fn unscaled(text: &str, scale: usize) -> Option<String> {
+    let t = text.trim();
+    let (sign, t) = match t.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        || frac.len() > scale
+    {
+        return None;
+    }
+    Some(format!("{sign}{int}{frac:0<scale$}"))
+}
+
+fn decimal_text(v: Value, scale: usize) -> Result<Option<String>, String> {
+    let text = match v {
+        Value::Null => return Ok(None),
+        Value::Decimal(s) | Value::Text(s) => s,
+        Value::Int(i) => i.to_string(),
+        Value::Uint(u) => u.to_string(),
+        other => return Err(format!("expected a decimal, got {}", kind(&other))),
+    };
+    unscaled(&text, scale)
+        .map(Some)
+        .ok_or_else(|| format!("`{text}` is not a decimal with at most {scale} decimals"))
+}
+
+fn array(values: Vec<Value>, ty: &DataType) -> Result<ArrayRef, String> {
+    let each = |f: &dyn Fn(Value) -> Result<Option<i64>, String>| {
+        values
+            .iter()
+            .cloned()
+            .map(f)
+            .collect::<Result<Vec<_>, String>>()
+    };
+    Ok(match ty {
+        DataType::Int8 => ints::<Int8Type>(values)?,
+        DataType::Int16 => ints::<Int16Type>(values)?,
+        DataType::Int32 => ints::<Int32Type>(values)?,
+        DataType::Int64 => ints::<Int64Type>(values)?,
+        DataType::UInt8 => ints::<UInt8Type>(values)?,
+        DataType::UInt16 => ints::<UInt16Type>(values)?,
+        DataType::UInt32 => ints::<UInt32Type>(values)?,
+        DataType::UInt64 => ints::<UInt64Type>(values)?,
+        DataType::Float32 | DataType::Float64 => {
+            let fs = values
+                .into_iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Float32(f) => Ok(Some(f as f64)),
+                    Value::Float64(f) => Ok(Some(f)),
+                    Value::Int(i) => Ok(Some(i as f64)),
+                    Value::Uint(u) => Ok(Some(u as f64)),
+                    other => Err(format!("expected a float, got {}", kind(&other))),
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            if *ty == DataType::Float32 {
+                Arc::new(Float32Array::from(
+                    fs.into_iter()
+                        .map(|f| f.map(|f| f as f32))
+                        .collect::<Vec<_>>(),
+                ))
+            } else {
+                Arc::new(Float64Array::from(fs))
+            }
+        }
+        DataType::Decimal128(p, s) => {
+            let ds = values
+                .into_iter()
+                .map(|v| {
+                    decimal_text(v, *s as usize)?
+                        .map(|t| t.parse::<i128>().map_err(|_| format!("`{t}` is too large")))
+                        .transpose()
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Arc::new(
+                Decimal128Array::from(ds)
+                    .with_precision_and_scale(*p, *s)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        DataType::Decimal256(p, s) => {
+            let ds = values
+                .into_iter()
+                .map(|v| {
+                    decimal_text(v, *s as usize)?
+                        .map(|t| i256::from_string(&t).ok_or_else(|| format!("`{t}` is too large")))
+                        .transpose()
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Arc::new(
+                Decimal256Array::from(ds)
+                    .with_precision_and_scale(*p, *s)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        DataType::Date32 => Arc::new(Date32Array::from(
+            each(&|v| match v {
+                Value::Null => Ok(None),
+                Value::Date(d) => Ok(Some(d as i64)),
+                other => Err(format!("expected a date, got {}", kind(&other))),
+            })?
+            .into_iter()
+            .map(|d| d.map(|d| d as i32))
+            .collect::<Vec<_>>(),
+        )),
+        DataType::Timestamp(_, tz) => Arc::new(
+            TimestampMicrosecondArray::from(each(&|v| match v {
+                Value::Null => Ok(None),
+                Value::Timestamp(t) => Ok(Some(t)),
+                other => Err(format!("expected a timestamp, got {}", kind(&other))),
+            })?)
+            .with_timezone_opt(tz.clone()),
+        ),
+        DataType::Duration(_) => Arc::new(DurationMicrosecondArray::from(each(&|v| match v {
+            Value::Null => Ok(None),
+            Value::Time(t) => Ok(Some(t)),
+            other => Err(format!("expected a time, got {}", kind(&other))),
+        })?)),
+        DataType::Utf8 => Arc::new(StringArray::from(
+            values
+                .into_iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Text(s) | Value::Decimal(s) => Ok(Some(s)),
+                    Value::Bytes(b) => String::from_utf8(b)
+                        .map(Some)
+                        .map_err(|_| "bytes that are not UTF-8 for a text column".to_string()),
+                    other => Err(format!("expected text, got {}", kind(&other))),
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        )),
+        DataType::Binary => Arc::new(BinaryArray::from_iter(
+            values
+                .into_iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Bytes(b) => Ok(Some(b)),
+                    Value::Text(s) => Ok(Some(s.into_bytes())),
+                    other => Err(format!("expected bytes, got {}", kind(&other))),
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        )),
+        other => return Err(format!("unsupported Arrow type {other}")),
+    })
 }
 
 fn value(a: &dyn Array, row: usize) -> Value {
@@ -60,49 +275,6 @@ fn scaled(digits: &str, scale: usize) -> String {
     let mut out = String::new();
     crate::mysql::encode::push_decimal(&mut out, digits, scale);
     out
-}
-
-/// A plugin value as the binary-protocol value the row decoder takes, for a
-/// column of type `ty`; `Err` names what does not fit.
-pub fn to_mysql(v: &Value, ty: MysqlType) -> Result<mysql_async::Value, String> {
-    use mysql_async::Value as M;
-    Ok(match (v, ty) {
-        (Value::Null, _) => M::NULL,
-        (Value::Int(i), _) => M::Int(*i),
-        (Value::Uint(u), MysqlType::Bit { .. }) => M::Bytes(
-            u.to_be_bytes()
-                .iter()
-                .copied()
-                .skip_while(|b| *b == 0)
-                .collect(),
-        ),
-        (Value::Uint(u), _) => M::UInt(*u),
-        (Value::Float32(f), _) => M::Float(*f),
-        (Value::Float64(f), _) => M::Double(*f),
-        (Value::Decimal(s), _) | (Value::Text(s), _) => M::Bytes(s.clone().into_bytes()),
-        (Value::Bytes(b), _) => M::Bytes(b.clone()),
-        (Value::Date(d), _) => {
-            let (y, m, day) = temporal::days_to_date(*d);
-            M::Date(y, m, day, 0, 0, 0, 0)
-        }
-        (Value::Timestamp(us), _) => {
-            let p = temporal::us_to_datetime(*us);
-            M::Date(p.year, p.month, p.day, p.hour, p.minute, p.second, p.micro)
-        }
-        (Value::Time(us), _) => {
-            let neg = *us < 0;
-            let a = us.unsigned_abs();
-            let secs = a / 1_000_000;
-            M::Time(
-                neg,
-                (secs / 86_400) as u32,
-                (secs / 3600 % 24) as u8,
-                (secs / 60 % 60) as u8,
-                (secs % 60) as u8,
-                (a % 1_000_000) as u32,
-            )
-        }
-    })
 }
 
 /// How much a string or binary column holds, for values a plugin wrote (the

@@ -26,7 +26,6 @@ use std::time::Duration;
 use crate::config::{OnError, TransformConfig};
 use crate::event::{ChangeBatch, EventInfo, Op, TableId, TableSchema};
 use crate::mysql::catalog::TableFilter;
-use crate::mysql::decode::RowDecoder;
 use crate::stage::Transform;
 use crate::{Error, Result};
 use dead_letter::DeadLetter;
@@ -199,17 +198,18 @@ impl WasmTransform {
         let outputs = self.shape(&batch.table)?.outputs.clone();
         let stays = outputs.iter().any(|o| Arc::ptr_eq(o, &batch.table));
         let table = batch.table.clone();
+        let mut befores = batch.before.as_ref().map(|b| convert::rows(b).into_iter());
+        let mut afters = batch.after.as_ref().map(|a| convert::rows(a).into_iter());
         let input = types::Batch {
             tables: vec![schema::wit_table(&table)],
             events: batch
                 .events
                 .iter()
-                .enumerate()
-                .map(|(row, e)| types::Event {
+                .map(|e| types::Event {
                     op: wit_op(e.op),
                     table: 0,
-                    before: batch.before.as_ref().map(|b| convert::row_values(b, row)),
-                    after: batch.after.as_ref().map(|a| convert::row_values(a, row)),
+                    before: befores.as_mut().and_then(|r| r.next()),
+                    after: afters.as_mut().and_then(|r| r.next()),
                     position: e.position.to_string(),
                     commit_ts_us: e.commit_ts_us,
                 })
@@ -365,28 +365,24 @@ fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
         table: Arc<TableSchema>,
         capacities: Vec<Option<convert::Capacity>>,
         shape: (bool, bool),
-        before: RowDecoder,
-        after: RowDecoder,
+        before: Vec<Vec<types::Value>>,
+        after: Vec<Vec<types::Value>>,
         infos: Vec<EventInfo>,
     }
     fn close(o: Open) -> Result<ChangeBatch> {
-        let Open {
-            table,
-            capacities: _,
-            shape,
-            mut before,
-            mut after,
-            infos,
-        } = o;
+        let image = |rows: Vec<Vec<types::Value>>, present: bool| -> Result<_> {
+            if !present {
+                return Ok(None);
+            }
+            convert::image(&o.table.arrow, rows)
+                .map(Some)
+                .map_err(|m| Error::Data(format!("a plugin's output for {}: {m}", o.table.id)))
+        };
         Ok(ChangeBatch {
-            table,
-            events: infos,
-            before: if shape.0 {
-                Some(before.finish()?)
-            } else {
-                None
-            },
-            after: if shape.1 { Some(after.finish()?) } else { None },
+            before: image(o.before, o.shape.0)?,
+            after: image(o.after, o.shape.1)?,
+            table: o.table,
+            events: o.infos,
         })
     }
     let mut done = Vec::new();
@@ -405,17 +401,17 @@ fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
                         .iter()
                         .map(|c| convert::capacity(&c.column_type))
                         .collect(),
-                    before: RowDecoder::new(table.clone()),
-                    after: RowDecoder::new(table.clone()),
                     table: table.clone(),
                     shape,
+                    before: Vec::new(),
+                    after: Vec::new(),
                     infos: Vec::new(),
                 });
                 open.len() - 1
             }
         };
         let o = &mut open[slot];
-        for (image, decoder) in [(e.before, &mut o.before), (e.after, &mut o.after)] {
+        for (image, rows) in [(e.before, &mut o.before), (e.after, &mut o.after)] {
             if let Some(values) = image {
                 if values.len() != table.columns.len() {
                     return Err(Error::Data(format!(
@@ -425,22 +421,17 @@ fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
                         table.columns.len()
                     )));
                 }
-                let row = values
-                    .iter()
-                    .zip(&table.columns)
-                    .zip(&o.capacities)
-                    .map(|((v, c), cap)| {
-                        cap.map_or(Ok(()), |cap| convert::check_fits(v, cap, &c.column_type))
-                            .and_then(|_| convert::to_mysql(v, c.source_type))
-                            .map_err(|m| {
-                                Error::Data(format!(
-                                    "{} column `{}` at {}: {m}",
-                                    table.id, c.name, info.position
-                                ))
-                            })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                decoder.push(row)?;
+                for ((v, c), cap) in values.iter().zip(&table.columns).zip(&o.capacities) {
+                    if let Some(cap) = cap {
+                        convert::check_fits(v, *cap, &c.column_type).map_err(|m| {
+                            Error::Data(format!(
+                                "{} column `{}` at {}: {m}",
+                                table.id, c.name, info.position
+                            ))
+                        })?;
+                    }
+                }
+                rows.push(values);
             }
         }
         o.infos.push(EventInfo {
