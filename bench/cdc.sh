@@ -21,16 +21,8 @@ DURATION=${DURATION:-30}
 . scripts/sandbox.sh
 trap sandbox_stop_all EXIT
 sandbox_require
-missing=()
-command -v sysbench >/dev/null || missing+=(sysbench)
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-if [ -z "${SLUICE_BIN:-}" ]; then
-  echo "== building sluice (release)"
-  cargo build --release --quiet --bin sluice
-  SLUICE_BIN=${CARGO_TARGET_DIR:-target}/release/sluice
-fi
+bench_tools sysbench=sysbench /usr/bin/time=time
+bench_sluice
 
 sandbox_start source
 sandbox_start replica --server-id=77 --skip-slave-start

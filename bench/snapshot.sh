@@ -19,21 +19,8 @@ ROWS=$((TABLES * TABLE_SIZE))
 trap sandbox_stop_all EXIT
 sandbox_require
 
-missing=()
-command -v sysbench >/dev/null || missing+=(sysbench)
-command -v mydumper >/dev/null || missing+=(mydumper)
-[ -x /usr/bin/time ] || missing+=(time)
-command -v mysqldump >/dev/null || missing+=(mariadb-client)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== apt-get install ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-if [ -z "${SLUICE_BIN:-}" ]; then
-  echo "== building sluice (release)"
-  cargo build --release --quiet --bin sluice
-  SLUICE_BIN=${CARGO_TARGET_DIR:-target}/release/sluice
-fi
+bench_tools sysbench=sysbench mydumper=mydumper /usr/bin/time=time mysqldump=mariadb-client
+bench_sluice
 
 sandbox_start source
 sandbox_start target
@@ -78,6 +65,7 @@ name: bench-snapshot
 source:
   mysql:
     url: mysql://root@127.0.0.1:$SOURCE_PORT
+    mode: snapshot
     include: ["sbtest.*"]
 sinks:
   - mysql:

@@ -14,11 +14,8 @@ ROWS=$((TABLES * TABLE_SIZE))
 . scripts/sandbox.sh
 trap sandbox_stop_all EXIT
 sandbox_require
-command -v sysbench >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null; }
-if [ -z "${SLUICE_BIN:-}" ]; then
-  cargo build --release --quiet --bin sluice
-  SLUICE_BIN=${CARGO_TARGET_DIR:-target}/release/sluice
-fi
+bench_tools sysbench=sysbench /usr/bin/time=time
+bench_sluice
 echo "== building the plugins"
 "$SLUICE_BIN" plugin build plugins/noop >/dev/null
 "$SLUICE_BIN" plugin build plugins/mask >/dev/null
@@ -50,7 +47,8 @@ sinks:
 YAML
   local t0 t1
   t0=$(date +%s.%N)
-  "$SLUICE_BIN" run --progress off "$OUT/$1.yaml" >/dev/null 2>"$OUT/$1.log" || { tail "$OUT/$1.log" >&2; exit 1; }
+  /usr/bin/time -f '%M' -o "$OUT/$1.rss" "$SLUICE_BIN" run --progress off "$OUT/$1.yaml" >/dev/null 2>"$OUT/$1.log" || { tail "$OUT/$1.log" >&2; exit 1; }
+  cat "$OUT/$1.rss" >>"$OUT/rss"
   t1=$(date +%s.%N)
   python3 -c "print($t1 - $t0)"
 }
@@ -68,11 +66,12 @@ mask=$(best mask "  - plugin: plugins/mask
       salt: bench
       columns: { c: hash, pad: redact }")
 
-python3 - "$ROWS" "$none" "$noop" "$mask" <<'PY'
+python3 - "$ROWS" "$none" "$noop" "$mask" "$(sort -n "$OUT/rss" | tail -1)" <<'PY'
 import sys
-rows = int(sys.argv[1]); none, noop, mask = map(float, sys.argv[2:])
+rows = int(sys.argv[1]); none, noop, mask = map(float, sys.argv[2:5]); rss_kb = int(sys.argv[5])
 for name, s in (("no transform", none), ("no-op plugin", noop), ("mask on two columns", mask)):
     print(f"{name:<22} {s:7.2f} s {rows / s:10.0f} rows/s")
 print(f"mask cost: {100 * (1 - none / mask):.1f}% (target under 25%)")
+print(f"peak RSS (any run): {rss_kb / 1024:.1f} MB")
 print(f"ratio: {none / noop:.2f}")
 PY

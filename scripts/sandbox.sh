@@ -3,6 +3,8 @@
 #   sandbox_start NAME [extra mariadbd options...]   # sets NAME_PORT, NAME_SOCK
 #   sandbox_sql NAME "SQL"                           # runs SQL as root
 #   sandbox_stop_all                                 # kills them, removes datadirs
+#   bench_tools CMD=PACKAGE...                       # apt-installs missing commands
+#   bench_sluice                                     # sets SLUICE_BIN (release build unless set)
 # The Rust tests use their own harness (tests/support) with the same settings.
 
 SANDBOX_ROOT="${SANDBOX_ROOT:-$(mktemp -d "${TMPDIR:-/tmp}/sluice-sandbox.XXXXXX")}"
@@ -28,6 +30,27 @@ sandbox_require() {
       echo "  hint: sudo apt-get install -y mariadb-server" >&2
       return 1
     fi
+  fi
+}
+
+# Installs the Debian package of each missing command (`sysbench=sysbench`).
+bench_tools() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# The sluice binary to measure: $SLUICE_BIN, else a release build.
+bench_sluice() {
+  if [ -z "${SLUICE_BIN:-}" ]; then
+    echo "== building sluice (release)"
+    cargo build --release --quiet --bin sluice
+    SLUICE_BIN=${CARGO_TARGET_DIR:-target}/release/sluice
   fi
 }
 

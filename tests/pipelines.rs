@@ -71,6 +71,24 @@ fn every_example_pipeline_runs() {
         ));
         assert!(cdc >= 1, "{pipeline} has a change-stream checkpoint");
     }
+    assert!(ran.contains(&"mysql-masked-analytics".to_string()), "{ran:?}");
+    let expected: Vec<(u32, String, String)> = src.query(
+        "SELECT id, SHA2(CONCAT('change-me', email), 256), '***' FROM shop.customers ORDER BY id",
+    );
+    let got: Vec<(u32, String, String)> =
+        dst.query("SELECT id, email, full_name FROM shop_analytics.customers ORDER BY id");
+    assert_eq!(expected, got);
+    assert!(!dst
+        .show_create("shop_analytics.customers")
+        .contains("`phone`"));
+    let expected: Vec<(u64, String)> = src.query(
+        "SELECT id, CAST(total AS CHAR) FROM shop.orders WHERE status <> 'cancelled' ORDER BY id",
+    );
+    let got: Vec<(u64, String)> =
+        dst.query("SELECT id, CAST(total AS CHAR) FROM shop_analytics.orders ORDER BY id");
+    assert!(!expected.is_empty());
+    assert_eq!(expected, got);
+    assert_same_table(src, "shop.products", dst, "shop_analytics.products", "id");
     assert!(ran.contains(&"quickstart".to_string()), "{ran:?}");
     for t in ["customers", "orders", "order_items", "products"] {
         assert_same_table(

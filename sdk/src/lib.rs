@@ -41,7 +41,12 @@ pub mod bindings {
 
 pub use bindings::sluice::plugin::types::{Column, Level, Op, Table, Value};
 
+use std::rc::Rc;
+
 use bindings::sluice::plugin::host;
+
+/// `table_index` of an event moved to another table.
+const MOVED: u32 = u32::MAX;
 use bindings::sluice::plugin::types as wit;
 
 /// The contract version this SDK builds plugins for.
@@ -115,7 +120,8 @@ impl Table {
 #[derive(Clone, Debug)]
 pub struct Event {
     pub op: Op,
-    table: Table,
+    /// Shared by every event of a batch until one is moved.
+    table: Rc<Table>,
     before: Option<Vec<Value>>,
     after: Option<Vec<Value>>,
     position: String,
@@ -135,12 +141,13 @@ impl Event {
     ) -> Event {
         Event {
             op,
-            table,
+            table: Rc::new(table),
             before,
             after,
             position: String::new(),
             commit_ts_us: 0,
-            table_index: 0,
+            // Found by comparing, when the event goes back to sluice.
+            table_index: MOVED,
             original_op: op,
             changed: false,
         }
@@ -248,8 +255,8 @@ impl Event {
                 .map(|i| i.and_then(|i| old.get(i).cloned()).unwrap_or(Value::Null))
                 .collect();
         }
-        self.table = table.clone();
-        self.table_index = u32::MAX;
+        self.table = Rc::new(table.clone());
+        self.table_index = MOVED;
         self.changed = true;
     }
 
@@ -333,19 +340,17 @@ pub mod __private {
             let p = slot.get_or_insert_with(P::default);
             let mut new_tables: Vec<Table> = Vec::new();
             let base = input.tables.len() as u32;
+            let tables: Vec<Rc<Table>> = input.tables.iter().cloned().map(Rc::new).collect();
+            let empty = Rc::new(Table {
+                database: String::new(),
+                name: String::new(),
+                columns: Vec::new(),
+            });
             let outcomes = input
                 .events
                 .into_iter()
                 .map(|e| {
-                    let table = input
-                        .tables
-                        .get(e.table as usize)
-                        .cloned()
-                        .unwrap_or(Table {
-                            database: String::new(),
-                            name: String::new(),
-                            columns: Vec::new(),
-                        });
+                    let table = tables.get(e.table as usize).unwrap_or(&empty).clone();
                     let mut event = Event {
                         op: e.op,
                         table,
@@ -387,18 +392,24 @@ pub mod __private {
     /// The event with its table index: the input's if the table is unchanged,
     /// else a new table.
     fn to_wit(e: Event, tables: &[Table], base: u32, new_tables: &mut Vec<Table>) -> wit::Event {
-        let same = |t: &Table| {
-            t.database == e.table.database && t.name == e.table.name && t.columns == e.table.columns
-        };
-        let table = match tables.get(e.table_index as usize) {
-            Some(t) if same(t) => e.table_index,
-            _ => match new_tables.iter().position(same) {
-                Some(i) => base + i as u32,
-                None => {
-                    new_tables.push(e.table.clone());
-                    base + new_tables.len() as u32 - 1
-                }
-            },
+        let table = if e.table_index != MOVED {
+            e.table_index
+        } else {
+            let same = |t: &Table| {
+                t.database == e.table.database
+                    && t.name == e.table.name
+                    && t.columns == e.table.columns
+            };
+            match tables.iter().position(same) {
+                Some(i) => i as u32,
+                None => match new_tables.iter().position(same) {
+                    Some(i) => base + i as u32,
+                    None => {
+                        new_tables.push((*e.table).clone());
+                        base + new_tables.len() as u32 - 1
+                    }
+                },
+            }
         };
         wit::Event {
             op: e.op,

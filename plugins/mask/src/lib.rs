@@ -98,7 +98,13 @@ impl Mask {
                 let mut h = Sha256::new();
                 h.update(self.salt.as_bytes());
                 h.update(text.as_bytes());
-                Value::Text(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut hex = String::with_capacity(64);
+                for b in h.finalize() {
+                    hex.push(HEX[(b >> 4) as usize] as char);
+                    hex.push(HEX[(b & 15) as usize] as char);
+                }
+                Value::Text(hex)
             }
             Rule::KeepLast(n) => {
                 let chars: Vec<char> = text.chars().collect();

@@ -2,7 +2,12 @@
 //! sluice-sdk) to a WebAssembly component.
 //!
 //! Uses the `wasm32-wasip2` target, which produces a component directly,
-//! adding it with rustup when it is missing.
+//! adding it with rustup when it is missing. When rustup cannot (no network,
+//! no rustup), it falls back to Debian's offline toolchain: `wasm32-wasip1`
+//! built with `-Zbuild-std` and `wasm-ld` from lld-16, then turned into a
+//! component in-process by `wit-component` with the preview1 adapter of the
+//! wasmtime version sluice runs plugins with. `SLUICE_PLUGIN_TOOLCHAIN=debian`
+//! picks the fallback on purpose.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +45,51 @@ fn ensure_target() -> Result<()> {
     }
 }
 
+/// Debian's packages for the offline build.
+const DEBIAN_PACKAGES: &str = "rustc-web cargo-web rust-web-src lld-16 wasi-libc";
+const DEBIAN_CARGO: &str = "/usr/bin/cargo";
+const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
+const WASM_LD: &str = "/usr/lib/llvm-16/bin/wasm-ld";
+const WASI_LIBS: &str = "/usr/lib/wasm32-wasi";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Toolchain {
+    Rustup,
+    Debian,
+}
+
+fn debian_available() -> bool {
+    [DEBIAN_CARGO, DEBIAN_RUSTC, WASM_LD, WASI_LIBS]
+        .iter()
+        .all(|p| Path::new(p).exists())
+}
+
+fn choose_toolchain() -> Result<Toolchain> {
+    let forced = std::env::var("SLUICE_PLUGIN_TOOLCHAIN").unwrap_or_default();
+    if forced == "debian" {
+        if debian_available() {
+            return Ok(Toolchain::Debian);
+        }
+        return Err(Error::precondition(
+            "SLUICE_PLUGIN_TOOLCHAIN=debian but Debian's WebAssembly toolchain is not installed",
+            format!("apt-get install -y {DEBIAN_PACKAGES}"),
+        ));
+    }
+    match ensure_target() {
+        Ok(()) => Ok(Toolchain::Rustup),
+        Err(_) if debian_available() => {
+            tracing::warn!(
+                "rustup cannot provide {TARGET}: building with Debian's offline toolchain"
+            );
+            Ok(Toolchain::Debian)
+        }
+        Err(e) => Err(Error::precondition(
+            format!("{e}; Debian's offline toolchain is not installed either"),
+            format!("run `rustup target add {TARGET}`, or `apt-get install -y {DEBIAN_PACKAGES}`"),
+        )),
+    }
+}
+
 /// The crate name in a plugin folder's Cargo.toml.
 fn crate_name(dir: &Path) -> Result<String> {
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
@@ -56,7 +106,7 @@ fn crate_name(dir: &Path) -> Result<String> {
 
 /// Builds the plugin in `dir` and returns the component's path.
 pub fn build(dir: &Path) -> Result<PathBuf> {
-    ensure_target()?;
+    let toolchain = choose_toolchain()?;
     let name = crate_name(dir)?;
     // Plugins side by side in a `plugins` folder share one target folder,
     // so the SDK builds once; any other plugin builds in its own.
@@ -65,6 +115,9 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         .filter(|p| p.file_name().is_some_and(|n| n == "plugins"));
     let target_dir = shared.unwrap_or(dir).join("target");
     tracing::info!(plugin = %dir.display(), "building plugin");
+    if toolchain == Toolchain::Debian {
+        return build_debian(dir, &name, &target_dir.join("debian"));
+    }
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "build",
@@ -78,16 +131,7 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         .env("CARGO_TARGET_DIR", &target_dir)
         .output()
         .map_err(|e| Error::Data(format!("running cargo to build {}: {e}", dir.display())))?;
-    if !out.status.success() {
-        return Err(Error::precondition(
-            format!(
-                "building plugin {} failed:\n{}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            "fix the compile errors above; `sluice plugin build DIR` shows them too",
-        ));
-    }
+    check_built(dir, &out)?;
     let wasm = target_dir
         .join(TARGET)
         .join("release")
@@ -99,5 +143,81 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             wasm.display()
         )));
     }
+    Ok(wasm)
+}
+
+fn check_built(dir: &Path, out: &std::process::Output) -> Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::precondition(
+        format!(
+            "building plugin {} failed:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        "fix the compile errors above; `sluice plugin build DIR` shows them too",
+    ))
+}
+
+/// The offline build: a preview1 core module, then a component.
+fn build_debian(dir: &Path, name: &str, target_dir: &Path) -> Result<PathBuf> {
+    let out = Command::new(DEBIAN_CARGO)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--target",
+            "wasm32-wasip1",
+            "-Zbuild-std=std,panic_abort",
+            "--manifest-path",
+        ])
+        .arg(dir.join("Cargo.toml"))
+        // Debian's cargo with Debian's rustc, not the rustup proxies on PATH.
+        .env("RUSTC", DEBIAN_RUSTC)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_WASM32_WASIP1_LINKER", WASM_LD)
+        .env("RUSTFLAGS", format!("-L {WASI_LIBS}"))
+        .env("CARGO_TARGET_DIR", target_dir)
+        .output()
+        .map_err(|e| {
+            Error::Data(format!(
+                "running {DEBIAN_CARGO} to build {}: {e}",
+                dir.display()
+            ))
+        })?;
+    check_built(dir, &out)?;
+    let file = name.replace('-', "_");
+    let module = target_dir
+        .join("wasm32-wasip1")
+        .join("release")
+        .join(format!("{file}.wasm"));
+    let bytes = std::fs::read(&module).map_err(|e| {
+        Error::Data(format!(
+            "cargo built {} but {} cannot be read ({e}); is it a `cdylib` crate?",
+            dir.display(),
+            module.display()
+        ))
+    })?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&bytes)
+        .and_then(|e| {
+            e.adapter(
+                "wasi_snapshot_preview1",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+        })
+        .and_then(|e| e.validate(true).encode())
+        .map_err(|e| {
+            Error::Data(format!(
+                "turning {} into a component: {e:#}",
+                module.display()
+            ))
+        })?;
+    let wasm = target_dir.join(format!("{file}.wasm"));
+    std::fs::write(&wasm, component)
+        .map_err(|e| Error::Data(format!("writing {}: {e}", wasm.display())))?;
     Ok(wasm)
 }

@@ -114,7 +114,8 @@ fn decimal_text(v: Value, scale: usize) -> Result<Option<String>, String> {
         .ok_or_else(|| format!("`{text}` is not a decimal with at most {scale} decimals"))
 }
 
-fn array(values: Vec<Value>, ty: &DataType) -> Result<ArrayRef, String> {
+/// One column of plugin values as an Arrow array of type `ty`.
+pub fn array(values: Vec<Value>, ty: &DataType) -> Result<ArrayRef, String> {
     let each = |f: &dyn Fn(Value) -> Result<Option<i64>, String>| {
         values
             .iter()

@@ -247,6 +247,28 @@ impl WasmTransform {
             return Ok(select_rows(batch, &keep)?.into_iter().collect());
         }
 
+        // Rows changed in place (masking): only the changed columns are built
+        // again; the others are the batch's own Arrow columns.
+        if stays
+            && output
+                .outcomes
+                .iter()
+                .zip(&input.events)
+                .all(|(o, orig)| match o {
+                    types::Outcome::Keep | types::Outcome::Drop => true,
+                    types::Outcome::Replace(e) => {
+                        e.table == 0
+                            && e.op == orig.op
+                            && e.before.is_some() == orig.before.is_some()
+                            && e.after.is_some() == orig.after.is_some()
+                    }
+                    _ => false,
+                })
+        {
+            return patch(batch, input.events, output.outcomes)
+                .map_err(|m| Error::Data(format!("plugin `{name}` output for {at}: {m}")));
+        }
+
         let new_tables: Vec<Arc<TableSchema>> = output
             .new_tables
             .iter()
@@ -328,6 +350,116 @@ impl Transform for WasmTransform {
     fn process(&mut self, batch: ChangeBatch) -> Result<Vec<ChangeBatch>> {
         self.apply(batch)
     }
+}
+
+/// A batch whose rows a plugin kept, dropped or changed in place: the kept
+/// rows, with the columns any replacement changed built again.
+fn patch(
+    batch: ChangeBatch,
+    originals: Vec<types::Event>,
+    outcomes: Vec<types::Outcome>,
+) -> std::result::Result<Vec<ChangeBatch>, String> {
+    let mut kept = Vec::new();
+    let mut replaced: Vec<Option<types::Event>> = Vec::new();
+    for (row, o) in outcomes.into_iter().enumerate() {
+        match o {
+            types::Outcome::Keep => {
+                kept.push(row as u32);
+                replaced.push(None);
+            }
+            types::Outcome::Replace(e) => {
+                kept.push(row as u32);
+                replaced.push(Some(e));
+            }
+            _ => {}
+        }
+    }
+    if kept.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = batch.table.clone();
+    let capacities: Vec<Option<convert::Capacity>> = table
+        .columns
+        .iter()
+        .map(|c| convert::capacity(&c.column_type))
+        .collect();
+    let indices = arrow_array::UInt32Array::from(kept.clone());
+    let rebuild = |image: &arrow_array::RecordBatch,
+                   side: fn(&types::Event) -> &Option<Vec<types::Value>>|
+     -> std::result::Result<arrow_array::RecordBatch, String> {
+        let base = if kept.len() == image.num_rows() {
+            image.clone()
+        } else {
+            arrow_select::take::take_record_batch(image, &indices).map_err(|e| e.to_string())?
+        };
+        let mut columns = base.columns().to_vec();
+        for (j, c) in table.columns.iter().enumerate() {
+            let value = |k: usize| -> Option<&types::Value> {
+                let r = kept[k] as usize;
+                match &replaced[k] {
+                    Some(e) => side(e).as_ref().and_then(|v| v.get(j)),
+                    None => side(&originals[r]).as_ref().and_then(|v| v.get(j)),
+                }
+            };
+            let changed = (0..kept.len()).any(|k| {
+                replaced[k].is_some()
+                    && value(k)
+                        != side(&originals[kept[k] as usize])
+                            .as_ref()
+                            .and_then(|v| v.get(j))
+            });
+            if !changed {
+                continue;
+            }
+            let mut values = Vec::with_capacity(kept.len());
+            for k in 0..kept.len() {
+                let v = value(k).ok_or_else(|| {
+                    format!("a replaced event lacks a value for column `{}`", c.name)
+                })?;
+                if let (Some(cap), Some(_)) = (capacities[j], &replaced[k]) {
+                    convert::check_fits(v, cap, &c.column_type).map_err(|m| {
+                        format!(
+                            "column `{}` at {}: {m}",
+                            c.name, batch.events[kept[k] as usize].position
+                        )
+                    })?;
+                }
+                values.push(v.clone());
+            }
+            columns[j] = convert::array(values, base.schema().field(j).data_type())
+                .map_err(|m| format!("column `{}`: {m}", c.name))?;
+        }
+        arrow_array::RecordBatch::try_new(base.schema(), columns).map_err(|e| e.to_string())
+    };
+    for e in replaced.iter().flatten() {
+        for image in [&e.before, &e.after].into_iter().flatten() {
+            if image.len() != table.columns.len() {
+                return Err(format!(
+                    "{} values for {}, which has {} columns",
+                    image.len(),
+                    table.id,
+                    table.columns.len()
+                ));
+            }
+        }
+    }
+    let before = match &batch.before {
+        Some(b) => Some(rebuild(b, |e| &e.before)?),
+        None => None,
+    };
+    let after = match &batch.after {
+        Some(a) => Some(rebuild(a, |e| &e.after)?),
+        None => None,
+    };
+    Ok(vec![ChangeBatch {
+        events: kept
+            .iter()
+            .map(|&r| batch.events[r as usize].clone())
+            .collect(),
+        table,
+        before,
+        after,
+    }])
 }
 
 /// The rows `keep` of a batch (all of it when nothing was dropped).
