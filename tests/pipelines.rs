@@ -71,7 +71,10 @@ fn every_example_pipeline_runs() {
         ));
         assert!(cdc >= 1, "{pipeline} has a change-stream checkpoint");
     }
-    assert!(ran.contains(&"mysql-masked-analytics".to_string()), "{ran:?}");
+    assert!(
+        ran.contains(&"mysql-masked-analytics".to_string()),
+        "{ran:?}"
+    );
     let expected: Vec<(u32, String, String)> = src.query(
         "SELECT id, SHA2(CONCAT('change-me', email), 256), '***' FROM shop.customers ORDER BY id",
     );
