@@ -13,6 +13,7 @@ use crate::event::ChangeBatch;
 use crate::event::{Position, TableId};
 use crate::progress::{Progress, ProgressMode};
 use crate::sinks::mysql::MysqlSink;
+use crate::sinks::parquet::ParquetSink;
 use crate::sources::mysql::MysqlSource;
 use crate::sources::mysql::OnUnsupportedDdl;
 use crate::stage::{DdlChange, Message, Plan, Sink, SinkState, Source, SourceMode};
@@ -73,6 +74,7 @@ pub fn build(config: &PipelineConfig) -> Result<Stages> {
                 SinkConfig::Mysql(c) => {
                     Ok(Arc::new(MysqlSink::new(c.clone(), name, s.parallelism)?))
                 }
+                SinkConfig::Parquet(c) => Ok(Arc::new(ParquetSink::new(c.clone(), name)?)),
             }
         })
         .collect::<Result<Vec<_>>>()?;

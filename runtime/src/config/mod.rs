@@ -18,6 +18,7 @@ use serde_saphyr::Spanned;
 
 use crate::error::ConfigError;
 use crate::sinks::mysql::MysqlSinkConfig;
+use crate::sinks::parquet::ParquetSinkConfig;
 use crate::sources::mysql::MysqlSourceConfig;
 
 /// A whole pipeline file.
@@ -46,12 +47,14 @@ pub enum SourceConfig {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum SinkConfig {
     Mysql(MysqlSinkConfig),
+    Parquet(ParquetSinkConfig),
 }
 
 impl SinkConfig {
     pub fn name(&self) -> &str {
         match self {
             SinkConfig::Mysql(c) => &c.name,
+            SinkConfig::Parquet(c) => &c.name,
         }
     }
 }
@@ -258,6 +261,7 @@ impl PipelineConfig {
         for sink in &self.sinks.value {
             match sink {
                 SinkConfig::Mysql(c) => c.check(file)?,
+                SinkConfig::Parquet(c) => c.check(file)?,
             }
         }
         Ok(())
