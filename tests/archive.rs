@@ -11,9 +11,15 @@ use support::*;
 
 /// The table's state rebuilt from the archive by pyarrow, as TSV.
 fn archive_state(root: &Path, db: &str, table: &str) -> String {
+    archive_columns(root, db, table, &[])
+}
+
+/// Like [`archive_state`], printing only `columns`.
+fn archive_columns(root: &Path, db: &str, table: &str, columns: &[&str]) -> String {
     let out = std::process::Command::new("python3")
         .arg(support::root().join("tests/support/parquet_state.py"))
         .args([root.to_str().unwrap(), db, table, "id"])
+        .args(columns)
         .output()
         .expect("running python3 (pyarrow)");
     assert!(
@@ -185,5 +191,59 @@ fn one_capture_feeds_a_replica_and_an_archive() {
     );
     p.terminate(Duration::from_secs(10));
     assert_same_table(src, "arfan.t", dst, "arfan_replica.t", "id");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A column added mid-stream: files before it keep the old schema, files
+/// after it have the new one, the manifest records both versions, and every
+/// file stays readable.
+#[test]
+fn a_schema_change_starts_a_new_schema_version() {
+    let (src, _) = pair();
+    seed(src, "arddl");
+    let dir = archive_dir("ddl");
+    let path = archive_yaml("arddl", src, "arddl", &dir);
+    let mut p = Background::start(&path, &[]);
+    wait_archive_equal(src, "arddl", &dir, &mut p);
+    changes(src, "arddl", 1);
+    src.exec("ALTER TABLE arddl.t ADD COLUMN extra INT DEFAULT 7");
+    src.exec("INSERT INTO arddl.t (id, name, extra) VALUES (99001, 'after', 8); UPDATE arddl.t SET name = 'upd' WHERE id = 2");
+    let cols = ["id", "name", "extra"];
+    wait_until(
+        Duration::from_secs(120),
+        "the archive has the rows after the schema change",
+        || {
+            p.assert_running();
+            let got = archive_columns(&dir, "arddl", "t", &cols);
+            got.contains("99001\tafter\t8\n") && got.contains("2\tupd\t7\n")
+        },
+    );
+    // The columns every version has equal the source.
+    let base = archive_columns(&dir, "arddl", "t", &["id", "name"]);
+    let expected: Vec<(String, String)> =
+        src.query("SELECT CAST(id AS CHAR), name FROM arddl.t ORDER BY id");
+    let expected: String = expected
+        .iter()
+        .map(|(a, b)| format!("{a}\t{b}\n"))
+        .collect();
+    assert_eq!(base, expected);
+    p.terminate(Duration::from_secs(10));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("arddl/t/_manifest.json")).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    let schemas = manifest["schemas"].as_array().expect("schemas");
+    assert_eq!(schemas.len(), 2, "{manifest}");
+    assert!(schemas[1].to_string().contains("extra") && !schemas[0].to_string().contains("extra"));
+    let versions: Vec<u64> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["schema_version"].as_u64())
+        .collect();
+    assert!(
+        versions.contains(&1) && versions.contains(&2),
+        "{versions:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

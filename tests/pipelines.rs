@@ -23,9 +23,17 @@ fn every_example_pipeline_runs() {
         .collect();
     files.sort();
     assert!(!files.is_empty());
+    let archive =
+        std::env::temp_dir().join(format!("sluice-pipelines-archive-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&archive);
+    let archive_dir = archive.to_string_lossy().into_owned();
     for path in files {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        let env = [("SOURCE_URL", src.url()), ("TARGET_URL", dst.url())];
+        let env = [
+            ("SOURCE_URL", src.url()),
+            ("TARGET_URL", dst.url()),
+            ("ARCHIVE_DIR", archive_dir.clone()),
+        ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sluice(&["validate", path.to_str().unwrap()], &env).assert_ok();
         // Pipelines that follow changes return once caught up.
@@ -92,6 +100,25 @@ fn every_example_pipeline_runs() {
     assert!(!expected.is_empty());
     assert_eq!(expected, got);
     assert_same_table(src, "shop.products", dst, "shop_analytics.products", "id");
+    assert!(ran.contains(&"mysql-archive".to_string()), "{ran:?}");
+    let state = std::process::Command::new("python3")
+        .arg(root().join("tests/support/parquet_state.py"))
+        .args([&archive_dir, "shop", "customers", "id", "id", "email"])
+        .output()
+        .expect("python3 with pyarrow");
+    assert!(
+        state.status.success(),
+        "{}",
+        String::from_utf8_lossy(&state.stderr)
+    );
+    let expected: Vec<(u32, String)> = src
+        .query("SELECT id, SHA2(CONCAT('change-me', email), 256) FROM shop.customers ORDER BY id");
+    let expected: String = expected
+        .iter()
+        .map(|(id, e)| format!("{id}\t{e}\n"))
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&state.stdout), expected);
+    let _ = std::fs::remove_dir_all(&archive);
     assert!(ran.contains(&"quickstart".to_string()), "{ran:?}");
     for t in ["customers", "orders", "order_items", "products"] {
         assert_same_table(

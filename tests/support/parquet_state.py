@@ -3,7 +3,9 @@
 per key by _position, deletes removed. Prints the rows as tab-separated text
 sorted by key (NULL as \\N), or `error: ...` on a broken archive.
 
-usage: parquet_state.py ARCHIVE_ROOT DATABASE TABLE KEY_COLUMN
+usage: parquet_state.py ARCHIVE_ROOT DATABASE TABLE KEY_COLUMN [COLUMN...]
+(with columns: only those, so tables whose schema changed compare on the
+columns every version has)
 """
 import datetime
 import decimal
@@ -14,6 +16,7 @@ import sys
 import pyarrow.parquet as pq
 
 root, db, table, key = sys.argv[1:5]
+only = sys.argv[5:]
 manifest_path = os.path.join(root, db, table, "_manifest.json")
 if not os.path.exists(manifest_path):
     sys.exit(0)
@@ -52,4 +55,7 @@ def text(v):
 
 for k in sorted(state):
     r = state[k]
-    print("\t".join(text(v) for c, v in r.items() if not c.startswith("_")))
+    if only:
+        print("\t".join(text(r.get(c)) for c in only))
+    else:
+        print("\t".join(text(v) for c, v in r.items() if not c.startswith("_")))
