@@ -1,7 +1,8 @@
 """Rebuilds a table's final state from a sluice Parquet archive, with pyarrow
 (an independent reader): the files its _manifest.json lists, the last change
 per key by _position, deletes removed. Prints the rows as tab-separated text
-sorted by key (NULL as \\N), or `error: ...` on a broken archive.
+sorted by key (NULL as \\N), or `error: ...` on a broken archive (a
+file whose row count differs from the manifest, a change listed twice).
 
 usage: parquet_state.py ARCHIVE_ROOT DATABASE TABLE KEY_COLUMN [COLUMN...]
 (with columns: only those, so tables whose schema changed compare on the
@@ -32,6 +33,14 @@ for entry in manifest["files"]:
         sys.exit(0)
     for i, r in enumerate(t.to_pylist()):
         rows.append((r["_position"], len(rows), r))
+
+seen = set()
+for _, _, r in rows:
+    change = (r["_position"], r[key], r["_op"])
+    if change in seen:
+        print(f"error: the change {change} is in the archive twice")
+        sys.exit(0)
+    seen.add(change)
 
 state = {}
 for _, _, r in sorted(rows, key=lambda x: (x[0], x[1])):

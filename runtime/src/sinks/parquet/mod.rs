@@ -181,6 +181,9 @@ struct Run<'a> {
     open: Vec<ChangeBatch>,
     last_commit: Option<Arc<Commit>>,
     last_write: Instant,
+    /// Changes up to here are already in committed files (another sink of
+    /// the pipeline may make the source resume from an older position).
+    committed_until: Option<Position>,
 }
 
 impl Run<'_> {
@@ -262,6 +265,13 @@ impl Run<'_> {
     }
 
     fn commit(&mut self, c: Arc<Commit>) -> Result<()> {
+        if let Some(done) = &self.committed_until {
+            if c.position.binlog_cmp(done) != std::cmp::Ordering::Greater {
+                self.open.clear();
+                return Ok(());
+            }
+            self.committed_until = None;
+        }
         for batch in std::mem::take(&mut self.open) {
             let rows = files::rows(&batch, Some(&c.position))?;
             let p = self.committed.entry(batch.table.id.clone()).or_default();
@@ -415,6 +425,10 @@ impl Sink for ParquetSink {
         index: usize,
     ) -> Result<()> {
         let log = self.committer.read().await?.unwrap_or_default();
+        let committed_until = match &plan {
+            Plan::Cdc { fresh: false, .. } => log.position.as_ref().map(Position::from),
+            _ => None,
+        };
         let mut run = Run {
             sink: &self,
             log,
@@ -426,6 +440,7 @@ impl Sink for ParquetSink {
             open: Vec::new(),
             last_commit: None,
             last_write: Instant::now(),
+            committed_until,
         };
         let mut snapshot_finished = !matches!(plan, Plan::Snapshot { .. });
         let mut tick = tokio::time::interval(self.max_file_age.min(Duration::from_secs(1)));
@@ -458,6 +473,10 @@ impl Sink for ParquetSink {
                     }
                 }
                 Message::Rollback => run.open.clear(),
+                Message::Ddl(d)
+                    if run.committed_until.as_ref().is_some_and(|done| {
+                        d.position.binlog_cmp(done) != std::cmp::Ordering::Greater
+                    }) => {}
                 Message::Ddl(d) => {
                     // Files before a schema change keep the old schema.
                     run.flush().await?;
