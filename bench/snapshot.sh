@@ -43,23 +43,6 @@ checksums() { # server db
 SOURCE_SUM=$(checksums source sbtest)
 reset_target() { sandbox_sql target "DROP DATABASE IF EXISTS sbtest"; }
 
-# timed NAME CMD...: runs CMD under GNU time; keeps the best (lowest) wall
-# time of the rounds in NAME_S and the highest peak RSS in NAME_KB.
-timed() {
-  local name=$1; shift
-  /usr/bin/time -f '%e %M %U %S' -o "$OUT/$name.time" "$@"
-  local s kb cpu_u cpu_s best_s best_kb
-  read -r s kb cpu_u cpu_s <"$OUT/$name.time"
-  echo "   $name: $s s wall, $cpu_u s user, $cpu_s s sys, peak RSS $((kb / 1024)) MB" >&2
-  best_s="${name}_S"; best_kb="${name}_KB"
-  if [ -z "${!best_s:-}" ] || python3 -c "import sys; sys.exit(0 if $s < ${!best_s} else 1)"; then
-    printf -v "$best_s" '%s' "$s"
-  fi
-  if [ -z "${!best_kb:-}" ] || [ "$kb" -gt "${!best_kb}" ]; then
-    printf -v "$best_kb" '%s' "$kb"
-  fi
-}
-
 cat >"$OUT/bench.yaml" <<YAML
 name: bench-snapshot
 source:

@@ -54,6 +54,24 @@ bench_sluice() {
   fi
 }
 
+# timed NAME CMD...: runs CMD under GNU time (output in $OUT); keeps the
+# best (lowest) wall time of the rounds in NAME_S and the highest peak RSS
+# in NAME_KB.
+timed() {
+  local name=$1; shift
+  /usr/bin/time -f '%e %M %U %S' -o "$OUT/$name.time" "$@"
+  local s kb cpu_u cpu_s best_s best_kb
+  read -r s kb cpu_u cpu_s <"$OUT/$name.time"
+  echo "   $name: $s s wall, $cpu_u s user, $cpu_s s sys, peak RSS $((kb / 1024)) MB" >&2
+  best_s="${name}_S"; best_kb="${name}_KB"
+  if [ -z "${!best_s:-}" ] || python3 -c "import sys; sys.exit(0 if $s < ${!best_s} else 1)"; then
+    printf -v "$best_s" '%s' "$s"
+  fi
+  if [ -z "${!best_kb:-}" ] || [ "$kb" -gt "${!best_kb}" ]; then
+    printf -v "$best_kb" '%s' "$kb"
+  fi
+}
+
 _sandbox_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

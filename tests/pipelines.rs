@@ -27,12 +27,18 @@ fn every_example_pipeline_runs() {
         std::env::temp_dir().join(format!("sluice-pipelines-archive-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&archive);
     let archive_dir = archive.to_string_lossy().into_owned();
+    let s3 = S3Server::shared();
+    let bucket = s3.bucket("pipelines");
     for path in files {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let env = [
             ("SOURCE_URL", src.url()),
             ("TARGET_URL", dst.url()),
             ("ARCHIVE_DIR", archive_dir.clone()),
+            ("S3_ENDPOINT", s3.endpoint()),
+            ("S3_BUCKET", bucket.clone()),
+            ("S3_ACCESS_KEY", S3_KEY.to_string()),
+            ("S3_SECRET_KEY", S3_SECRET.to_string()),
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sluice(&["validate", path.to_str().unwrap()], &env).assert_ok();
@@ -101,23 +107,34 @@ fn every_example_pipeline_runs() {
     assert_eq!(expected, got);
     assert_same_table(src, "shop.products", dst, "shop_analytics.products", "id");
     assert!(ran.contains(&"mysql-archive".to_string()), "{ran:?}");
-    let state = std::process::Command::new("python3")
-        .arg(root().join("tests/support/parquet_state.py"))
-        .args([&archive_dir, "shop", "customers", "id", "id", "email"])
-        .output()
-        .expect("python3 with pyarrow");
-    assert!(
-        state.status.success(),
-        "{}",
-        String::from_utf8_lossy(&state.stderr)
-    );
+    assert!(ran.contains(&"mysql-archive-s3".to_string()), "{ran:?}");
     let expected: Vec<(u32, String)> = src
         .query("SELECT id, SHA2(CONCAT('change-me', email), 256) FROM shop.customers ORDER BY id");
     let expected: String = expected
         .iter()
         .map(|(id, e)| format!("{id}\t{e}\n"))
         .collect();
-    assert_eq!(String::from_utf8_lossy(&state.stdout), expected);
+    for (archive_root, env) in [
+        (archive_dir.clone(), vec![]),
+        (format!("s3://{bucket}/shop-lake"), s3.reader_env()),
+    ] {
+        let state = std::process::Command::new("python3")
+            .arg(root().join("tests/support/parquet_state.py"))
+            .args([&archive_root, "shop", "customers", "id", "id", "email"])
+            .envs(env)
+            .output()
+            .expect("python3 with pyarrow");
+        assert!(
+            state.status.success(),
+            "{}",
+            String::from_utf8_lossy(&state.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&state.stdout),
+            expected,
+            "{archive_root}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&archive);
     assert!(ran.contains(&"quickstart".to_string()), "{ran:?}");
     for t in ["customers", "orders", "order_items", "products"] {

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 
+mod s3;
+#[allow(unused_imports)]
+pub use s3::*;
+
 /// A running private server.
 pub struct MariaDb {
     pub name: String,

@@ -161,6 +161,7 @@ pub async fn load_schema(
             charset,
         });
     }
+    mark_mariadb_json(conn, id, &mut columns).await;
     if columns.is_empty() {
         return Err(Error::precondition(
             format!("{id} has no columns the user can read"),
@@ -179,6 +180,37 @@ pub async fn load_schema(
         ddl,
         estimated_rows,
     })
+}
+
+/// MariaDB's JSON is LONGTEXT with a `json_valid()` check; such columns are
+/// given the type `json`, so sinks that know JSON (Parquet's logical type)
+/// keep it. MySQL has a real JSON type, and its CHECK_CONSTRAINTS has no
+/// TABLE_NAME, so the query fails there and nothing changes.
+async fn mark_mariadb_json(conn: &mut Conn, id: &TableId, columns: &mut [ColumnDef]) {
+    if !columns
+        .iter()
+        .any(|c| c.column_type.eq_ignore_ascii_case("longtext"))
+    {
+        return;
+    }
+    let clauses: Vec<String> = conn
+        .exec(
+            "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+            (&id.database, &id.name),
+        )
+        .await
+        .unwrap_or_default();
+    for c in columns.iter_mut() {
+        let check = format!("json_valid(`{}`)", c.name);
+        if c.column_type.eq_ignore_ascii_case("longtext")
+            && clauses
+                .iter()
+                .any(|k| k.trim().eq_ignore_ascii_case(&check))
+        {
+            c.column_type = "json".into();
+        }
+    }
 }
 
 /// The primary key, else the narrowest unique key over NOT NULL columns.

@@ -103,7 +103,13 @@ pub struct Committer {
 }
 
 impl Committer {
-    fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
+    /// The object of a path relative to the archive root (as the manifest
+    /// and the commit log list files).
+    pub fn object(&self, relative: &str) -> Path {
+        Path::from(super::layout::join(&self.prefix, relative))
+    }
+
+    pub(crate) fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
         Error::Data(format!("parquet sink at {}: {what}: {e}", self.url))
     }
 

@@ -8,9 +8,13 @@ use arrow_array::{
     Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::ObjectStore;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use tokio::io::AsyncWriteExt;
 
 use crate::event::{ChangeBatch, Op, Position};
 use crate::{Error, Result};
@@ -21,18 +25,44 @@ pub const COMMIT_TS: &str = "_commit_ts";
 pub const POSITION: &str = "_position";
 pub const TXN: &str = "_txn";
 
+/// Prefix of the optional before-image columns (`before_images: true`).
+pub const BEFORE: &str = "_before_";
+
 /// The file schema for a table's row image: TIME (an Arrow duration, which
-/// Parquet lacks) becomes int64 microseconds; the change columns follow.
-pub fn file_schema(image: &SchemaRef) -> SchemaRef {
+/// Parquet lacks) becomes int64 microseconds; JSON columns carry the
+/// Parquet JSON logical type; with `before` every column also gets a
+/// `_before_` twin holding the old value of updated rows; the change
+/// columns follow.
+pub fn file_schema(image: &SchemaRef, before: bool) -> SchemaRef {
+    let field = |f: &Field, name: String, nullable: bool| -> Field {
+        let json = f
+            .metadata()
+            .get(crate::mysql::types::MYSQL_TYPE_KEY)
+            .is_some_and(|t| t.eq_ignore_ascii_case("json"));
+        let out = match f.data_type() {
+            DataType::Duration(_) => Field::new(name, DataType::Int64, nullable),
+            t => Field::new(name, t.clone(), nullable),
+        }
+        .with_metadata(f.metadata().clone());
+        if json {
+            out.with_extension_type(arrow_schema::extension::Json::default())
+        } else {
+            out
+        }
+    };
     let mut fields: Vec<Field> = image
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
-            DataType::Duration(_) => Field::new(f.name(), DataType::Int64, f.is_nullable())
-                .with_metadata(f.metadata().clone()),
-            _ => f.as_ref().clone(),
-        })
+        .map(|f| field(f, f.name().clone(), f.is_nullable()))
         .collect();
+    if before {
+        fields.extend(
+            image
+                .fields()
+                .iter()
+                .map(|f| field(f, format!("{BEFORE}{}", f.name()), true)),
+        );
+    }
     fields.push(Field::new(OP, DataType::Utf8, false));
     fields.push(Field::new(
         COMMIT_TS,
@@ -55,13 +85,16 @@ fn op_name(op: Op) -> &'static str {
 
 /// A batch as rows of a file: the after image, or the before image for
 /// deletes; an update that changes the row's key also gives a delete of
-/// the old key, so a reader replaying changes by key drops it. Change
-/// columns follow; `txn` is the position of the transaction's commit (None
-/// for snapshot rows).
-pub fn rows(batch: &ChangeBatch, txn: Option<&Position>) -> Result<RecordBatch> {
-    let schema = file_schema(&batch.table.arrow);
-    // (image, row) picks: image 0 is the after image, 1 the before image.
+/// the old key, so a reader replaying changes by key drops it. With
+/// `before`, updates also carry their old values in the `_before_` columns.
+/// Change columns follow; `txn` is the position of the transaction's
+/// commit (None for snapshot rows).
+pub fn rows(batch: &ChangeBatch, txn: Option<&Position>, before: bool) -> Result<RecordBatch> {
+    let schema = file_schema(&batch.table.arrow, before);
+    // (image, row) picks: image 0 is the after image, 1 the before image,
+    // 2 a single NULL.
     let mut picks: Vec<(usize, usize)> = Vec::with_capacity(batch.len());
+    let mut before_picks: Vec<(usize, usize)> = Vec::new();
     let mut ops: Vec<&'static str> = Vec::with_capacity(batch.len());
     let mut events = Vec::with_capacity(batch.len());
     let key_changed = |row: usize| -> bool {
@@ -73,48 +106,68 @@ pub fn rows(batch: &ChangeBatch, txn: Option<&Position>) -> Result<RecordBatch> 
             x.as_ref() != y.as_ref()
         })
     };
+    const NULL: (usize, usize) = (2, 0);
     for (row, e) in batch.events.iter().enumerate() {
         match e.op {
             Op::Delete => {
                 picks.push((1, row));
+                before_picks.push(NULL);
                 ops.push("delete");
             }
             Op::Update if !batch.table.key.is_empty() && key_changed(row) => {
                 picks.push((1, row));
+                before_picks.push(NULL);
                 ops.push("delete");
                 events.push(e);
                 picks.push((0, row));
+                before_picks.push((1, row));
+                ops.push("update");
+            }
+            Op::Update => {
+                picks.push((0, row));
+                before_picks.push((1, row));
                 ops.push("update");
             }
             op => {
                 picks.push((0, row));
+                before_picks.push(NULL);
                 ops.push(op_name(op));
             }
         }
         events.push(e);
     }
     let images: Vec<Option<&RecordBatch>> = vec![batch.after.as_ref(), batch.before.as_ref()];
+    let width = batch.table.arrow.fields().len();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for c in 0..batch.table.arrow.fields().len() {
-        let sources: Vec<ArrayRef> = images
-            .iter()
-            .map(|i| match i {
-                Some(b) => b.column(c).clone(),
-                None => arrow_array::new_null_array(batch.table.arrow.field(c).data_type(), 0),
-            })
-            .collect();
-        let refs: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
-        let col = arrow_select::interleave::interleave(&refs, &picks)
-            .map_err(|e| Error::Internal(format!("choosing row images: {e}")))?;
-        columns.push(match col.data_type() {
-            // Parquet has no duration: TIME goes as int64 microseconds.
-            DataType::Duration(_) => col
-                .as_any()
-                .downcast_ref::<arrow_array::DurationMicrosecondArray>()
-                .map(|d| Arc::new(Int64Array::from(d.iter().collect::<Vec<_>>())) as ArrayRef)
-                .unwrap_or(col),
-            _ => col,
-        });
+    let passes: &[&[(usize, usize)]] = if before {
+        &[&picks, &before_picks]
+    } else {
+        &[&picks]
+    };
+    for picks in passes {
+        for c in 0..width {
+            let data_type = batch.table.arrow.field(c).data_type();
+            let mut sources: Vec<ArrayRef> = images
+                .iter()
+                .map(|i| match i {
+                    Some(b) => b.column(c).clone(),
+                    None => arrow_array::new_null_array(data_type, 0),
+                })
+                .collect();
+            sources.push(arrow_array::new_null_array(data_type, 1));
+            let refs: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
+            let col = arrow_select::interleave::interleave(&refs, picks)
+                .map_err(|e| Error::Internal(format!("choosing row images: {e}")))?;
+            columns.push(match col.data_type() {
+                // Parquet has no duration: TIME goes as int64 microseconds.
+                DataType::Duration(_) => col
+                    .as_any()
+                    .downcast_ref::<arrow_array::DurationMicrosecondArray>()
+                    .map(|d| Arc::new(Int64Array::from(d.iter().collect::<Vec<_>>())) as ArrayRef)
+                    .unwrap_or(col),
+                _ => col,
+            });
+        }
     }
     columns.push(Arc::new(StringArray::from_iter_values(ops.iter().copied())));
     columns.push(Arc::new(
@@ -137,22 +190,100 @@ pub fn rows(batch: &ChangeBatch, txn: Option<&Position>) -> Result<RecordBatch> 
         .map_err(|e| Error::Internal(format!("building Parquet rows: {e}")))
 }
 
-/// Encodes batches (all of one schema) as one Parquet file.
-pub fn encode(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    row_group_rows: usize,
-) -> Result<Vec<u8>> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
-        .build();
-    let mut out = Vec::new();
-    let fail = |e: parquet::errors::ParquetError| Error::Internal(format!("writing Parquet: {e}"));
-    let mut w = ArrowWriter::try_new(&mut out, schema.clone(), Some(props)).map_err(fail)?;
-    for b in batches {
-        w.write(b).map_err(fail)?;
+/// Uploads go in parts of this size (multipart above it).
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// A Parquet file being written. Encoded bytes are either streamed to
+/// their object as they come (when the name is known up front: snapshot
+/// parts) or held, compressed, until [`OpenFile::finish`] names the file
+/// (change files are named by their last position). Either way the object
+/// appears only when complete: a single put, or a multipart upload's
+/// completion (write-then-rename on a local folder).
+pub struct OpenFile {
+    writer: ArrowWriter<Vec<u8>>,
+    upload: Option<(BufWriter, Path)>,
+    pub rows: u64,
+}
+
+impl OpenFile {
+    /// Starts a file; with `stream_to`, its bytes go there while it grows.
+    pub fn new(
+        schema: &SchemaRef,
+        row_group_rows: usize,
+        stream_to: Option<(Arc<dyn ObjectStore>, Path)>,
+    ) -> Result<OpenFile> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+            .build();
+        let writer =
+            ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).map_err(encode_error)?;
+        Ok(OpenFile {
+            writer,
+            upload: stream_to.map(|(store, path)| {
+                (
+                    BufWriter::with_capacity(store, path.clone(), PART_BYTES),
+                    path,
+                )
+            }),
+            rows: 0,
+        })
     }
-    w.close().map_err(fail)?;
-    Ok(out)
+
+    /// The file's size so far (encoded bytes plus the open row group's
+    /// estimate).
+    pub fn size(&self) -> usize {
+        self.writer.bytes_written() + self.writer.in_progress_size()
+    }
+
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch).map_err(encode_error)?;
+        self.rows += batch.num_rows() as u64;
+        if let Some((up, path)) = &mut self.upload {
+            let done = std::mem::take(self.writer.inner_mut());
+            if !done.is_empty() {
+                up.put(done.into())
+                    .await
+                    .map_err(|e| store_error(path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the file at its streaming name, or at `path`. Returns the
+    /// file's size in bytes.
+    pub async fn finish(mut self, store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64> {
+        self.writer.finish().map_err(encode_error)?;
+        let size = self.writer.bytes_written() as u64;
+        let rest = std::mem::take(self.writer.inner_mut());
+        let (mut up, path) = self.upload.take().unwrap_or_else(|| {
+            (
+                BufWriter::with_capacity(store.clone(), path.clone(), PART_BYTES),
+                path.clone(),
+            )
+        });
+        if let Err(e) = up.put(rest.into()).await {
+            let _ = up.abort().await;
+            return Err(store_error(&path, e));
+        }
+        // A failed completion leaves at most an unfinished multipart upload,
+        // which is invisible (and which bucket lifecycle rules expire).
+        up.shutdown().await.map_err(|e| store_error(&path, e))?;
+        Ok(size)
+    }
+
+    /// Drops the file, cleaning up a started multipart upload.
+    pub async fn abort(mut self) {
+        if let Some((up, _)) = &mut self.upload {
+            let _ = up.abort().await;
+        }
+    }
+}
+
+fn encode_error(e: parquet::errors::ParquetError) -> Error {
+    Error::Internal(format!("writing Parquet: {e}"))
+}
+
+fn store_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Data(format!("uploading {path}: {e}"))
 }

@@ -15,13 +15,14 @@
 pub mod commit;
 pub mod files;
 pub mod layout;
+pub mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::RecordBatch;
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::Deserialize;
@@ -35,6 +36,8 @@ use crate::progress::Progress;
 use crate::stage::{Commit, Message, Plan, Sink, SinkState};
 use crate::{Error, Result};
 use commit::{CommitLog, Committer, FileEntry};
+use files::OpenFile;
+use store::{Secret, StoreSettings};
 
 /// `sinks: - parquet: {...}` in a pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,24 +45,84 @@ use commit::{CommitLog, Committer, FileEntry};
 pub struct ParquetSinkConfig {
     #[serde(default = "default_name")]
     pub name: String,
-    /// Where the archive goes: `file:///path` (a local folder).
+    /// Where the archive goes: `file:///folder`, `s3://bucket/prefix`,
+    /// `gs://bucket/prefix` or `az://container/prefix`.
     pub url: Spanned<String>,
-    /// A file is closed at a commit once it holds this many rows.
+    /// S3-compatible endpoint, e.g. `http://127.0.0.1:9000`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// S3 credentials; when absent, the environment's (`AWS_*`).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// Further `object_store` settings for the scheme.
+    #[serde(default)]
+    pub options: BTreeMap<String, Secret>,
+    /// How long a failing request is retried (with backoff) before the
+    /// sink stops.
+    #[serde(default = "default_retry_timeout_s")]
+    pub retry_timeout_s: u64,
+    /// A file is closed at a commit once it holds this many rows...
     #[serde(default = "default_file_rows")]
     pub max_file_rows: usize,
+    /// ...or this many (compressed) bytes. Change files are held in memory
+    /// until they close, so this also bounds memory per table.
+    #[serde(default = "default_file_bytes")]
+    pub max_file_bytes: usize,
     /// Changes are written at least this often, so quiet tables still land.
     #[serde(default = "default_file_age_ms")]
     pub max_file_age_ms: u64,
     /// Rows per Parquet row group.
     #[serde(default = "default_row_group_rows")]
     pub row_group_rows: usize,
+    /// Updates also carry the old values, in `_before_<column>` columns.
+    #[serde(default)]
+    pub before_images: bool,
+    /// File names under each table's folder.
+    #[serde(default)]
+    pub layout: LayoutConfig,
+}
+
+/// `layout:` templates (see [`layout::Layout`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutConfig {
+    #[serde(default = "default_snapshot_layout")]
+    pub snapshot: String,
+    #[serde(default = "default_changes_layout")]
+    pub changes: String,
+}
+
+impl Default for LayoutConfig {
+    fn default() -> Self {
+        LayoutConfig {
+            snapshot: default_snapshot_layout(),
+            changes: default_changes_layout(),
+        }
+    }
+}
+
+fn default_snapshot_layout() -> String {
+    layout::DEFAULT_SNAPSHOT.into()
+}
+fn default_changes_layout() -> String {
+    layout::DEFAULT_CHANGES.into()
 }
 
 fn default_name() -> String {
     "parquet".into()
 }
+fn default_retry_timeout_s() -> u64 {
+    120
+}
 fn default_file_rows() -> usize {
     1_000_000
+}
+fn default_file_bytes() -> usize {
+    64 * 1024 * 1024
 }
 fn default_file_age_ms() -> u64 {
     60_000
@@ -68,44 +131,47 @@ fn default_row_group_rows() -> usize {
     128 * 1024
 }
 
-/// Where a `url:` points.
-fn open_store(url: &str) -> std::result::Result<(Arc<dyn ObjectStore>, String), String> {
-    if let Some(path) = url.strip_prefix("file://") {
-        if !path.starts_with('/') {
-            return Err(format!(
-                "`{url}`: write a local folder as an absolute path, file:///path/to/archive"
-            ));
-        }
-        std::fs::create_dir_all(path)
-            .map_err(|e| format!("cannot create the archive folder {path}: {e}"))?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(path)
-            .map_err(|e| format!("cannot use the archive folder {path}: {e}"))?;
-        return Ok((Arc::new(store), String::new()));
-    }
-    Err(format!(
-        "`{url}`: this version writes archives to local folders only (file:///path)"
-    ))
-}
-
 impl ParquetSinkConfig {
+    fn store(&self) -> StoreSettings {
+        StoreSettings {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            options: self.options.clone(),
+            retry_timeout_s: self.retry_timeout_s,
+        }
+    }
+
     pub(crate) fn check(&self, file: &str) -> std::result::Result<(), ConfigError> {
         let hint = Some(format!("see docs/pipeline-yaml.md, sink `{}`", self.name));
-        if !self.url.value.starts_with("file:///") {
+        let loc =
+            store::parse(&self.url.value).map_err(|m| located(file, &self.url, m, hint.clone()))?;
+        self.store().check(loc.scheme).map_err(|m| {
+            located(
+                file,
+                &self.url,
+                format!("sink `{}`: {m}", self.name),
+                hint.clone(),
+            )
+        })?;
+        layout::Layout::new(&self.layout.snapshot, &self.layout.changes).map_err(|m| {
+            located(
+                file,
+                &self.url,
+                format!("sink `{}`: {m}", self.name),
+                hint.clone(),
+            )
+        })?;
+        if self.max_file_rows == 0
+            || self.row_group_rows == 0
+            || self.max_file_age_ms == 0
+            || self.max_file_bytes == 0
+        {
             return Err(located(
                 file,
                 &self.url,
-                format!(
-                    "`{}`: this version writes archives to local folders only (file:///path)",
-                    self.url.value
-                ),
-                hint,
-            ));
-        }
-        if self.max_file_rows == 0 || self.row_group_rows == 0 || self.max_file_age_ms == 0 {
-            return Err(located(
-                file,
-                &self.url,
-                "`max_file_rows`, `row_group_rows` and `max_file_age_ms` must be at least 1".into(),
+                "`max_file_rows`, `max_file_bytes`, `row_group_rows` and `max_file_age_ms` must be at least 1".into(),
                 hint,
             ));
         }
@@ -118,20 +184,31 @@ pub struct ParquetSink {
     url: String,
     committer: Committer,
     max_file_rows: usize,
+    max_file_bytes: usize,
     max_file_age: Duration,
     row_group_rows: usize,
+    before_images: bool,
+    layout: layout::Layout,
 }
 
 impl ParquetSink {
     pub fn new(config: ParquetSinkConfig, pipeline: &str) -> Result<Self> {
         let url = config.url.value.clone();
-        let (store, prefix) = open_store(&url).map_err(|m| {
+        let (store, prefix) = store::open(&url, &config.store()).map_err(|m| {
             Error::precondition(
                 format!("sink `{}`: {m}", config.name),
-                "point `url:` at a writable folder, e.g. file:///var/lib/sluice/archive",
+                "point `url:` at a writable folder (file:///var/lib/sluice/archive) or bucket (s3://bucket/prefix)",
             )
         })?;
+        let file_layout = layout::Layout::new(&config.layout.snapshot, &config.layout.changes)
+            .map_err(|m| {
+                Error::precondition(
+                    format!("sink `{}`: {m}", config.name),
+                    "see docs/pipeline-yaml.md, `layout`",
+                )
+            })?;
         Ok(ParquetSink {
+            layout: file_layout,
             committer: Committer {
                 store,
                 log_path: Path::from(layout::commit_log(&prefix, pipeline, &config.name)),
@@ -141,9 +218,73 @@ impl ParquetSink {
             name: config.name,
             url,
             max_file_rows: config.max_file_rows,
+            max_file_bytes: config.max_file_bytes,
             max_file_age: Duration::from_millis(config.max_file_age_ms),
             row_group_rows: config.row_group_rows,
+            before_images: config.before_images,
         })
+    }
+
+    fn full(&self, f: &OpenFile) -> bool {
+        f.rows as usize >= self.max_file_rows || f.size() >= self.max_file_bytes
+    }
+
+    /// Deletes data files of `tables` the commit log does not list: files a
+    /// crashed run wrote but never committed, and parts of a snapshot that
+    /// was started over, so that readers who glob the folders instead of
+    /// reading the manifest see no duplicates.
+    async fn remove_uncommitted(&self, tables: &[Arc<TableSchema>], log: &CommitLog) -> Result<()> {
+        let listed: BTreeSet<Path> = log
+            .files
+            .iter()
+            .map(|f| self.committer.object(&f.path))
+            .collect();
+        for t in tables {
+            let dir = Path::from(layout::table_dir(&self.committer.prefix, &t.id));
+            let objects: Vec<_> = self
+                .committer
+                .store
+                .list(Some(&dir))
+                .try_collect()
+                .await
+                .map_err(|e| self.committer.fail(&format!("listing {dir}"), e))?;
+            if let Ok(store::Location {
+                scheme: store::Scheme::File,
+                bucket,
+                ..
+            }) = store::parse(&self.url)
+            {
+                remove_staged(&std::path::Path::new(&bucket).join(dir.as_ref()));
+            }
+            for o in objects {
+                let p = o.location.as_ref();
+                if p.ends_with(".parquet") && !listed.contains(&o.location) {
+                    tracing::info!(sink = %self.name, file = %p, "removing a file no commit lists");
+                    self.committer
+                        .store
+                        .delete(&o.location)
+                        .await
+                        .map_err(|e| self.committer.fail(&format!("removing {p}"), e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deletes the staging files (`name.parquet#N`) an interrupted upload to a
+/// local folder leaves; object stores keep unfinished uploads invisible.
+fn remove_staged(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_staged(&path);
+        } else if e.file_name().to_string_lossy().contains(".parquet#") {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
@@ -156,14 +297,20 @@ fn columns(schema: &arrow_schema::Schema) -> Vec<String> {
         .collect()
 }
 
-/// A table's rows waiting for a file.
-#[derive(Default)]
+/// A table's snapshot: its current part, open while it grows.
+struct SnapshotTable {
+    table: Arc<TableSchema>,
+    key: String,
+    part: u32,
+    file: Option<(OpenFile, String)>,
+}
+
+/// A table's committed changes waiting for their file to close.
 struct Pending {
-    table: Option<Arc<TableSchema>>,
-    batches: Vec<RecordBatch>,
-    rows: usize,
-    first: Option<(Arc<Position>, i64)>,
-    last: Option<Arc<Position>>,
+    table: Arc<TableSchema>,
+    file: OpenFile,
+    first: (Arc<Position>, i64),
+    last: Arc<Position>,
 }
 
 /// One run's state.
@@ -174,7 +321,7 @@ struct Run<'a> {
     index: usize,
     /// Snapshot parts written but not committed yet.
     snapshot_files: Vec<FileEntry>,
-    snapshot_parts: BTreeMap<TableId, (Pending, u32)>,
+    snapshot: BTreeMap<TableId, SnapshotTable>,
     /// Changes of committed source transactions, per table.
     committed: BTreeMap<TableId, Pending>,
     /// Changes of the open source transaction.
@@ -187,74 +334,81 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn put_file(
-        &self,
-        path: &str,
-        table: &TableSchema,
-        batches: &[RecordBatch],
-    ) -> Result<()> {
-        let schema = files::file_schema(&table.arrow);
-        let rows = self.sink.row_group_rows;
-        let bytes = tokio::task::block_in_place(|| files::encode(&schema, batches, rows))?;
-        self.sink.committer.put(&Path::from(path), bytes).await
+    fn schema(&self, table: &TableSchema) -> arrow_schema::SchemaRef {
+        files::file_schema(&table.arrow, self.sink.before_images)
     }
 
     async fn snapshot_rows(&mut self, batch: ChangeBatch) -> Result<()> {
         let id = batch.table.id.clone();
-        let rows = files::rows(&batch, None)?;
+        let rows = files::rows(&batch, None, self.sink.before_images)?;
         let n = rows.num_rows();
-        let entry = self.snapshot_parts.entry(id.clone()).or_default();
-        entry.0.table = Some(batch.table.clone());
-        entry
-            .0
-            .first
-            .get_or_insert((batch.events[0].position.clone(), 0));
-        entry.0.batches.push(rows);
-        entry.0.rows += n;
+        let schema = self.schema(&batch.table);
+        let t = self
+            .snapshot
+            .entry(id.clone())
+            .or_insert_with(|| SnapshotTable {
+                table: batch.table.clone(),
+                key: layout::position_key(&batch.events[0].position),
+                part: 0,
+                file: None,
+            });
+        if t.file.is_none() {
+            t.part += 1;
+            let path = self.sink.layout.snapshot_part(&id, &t.key, t.part);
+            let file = OpenFile::new(
+                &schema,
+                self.sink.row_group_rows,
+                Some((
+                    self.sink.committer.store.clone(),
+                    self.sink.committer.object(&path),
+                )),
+            )?;
+            t.file = Some((file, path));
+        }
+        if let Some((file, _)) = &mut t.file {
+            file.write(&rows).await?;
+        }
         self.progress.add(self.index, &id, n as u64);
-        if entry.0.rows >= self.sink.max_file_rows {
-            self.write_snapshot_part(&id).await?;
+        if t.file.as_ref().is_some_and(|(f, _)| self.sink.full(f)) {
+            self.close_snapshot_part(&id).await?;
         }
         Ok(())
     }
 
-    async fn write_snapshot_part(&mut self, id: &TableId) -> Result<()> {
-        let Some((pending, part)) = self.snapshot_parts.get_mut(id) else {
+    async fn close_snapshot_part(&mut self, id: &TableId) -> Result<()> {
+        let Some(t) = self.snapshot.get_mut(id) else {
             return Ok(());
         };
-        let (Some(table), Some((pos, _))) = (pending.table.clone(), pending.first.clone()) else {
+        let Some((file, path)) = t.file.take() else {
             return Ok(());
         };
-        if pending.rows == 0 {
-            return Ok(());
-        }
-        let batches = std::mem::take(&mut pending.batches);
-        let rows = std::mem::take(&mut pending.rows) as u64;
-        *part += 1;
-        let part = *part;
-        let snapshot = layout::position_key(&pos);
-        let path = layout::snapshot_part(&self.sink.committer.prefix, id, &snapshot, part);
-        self.put_file(&path, &table, &batches).await?;
-        let version = self
-            .log
-            .schema_version(id, columns(&files::file_schema(&table.arrow)));
+        let table = t.table.clone();
+        let key = t.key.clone();
+        let rows = file.rows;
+        file.finish(
+            &self.sink.committer.store,
+            &self.sink.committer.object(&path),
+        )
+        .await
+        .map_err(|e| self.sink.committer.fail("writing a snapshot part", e))?;
+        let version = self.log.schema_version(id, columns(&self.schema(&table)));
         self.snapshot_files.push(FileEntry {
             database: id.database.clone(),
             table: id.name.clone(),
             path,
             kind: "snapshot".into(),
             rows,
-            first_position: snapshot.clone(),
-            last_position: snapshot,
+            first_position: key.clone(),
+            last_position: key,
             schema_version: version,
         });
         Ok(())
     }
 
     async fn snapshot_done(&mut self, position: &Position) -> Result<()> {
-        let ids: Vec<TableId> = self.snapshot_parts.keys().cloned().collect();
+        let ids: Vec<TableId> = self.snapshot.keys().cloned().collect();
         for id in ids {
-            self.write_snapshot_part(&id).await?;
+            self.close_snapshot_part(&id).await?;
         }
         self.log.files.append(&mut self.snapshot_files);
         self.log.phase = "cdc".into();
@@ -264,7 +418,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn commit(&mut self, c: Arc<Commit>) -> Result<()> {
+    async fn commit(&mut self, c: Arc<Commit>) -> Result<()> {
         if let Some(done) = &self.committed_until {
             if c.position.binlog_cmp(done) != std::cmp::Ordering::Greater {
                 self.open.clear();
@@ -272,66 +426,72 @@ impl Run<'_> {
             }
             self.committed_until = None;
         }
+        let at = Arc::new(c.position.clone());
         for batch in std::mem::take(&mut self.open) {
-            let rows = files::rows(&batch, Some(&c.position))?;
-            let p = self.committed.entry(batch.table.id.clone()).or_default();
-            if p.table
-                .as_ref()
-                .is_some_and(|t| !Arc::ptr_eq(t, &batch.table))
-                && p.table
-                    .as_ref()
-                    .is_some_and(|t| t.arrow != batch.table.arrow)
-            {
-                return Err(Error::Internal(format!(
-                    "{} changed its columns without a schema change message",
-                    batch.table.id
-                )));
+            let rows = files::rows(&batch, Some(&c.position), self.sink.before_images)?;
+            let id = batch.table.id.clone();
+            if let Some(p) = self.committed.get(&id) {
+                if !Arc::ptr_eq(&p.table, &batch.table) && p.table.arrow != batch.table.arrow {
+                    return Err(Error::Internal(format!(
+                        "{id} changed its columns without a schema change message"
+                    )));
+                }
+            } else {
+                let file =
+                    OpenFile::new(&self.schema(&batch.table), self.sink.row_group_rows, None)?;
+                self.committed.insert(
+                    id.clone(),
+                    Pending {
+                        table: batch.table.clone(),
+                        file,
+                        first: (batch.events[0].position.clone(), c.commit_ts_us),
+                        last: at.clone(),
+                    },
+                );
             }
-            p.table = Some(batch.table.clone());
-            p.first
-                .get_or_insert((batch.events[0].position.clone(), c.commit_ts_us));
-            p.last = Some(Arc::new(c.position.clone()));
-            p.rows += rows.num_rows();
-            p.batches.push(rows);
+            if let Some(p) = self.committed.get_mut(&id) {
+                p.file.write(&rows).await?;
+                p.last = at.clone();
+            }
         }
         self.last_commit = Some(c);
         Ok(())
     }
 
     fn due(&self) -> bool {
-        self.committed
-            .values()
-            .any(|p| p.rows >= self.sink.max_file_rows)
-            || (self.last_write.elapsed() >= self.sink.max_file_age
-                && self.committed.values().any(|p| p.rows > 0))
+        self.committed.values().any(|p| self.sink.full(&p.file))
+            || (self.last_write.elapsed() >= self.sink.max_file_age && !self.committed.is_empty())
     }
 
-    /// Writes every table's committed changes, then commits them.
+    /// Closes every table's change file, then commits them.
     async fn flush(&mut self) -> Result<()> {
         let Some(c) = self.last_commit.clone() else {
             return Ok(());
         };
         let mut changes = 0u64;
         for (id, p) in std::mem::take(&mut self.committed) {
-            let (Some(table), Some((first, first_us)), Some(last)) = (p.table, p.first, p.last)
-            else {
-                continue;
-            };
-            let path =
-                layout::change_file(&self.sink.committer.prefix, &id, first_us, &first, &last);
-            self.put_file(&path, &table, &p.batches).await?;
+            let (first, first_us) = &p.first;
+            let path = self.sink.layout.change_file(&id, *first_us, first, &p.last);
+            let rows = p.file.rows;
+            p.file
+                .finish(
+                    &self.sink.committer.store,
+                    &self.sink.committer.object(&path),
+                )
+                .await
+                .map_err(|e| self.sink.committer.fail("writing a change file", e))?;
             let version = self
                 .log
-                .schema_version(&id, columns(&files::file_schema(&table.arrow)));
-            changes += p.rows as u64;
+                .schema_version(&id, columns(&self.schema(&p.table)));
+            changes += rows;
             self.log.files.push(FileEntry {
                 database: id.database.clone(),
                 table: id.name.clone(),
                 path,
                 kind: "changes".into(),
-                rows: p.rows as u64,
-                first_position: layout::position_key(&first),
-                last_position: layout::position_key(&last),
+                rows,
+                first_position: layout::position_key(first),
+                last_position: layout::position_key(&p.last),
                 schema_version: version,
             });
         }
@@ -341,6 +501,15 @@ impl Run<'_> {
         self.progress.applied(self.index, c.commit_ts_us, changes);
         self.last_write = Instant::now();
         Ok(())
+    }
+
+    /// Stops without committing: started uploads are cleaned up.
+    async fn abandon(&mut self) {
+        for (_, t) in std::mem::take(&mut self.snapshot) {
+            if let Some((f, _)) = t.file {
+                f.abort().await;
+            }
+        }
     }
 }
 
@@ -379,10 +548,19 @@ impl Sink for ParquetSink {
         ));
         let fail = |e: object_store::Error| {
             Error::precondition(
-                format!("sink `{}`: cannot write to {}: {e}", self.name, self.url),
-                "make the folder writable for the user running sluice, or point `url:` elsewhere",
+                format!("sink `{}`: cannot use {}: {e}", self.name, self.url),
+                store::hint(&self.url, &e),
             )
         };
+        // Listing first: some S3-compatible servers create a missing bucket
+        // on the first put, and the sink lists its folders at every start.
+        let root =
+            (!self.committer.prefix.is_empty()).then(|| Path::from(self.committer.prefix.as_str()));
+        self.committer
+            .store
+            .list_with_delimiter(root.as_ref())
+            .await
+            .map_err(fail)?;
         self.committer
             .store
             .put(&probe, PutPayload::from_static(b"probe"))
@@ -394,7 +572,7 @@ impl Sink for ParquetSink {
 
     async fn prepare(
         &self,
-        _tables: &[Arc<TableSchema>],
+        tables: &[Arc<TableSchema>],
         plan: &Plan,
         _state: &SinkState,
     ) -> Result<()> {
@@ -404,16 +582,17 @@ impl Sink for ParquetSink {
                 // A new snapshot replaces what an earlier one committed.
                 log.files.retain(|f| f.kind != "snapshot");
                 log.phase = "snapshot".into();
-                self.committer.write(&log).await
+                self.committer.write(&log).await?;
             }
             Plan::Cdc { from, fresh: true } => {
                 log.phase = "cdc".into();
                 log.position = Some(from.into());
-                self.committer.write(&log).await
+                self.committer.write(&log).await?;
             }
             // Repair manifests a crash may have left behind the log.
-            Plan::Cdc { .. } => self.committer.write_manifests(&log).await,
+            Plan::Cdc { .. } => self.committer.write_manifests(&log).await?,
         }
+        self.remove_uncommitted(tables, &log).await
     }
 
     async fn run(
@@ -435,7 +614,7 @@ impl Sink for ParquetSink {
             progress,
             index,
             snapshot_files: Vec::new(),
-            snapshot_parts: BTreeMap::new(),
+            snapshot: BTreeMap::new(),
             committed: BTreeMap::new(),
             open: Vec::new(),
             last_commit: None,
@@ -467,7 +646,7 @@ impl Sink for ParquetSink {
                     snapshot_finished = true;
                 }
                 Message::Commit(c) => {
-                    run.commit(c)?;
+                    run.commit(c).await?;
                     if run.due() {
                         run.flush().await?;
                     }
@@ -497,6 +676,7 @@ impl Sink for ParquetSink {
         // Stopping: write what whole transactions completed.
         run.flush().await?;
         if !snapshot_finished {
+            run.abandon().await;
             tracing::warn!(sink = %self.name, "stopped before the snapshot finished; the next run starts it over");
         }
         Ok(())

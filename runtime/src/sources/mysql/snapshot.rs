@@ -184,10 +184,16 @@ impl SnapshotReader {
                 .filter(|r| r.0 == t.id.database && r.1 == t.id.name)
                 .map(|r| (r.2.as_str(), r.3.as_str()))
                 .collect();
+            // MariaDB's JSON columns were read as LONGTEXT and marked `json`.
             let then: Vec<(&str, &str)> = t
                 .columns
                 .iter()
-                .map(|c| (c.name.as_str(), c.column_type.as_str()))
+                .map(|c| match c.column_type.as_str() {
+                    "json" if now.iter().any(|n| n.0 == c.name && n.1 == "longtext") => {
+                        (c.name.as_str(), "longtext")
+                    }
+                    ty => (c.name.as_str(), ty),
+                })
                 .collect();
             if now != then {
                 return Err(Error::SchemaChanged {
