@@ -423,7 +423,7 @@ fn bad_object_storage_settings_fail_before_any_data_moves() {
 }
 
 /// One capture, two sinks: a MySQL replica and a Parquet archive, each with
-/// its own checkpoint, both equal to the source after changes.
+/// its own checkpoint, both equal to the source after changes and a crash.
 #[test]
 fn one_capture_feeds_a_replica_and_an_archive() {
     let (src, dst) = pair();
@@ -441,6 +441,9 @@ fn one_capture_feeds_a_replica_and_an_archive() {
     let mut p = Background::start(&path, &[]);
     wait_archive_equal(src, "arfan", &archive, &mut p);
     changes(src, "arfan", 1);
+    // A crash while the replica may still be loading its snapshot.
+    p.kill();
+    let mut p = Background::start(&path, &[]);
     changes(src, "arfan", 2);
     wait_archive_equal(src, "arfan", &archive, &mut p);
     let replica = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -460,7 +463,45 @@ fn one_capture_feeds_a_replica_and_an_archive() {
     );
     p.terminate(Duration::from_secs(10));
     assert_same_table(src, "arfan.t", dst, "arfan_replica.t", "id");
+
+    // The replica as if it had stopped during its snapshot while the archive
+    // finished: at the next start both take a new snapshot, and rows deleted
+    // meanwhile (never captured) do not linger in the archive.
+    let first = snapshot_keys(&archive, "arfan", "t");
+    dst.exec("UPDATE sluice.checkpoints SET phase = 'snapshot' WHERE pipeline = 'arfan'");
+    src.exec("DELETE FROM arfan.t WHERE id % 13 = 0; INSERT INTO arfan.t (id, name) VALUES (77777, 'while stopped')");
+    let mut p = Background::start(&path, &[]);
+    changes(src, "arfan", 3);
+    wait_archive_equal(src, "arfan", &archive, &mut p);
+    wait_until(
+        Duration::from_secs(120),
+        "the replica equals the source after the new snapshot",
+        || {
+            p.assert_running();
+            checksums_equal(src, dst, &[("arfan.t", "arfan_replica.t")])
+        },
+    );
+    p.terminate(Duration::from_secs(10));
+    let second = snapshot_keys(&archive, "arfan", "t");
+    assert!(
+        first.len() == 1 && second.len() == 1 && first != second,
+        "the archive should hold only the new snapshot: {first:?} then {second:?}"
+    );
     archive.remove();
+}
+
+/// The snapshots the archive's committed files come from.
+fn snapshot_keys(archive: &Archive, db: &str, table: &str) -> Vec<String> {
+    let manifest = archive.manifest(db, table);
+    let mut keys: Vec<String> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter(|f| f["kind"] == "snapshot")
+        .filter_map(|f| f["first_position"].as_str().map(String::from))
+        .collect();
+    keys.dedup();
+    keys
 }
 
 /// A column added mid-stream: files before it keep the old schema, files

@@ -109,6 +109,24 @@ async fn plan(source: &mut dyn Source, sinks: &[Arc<dyn Sink>]) -> Result<(Plan,
             .map(|p| (*p).clone())
             .unwrap_or_default();
         Plan::Cdc { from, fresh: false }
+    } else if mode == SourceMode::SnapshotThenCdc
+        && !states.iter().any(|s| matches!(s, SinkState::Fresh))
+    {
+        // A sink stopped during its snapshot while others finished theirs:
+        // one capture cannot feed a snapshot to one sink and changes to
+        // another, so every sink takes a new snapshot (each replaces what
+        // it had).
+        let interrupted: Vec<&str> = sinks
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| matches!(s, SinkState::SnapshotInterrupted))
+            .map(|(k, _)| k.name())
+            .collect();
+        tracing::warn!(
+            sinks = %interrupted.join(", "),
+            "stopped during the snapshot while other sinks finished theirs; every sink starts over with a new snapshot"
+        );
+        Plan::Snapshot { then_cdc: true }
     } else if positions.is_empty() {
         match mode {
             SourceMode::SnapshotThenCdc => Plan::Snapshot { then_cdc: true },

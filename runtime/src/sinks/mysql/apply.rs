@@ -497,27 +497,75 @@ impl Partition {
     }
 
     /// Commits the window up to the last source commit, with the checkpoint.
+    /// A deadlock or lock wait timeout (partitions touch neighbouring keys)
+    /// rolls back and retries the whole transaction with backoff, unless
+    /// part of it was executed earlier (a window grown too large).
     async fn flush(&mut self) -> Result<()> {
         let Some(c) = self.pending.take() else {
             return Ok(());
         };
-        self.execute_window(self.committed_len).await?;
+        let ops: Vec<RowOp> = self
+            .window
+            .drain(..self.committed_len.min(self.window.len()))
+            .collect();
         self.committed_len = 0;
-        if !self.in_txn {
-            self.exec("START TRANSACTION").await?;
+        let sqls = window_statements(&self.ctx, &ops)?;
+        let table = first_table(&self.ctx, &ops);
+        let retryable_txn = !self.in_txn;
+        let mut attempt = 0u32;
+        loop {
+            match self.commit_statements(&sqls, &table, &c).await {
+                Ok(()) => break,
+                Err((what, e)) => {
+                    if retryable_txn && attempt < LOCK_RETRIES && is_lock_conflict(&e) {
+                        attempt += 1;
+                        tracing::debug!(partition = self.part, attempt, error = %e, "lock conflict; retrying the transaction");
+                        let _ = self.conn.query_drop("ROLLBACK").await;
+                        self.in_txn = false;
+                        tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                        continue;
+                    }
+                    return Err(self.ctx.endpoint.error(what, e));
+                }
+            }
         }
+        self.ctx
+            .progress
+            .applied(self.ctx.sink_index, c.commit_ts_us, self.rows_in_txn as u64);
+        self.rows_in_txn = 0;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    /// Executes the statements and the checkpoint, and commits.
+    async fn commit_statements(
+        &mut self,
+        sqls: &[String],
+        table: &str,
+        c: &Commit,
+    ) -> std::result::Result<(), (String, mysql_async::Error)> {
+        let what = format!("applying changes (partition {})", self.part);
+        if !self.in_txn {
+            self.conn
+                .query_drop("START TRANSACTION")
+                .await
+                .map_err(|e| (what.clone(), e))?;
+            self.in_txn = true;
+        }
+        self.run_statements(sqls, table).await?;
         let sql = self
             .ctx
             .checkpoints
             .upsert(self.part, checkpoint::CDC, &c.position);
-        self.exec(&sql).await?;
-        self.exec("COMMIT").await?;
-        self.ctx
-            .progress
-            .applied(self.ctx.sink_index, c.commit_ts_us, self.rows_in_txn as u64);
+        self.conn
+            .query_drop(sql)
+            .await
+            .map_err(|e| (what.clone(), e))?;
+        self.conn
+            .query_drop("COMMIT")
+            .await
+            .map_err(|e| (what, e))?;
         self.in_txn = false;
-        self.rows_in_txn = 0;
-        self.last_flush = Instant::now();
         Ok(())
     }
 
@@ -534,15 +582,23 @@ impl Partition {
             self.in_txn = true;
         }
         let sqls = window_statements(&self.ctx, &window)?;
-        let table = window
-            .first()
-            .map(|op| self.ctx.renames.target(&op.batch.table.id));
+        let table = first_table(&self.ctx, &window);
+        self.run_statements(&sqls, &table)
+            .await
+            .map_err(|(what, e)| self.ctx.endpoint.error(what, e))
+    }
+
+    /// Executes statements inside the open target transaction.
+    async fn run_statements(
+        &mut self,
+        sqls: &[String],
+        table: &str,
+    ) -> std::result::Result<(), (String, mysql_async::Error)> {
         for sql in sqls {
-            self.conn.query_drop(&sql).await.map_err(|e| {
-                let t = table.as_ref().map(|t| t.to_string()).unwrap_or_default();
-                self.ctx.endpoint.error(
+            self.conn.query_drop(sql).await.map_err(|e| {
+                (
                     format!(
-                        "applying changes (first table {t}, partition {})",
+                        "applying changes (first table {table}, partition {})",
                         self.part
                     ),
                     e,
@@ -551,6 +607,22 @@ impl Partition {
         }
         Ok(())
     }
+}
+
+/// The target table of the first operation, for messages.
+fn first_table(ctx: &ApplyCtx, ops: &[RowOp]) -> String {
+    ops.first()
+        .map(|op| ctx.renames.target(&op.batch.table.id).to_string())
+        .unwrap_or_default()
+}
+
+/// How often a transaction that lost a lock conflict is retried.
+const LOCK_RETRIES: u32 = 6;
+
+/// Deadlock (1213) or lock wait timeout (1205): the transaction can be
+/// retried as a whole.
+fn is_lock_conflict(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if s.code == 1213 || s.code == 1205)
 }
 
 /// The statements for a window: per table definition, in order of first

@@ -489,10 +489,11 @@ impl Sink for MysqlSink {
             tables.iter().map(|t| self.renames.target(&t.id)).collect();
         let mut existing = self.existing_tables(&mut conn, &targets).await?;
         let snapshot = matches!(plan, Plan::Snapshot { .. });
-        if snapshot && *state == SinkState::SnapshotInterrupted {
-            // Our own half-loaded tables: start them over.
+        if snapshot && matches!(state, SinkState::SnapshotInterrupted | SinkState::At(_)) {
+            // Our own tables (half-loaded, or replaced by a new snapshot
+            // another sink's interruption asked for): start them over.
             for t in &existing {
-                tracing::info!(sink = %self.name, table = %t, "dropping a table of the interrupted snapshot");
+                tracing::info!(sink = %self.name, table = %t, "dropping a table the new snapshot replaces");
                 self.endpoint
                     .exec_all(&mut conn, &[format!("DROP TABLE {}", t.quoted())])
                     .await?;

@@ -579,8 +579,10 @@ impl Sink for ParquetSink {
         let mut log = self.committer.read().await?.unwrap_or_default();
         match plan {
             Plan::Snapshot { .. } => {
-                // A new snapshot replaces what an earlier one committed.
-                log.files.retain(|f| f.kind != "snapshot");
+                // A new snapshot replaces everything committed before: changes
+                // between the old commit point and the new snapshot were never
+                // captured, so older change files would rebuild a wrong state.
+                log.files.clear();
                 log.phase = "snapshot".into();
                 self.committer.write(&log).await?;
             }
