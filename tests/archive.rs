@@ -161,28 +161,23 @@ fn changes(src: &MariaDb, db: &str, round: u32) {
 }
 
 fn wait_archive_equal(src: &MariaDb, db: &str, archive: &Archive, p: &mut Background) {
-    let mut last = String::new();
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_until(
-            Duration::from_secs(120),
-            "the archive equals the source",
-            || {
-                p.assert_running();
-                last = archive.state(db, "t");
-                last == source_state(src, db, "t")
-            },
-        )
-    }));
-    if ok.is_err() {
-        let expected = source_state(src, db, "t");
-        panic!(
-            "archive differs: {} rows vs {} in the source; first difference {:?}\n{}",
-            last.lines().count(),
-            expected.lines().count(),
-            last.lines().zip(expected.lines()).find(|(a, b)| a != b),
-            p.output()
-        );
-    }
+    p.wait_for(
+        Duration::from_secs(120),
+        "the archive equals the source",
+        || {
+            let got = archive.state(db, "t");
+            let expected = source_state(src, db, "t");
+            if got == expected {
+                return Ok(());
+            }
+            Err(format!(
+                "archive differs: {} rows vs {} in the source; first difference {:?}",
+                got.lines().count(),
+                expected.lines().count(),
+                got.lines().zip(expected.lines()).find(|(a, b)| a != b),
+            ))
+        },
+    );
 }
 
 /// Snapshot and live changes on the S3 server, and on a local folder with
@@ -228,23 +223,23 @@ fn every_column_type_round_trips_through_the_archive() {
         ("latin", "id", 2),
         ("binkey", "k", 3),
     ];
-    let mut last = String::new();
-    let mut all_equal = |p: &mut Background, extra: usize| {
-        wait_until(
+    let all_equal = |p: &mut Background, extra: usize| {
+        p.wait_for(
             Duration::from_secs(120),
             "the archive equals the source",
             || {
-                p.assert_running();
-                tables.iter().all(|(t, key, rows)| {
-                    last = archive.compare_values(src, "armx", t, key);
-                    let rows = if *t == "matrix" { rows + extra } else { *rows };
-                    last == format!("ok {rows} rows")
-                })
+                for (t, key, rows) in tables {
+                    let got = archive.compare_values(src, "armx", t, key);
+                    let rows = if t == "matrix" { rows + extra } else { rows };
+                    if got != format!("ok {rows} rows") {
+                        return Err(format!("armx.{t}: {got}"));
+                    }
+                }
+                Ok(())
             },
         );
     };
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| all_equal(&mut p, 0)));
-    assert!(caught.is_ok(), "{last}\n{}", p.output());
+    all_equal(&mut p, 0);
     src.exec(
         "CREATE DATABASE armx_scratch;
          CREATE TABLE armx_scratch.copy AS SELECT * FROM armx.matrix WHERE id <= 4;
@@ -255,8 +250,7 @@ fn every_column_type_round_trips_through_the_archive() {
          DELETE FROM armx.matrix WHERE id = 3;
          UPDATE armx.binkey SET v = X'FFFF' WHERE k = X'00';",
     );
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| all_equal(&mut p, 3)));
-    assert!(caught.is_ok(), "{last}\n{}", p.output());
+    all_equal(&mut p, 3);
     p.terminate(Duration::from_secs(10));
     // JSON columns carry Parquet's JSON logical type.
     let json = std::process::Command::new("python3")
@@ -329,11 +323,12 @@ fn before_images_hold_the_old_values_of_updates() {
     let mut p = Background::start(&path, &[]);
     wait_archive_equal(src, "arbef", &archive, &mut p);
     src.exec("UPDATE arbef.t SET name = 'renamed' WHERE id = 5");
-    wait_until(Duration::from_secs(60), "the update is archived", || {
-        p.assert_running();
-        archive
-            .columns("arbef", "t", &["id", "name", "_before_name", "_op"])
-            .contains("5\trenamed\tn5\tupdate\n")
+    p.wait_for(Duration::from_secs(60), "the update is archived", || {
+        let got = archive.columns("arbef", "t", &["id", "name", "_before_name", "_op"]);
+        match got.contains("5\trenamed\tn5\tupdate\n") {
+            true => Ok(()),
+            false => Err(format!("row 5 is {:?}", got.lines().nth(4))),
+        }
     });
     // Snapshot rows have no before image.
     assert!(archive
@@ -446,20 +441,13 @@ fn one_capture_feeds_a_replica_and_an_archive() {
     let mut p = Background::start(&path, &[]);
     changes(src, "arfan", 2);
     wait_archive_equal(src, "arfan", &archive, &mut p);
-    let replica = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_until(
-            Duration::from_secs(120),
-            "the replica equals the source",
-            || {
-                p.assert_running();
-                checksums_equal(src, dst, &[("arfan.t", "arfan_replica.t")])
-            },
-        )
-    }));
-    assert!(
-        replica.is_ok(),
-        "the replica did not catch up:\n{}",
-        p.output()
+    p.wait_for(
+        Duration::from_secs(120),
+        "the replica equals the source",
+        || match checksums_equal(src, dst, &[("arfan.t", "arfan_replica.t")]) {
+            true => Ok(()),
+            false => Err("the replica's checksum differs".into()),
+        },
     );
     p.terminate(Duration::from_secs(10));
     assert_same_table(src, "arfan.t", dst, "arfan_replica.t", "id");
@@ -473,12 +461,12 @@ fn one_capture_feeds_a_replica_and_an_archive() {
     let mut p = Background::start(&path, &[]);
     changes(src, "arfan", 3);
     wait_archive_equal(src, "arfan", &archive, &mut p);
-    wait_until(
+    p.wait_for(
         Duration::from_secs(120),
         "the replica equals the source after the new snapshot",
-        || {
-            p.assert_running();
-            checksums_equal(src, dst, &[("arfan.t", "arfan_replica.t")])
+        || match checksums_equal(src, dst, &[("arfan.t", "arfan_replica.t")]) {
+            true => Ok(()),
+            false => Err("the replica's checksum differs".into()),
         },
     );
     p.terminate(Duration::from_secs(10));
@@ -519,13 +507,18 @@ fn a_schema_change_starts_a_new_schema_version() {
     src.exec("ALTER TABLE arddl.t ADD COLUMN extra INT DEFAULT 7");
     src.exec("INSERT INTO arddl.t (id, name, extra) VALUES (99001, 'after', 8); UPDATE arddl.t SET name = 'upd' WHERE id = 2");
     let cols = ["id", "name", "extra"];
-    wait_until(
+    p.wait_for(
         Duration::from_secs(120),
         "the archive has the rows after the schema change",
         || {
-            p.assert_running();
             let got = archive.columns("arddl", "t", &cols);
-            got.contains("99001\tafter\t8\n") && got.contains("2\tupd\t7\n")
+            match got.contains("99001\tafter\t8\n") && got.contains("2\tupd\t7\n") {
+                true => Ok(()),
+                false => Err(format!(
+                    "rows 2 and 99001 not there yet ({} rows)",
+                    got.lines().count()
+                )),
+            }
         },
     );
     // The columns every version has equal the source.

@@ -206,31 +206,25 @@ fn wait_same_rows<T>(src: &MariaDb, expected: &str, dst: &MariaDb, got: &str, p:
 where
     T: mysql::prelude::FromRow + PartialEq + std::fmt::Debug,
 {
-    let mut last = (Vec::new(), Vec::new());
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_until(
-            Duration::from_secs(120),
-            "the target equals the SQL result",
-            || {
-                p.assert_running();
-                let e: Vec<T> = src.query(expected);
-                let g: Vec<T> = dst.try_query(got).unwrap_or_default();
-                let same = e == g;
-                last = (e, g);
-                same
-            },
-        )
-    }));
-    if ok.is_err() {
-        panic!(
-            "target differs from the SQL result\nexpected {} rows, got {}\nfirst difference: expected {:?}, got {:?}\n{}",
-            last.0.len(),
-            last.1.len(),
-            last.0.iter().zip(&last.1).find(|(a, b)| a != b).map(|(a, _)| a),
-            last.0.iter().zip(&last.1).find(|(a, b)| a != b).map(|(_, b)| b),
-            p.output()
-        );
-    }
+    p.wait_for(
+        Duration::from_secs(120),
+        "the target equals the SQL result",
+        || {
+            let e: Vec<T> = src.query(expected);
+            let g: Vec<T> = dst.try_query(got).unwrap_or_default();
+            if e == g {
+                return Ok(());
+            }
+            let diff = e.iter().zip(&g).find(|(a, b)| a != b);
+            Err(format!(
+                "target differs from the SQL result\nexpected {} rows, got {}\nfirst difference: expected {:?}, got {:?}",
+                e.len(),
+                g.len(),
+                diff.map(|(a, _)| a),
+                diff.map(|(_, b)| b),
+            ))
+        },
+    );
 }
 
 /// The acceptance test: snapshot then changes through mask + filter +

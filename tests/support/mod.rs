@@ -595,6 +595,33 @@ impl Background {
     }
 
     /// Whether it is still running (panics with the log if it exited).
+    /// Polls `check` while the pipeline runs: `Ok` when the condition
+    /// holds, else `Err(what differs)`. Fails at once if the pipeline
+    /// exits, and after `limit` panics with the last difference and the
+    /// pipeline's log.
+    pub fn wait_for(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        mut check: impl FnMut() -> Result<(), String>,
+    ) {
+        let deadline = Instant::now() + limit;
+        loop {
+            self.assert_running();
+            let differs = match check() {
+                Ok(()) => return,
+                Err(d) => d,
+            };
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {limit:?} waiting until {what}\n{differs}\nlog:\n{}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn assert_running(&mut self) {
         if let Some(c) = self.child.as_mut() {
             if let Ok(Some(status)) = c.try_wait() {
