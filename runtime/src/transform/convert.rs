@@ -320,6 +320,33 @@ pub fn check_fits(v: &Value, cap: Capacity, column_type: &str) -> Result<(), Str
     Ok(())
 }
 
+/// The capacities of a table's columns, to check values a plugin wrote:
+/// (capacity, column name, column type) for columns that have one.
+pub struct Limits(Vec<Option<(Capacity, String, String)>>);
+
+impl Limits {
+    pub fn of(columns: &[crate::event::ColumnDef]) -> Self {
+        Limits(
+            columns
+                .iter()
+                .map(|c| {
+                    capacity(&c.column_type).map(|cap| (cap, c.name.clone(), c.column_type.clone()))
+                })
+                .collect(),
+        )
+    }
+
+    /// `Err` naming the column when `v` does not fit column `j`.
+    pub fn check(&self, j: usize, v: &Value) -> Result<(), String> {
+        match self.0.get(j) {
+            Some(Some((cap, name, column_type))) => {
+                check_fits(v, *cap, column_type).map_err(|m| format!("column `{name}`: {m}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +362,20 @@ mod tests {
         assert!(check_fits(&v, Capacity::Chars(2), "char(2)")
             .unwrap_err()
             .contains("3 characters"));
+    }
+
+    #[test]
+    fn limits_name_the_column() {
+        let col = |name: &str, ty: &str| crate::event::ColumnDef {
+            name: name.into(),
+            source_type: crate::mysql::types::MysqlType::Text,
+            column_type: ty.into(),
+            nullable: true,
+            charset: None,
+        };
+        let limits = Limits::of(&[col("id", "int(11)"), col("code", "varchar(2)")]);
+        assert!(limits.check(0, &Value::Text("long".into())).is_ok());
+        let e = limits.check(1, &Value::Text("abc".into())).unwrap_err();
+        assert!(e.contains("`code`") && e.contains("varchar(2)"), "{e}");
     }
 }

@@ -378,11 +378,7 @@ fn patch(
         return Ok(Vec::new());
     }
     let table = batch.table.clone();
-    let capacities: Vec<Option<convert::Capacity>> = table
-        .columns
-        .iter()
-        .map(|c| convert::capacity(&c.column_type))
-        .collect();
+    let limits = convert::Limits::of(&table.columns);
     let indices = arrow_array::UInt32Array::from(kept.clone());
     let rebuild = |image: &arrow_array::RecordBatch,
                    side: fn(&types::Event) -> &Option<Vec<types::Value>>|
@@ -416,12 +412,9 @@ fn patch(
                 let v = value(k).ok_or_else(|| {
                     format!("a replaced event lacks a value for column `{}`", c.name)
                 })?;
-                if let (Some(cap), Some(_)) = (capacities[j], &replaced[k]) {
-                    convert::check_fits(v, cap, &c.column_type).map_err(|m| {
-                        format!(
-                            "column `{}` at {}: {m}",
-                            c.name, batch.events[kept[k] as usize].position
-                        )
+                if replaced[k].is_some() {
+                    limits.check(j, v).map_err(|m| {
+                        format!("{m} (at {})", batch.events[kept[k] as usize].position)
                     })?;
                 }
                 values.push(v.clone());
@@ -495,7 +488,7 @@ fn select_rows(batch: ChangeBatch, keep: &[u32]) -> Result<Option<ChangeBatch>> 
 fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
     struct Open {
         table: Arc<TableSchema>,
-        capacities: Vec<Option<convert::Capacity>>,
+        limits: convert::Limits,
         shape: (bool, bool),
         before: Vec<Vec<types::Value>>,
         after: Vec<Vec<types::Value>>,
@@ -528,11 +521,7 @@ fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
                     done.push(close(open.remove(i))?);
                 }
                 open.push(Open {
-                    capacities: table
-                        .columns
-                        .iter()
-                        .map(|c| convert::capacity(&c.column_type))
-                        .collect(),
+                    limits: convert::Limits::of(&table.columns),
                     table: table.clone(),
                     shape,
                     before: Vec::new(),
@@ -553,15 +542,10 @@ fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
                         table.columns.len()
                     )));
                 }
-                for ((v, c), cap) in values.iter().zip(&table.columns).zip(&o.capacities) {
-                    if let Some(cap) = cap {
-                        convert::check_fits(v, *cap, &c.column_type).map_err(|m| {
-                            Error::Data(format!(
-                                "{} column `{}` at {}: {m}",
-                                table.id, c.name, info.position
-                            ))
-                        })?;
-                    }
+                for (j, v) in values.iter().enumerate() {
+                    o.limits.check(j, v).map_err(|m| {
+                        Error::Data(format!("{} {m} (at {})", table.id, info.position))
+                    })?;
                 }
                 rows.push(values);
             }
