@@ -136,11 +136,16 @@ impl Committer {
             serde_json::to_vec_pretty(log).unwrap_or_default(),
         )
         .await?;
-        self.write_manifests(log).await
+        self.write_manifests(log, &[]).await
     }
 
-    pub async fn write_manifests(&self, log: &CommitLog) -> Result<()> {
-        let mut by_table: BTreeMap<(String, String), Vec<&FileEntry>> = BTreeMap::new();
+    /// Rewrites the manifest of every table with committed files, and of
+    /// `also` (an empty list once a new snapshot has replaced its files).
+    pub async fn write_manifests(&self, log: &CommitLog, also: &[TableId]) -> Result<()> {
+        let mut by_table: BTreeMap<(String, String), Vec<&FileEntry>> = also
+            .iter()
+            .map(|t| ((t.database.clone(), t.name.clone()), Vec::new()))
+            .collect();
         for f in &log.files {
             by_table
                 .entry((f.database.clone(), f.table.clone()))

@@ -585,6 +585,8 @@ impl Sink for ParquetSink {
                 log.files.clear();
                 log.phase = "snapshot".into();
                 self.committer.write(&log).await?;
+                let ids: Vec<TableId> = tables.iter().map(|t| t.id.clone()).collect();
+                self.committer.write_manifests(&log, &ids).await?;
             }
             Plan::Cdc { from, fresh: true } => {
                 log.phase = "cdc".into();
@@ -592,7 +594,7 @@ impl Sink for ParquetSink {
                 self.committer.write(&log).await?;
             }
             // Repair manifests a crash may have left behind the log.
-            Plan::Cdc { .. } => self.committer.write_manifests(&log).await?,
+            Plan::Cdc { .. } => self.committer.write_manifests(&log, &[]).await?,
         }
         self.remove_uncommitted(tables, &log).await
     }
