@@ -455,8 +455,39 @@ fn one_capture_feeds_a_replica_and_an_archive() {
     // The replica as if it had stopped during its snapshot while the archive
     // finished: at the next start both take a new snapshot, and rows deleted
     // meanwhile (never captured) do not linger in the archive.
+    // `sluice status` reads both checkpoints; a change made while stopped
+    // puts both behind the source.
+    let status = sluice(&["status", path.to_str().expect("utf-8 path")], &[]);
+    status.assert_ok();
+    for sink in ["mysql", "parquet"] {
+        let row = status
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(sink))
+            .unwrap_or_else(|| panic!("no row for {sink}:\n{}", status.stdout));
+        assert!(row.contains(" cdc ") && row.contains("binlog."), "{row}");
+        assert!(row.trim_end().ends_with(" s"), "no checkpoint age: {row}");
+    }
+    src.exec("INSERT INTO arfan.t (id, name) VALUES (88888, 'while stopped')");
+    let status = sluice(&["status", path.to_str().expect("utf-8 path")], &[]);
+    let behind = status
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" bytes") || l.contains("binlog file(s)"))
+        .count();
+    assert_eq!(behind, 2, "both sinks are behind:\n{}", status.stdout);
+
     let first = snapshot_keys(&archive, "arfan", "t");
     dst.exec("UPDATE sluice.checkpoints SET phase = 'snapshot' WHERE pipeline = 'arfan'");
+    let status = sluice(&["status", path.to_str().expect("utf-8 path")], &[]);
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("mysql") && l.contains("snapshot")),
+        "{}",
+        status.stdout
+    );
     src.exec("DELETE FROM arfan.t WHERE id % 13 = 0; INSERT INTO arfan.t (id, name) VALUES (77777, 'while stopped')");
     let mut p = Background::start(&path, &[]);
     changes(src, "arfan", 3);

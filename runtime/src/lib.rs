@@ -16,6 +16,7 @@
 //! - [`binlog`]: where binlog events become change events.
 //! - [`checkpoint`]: the local checkpoint store for sinks without their own.
 //! - [`progress`]: progress bars, progress logs and replication lag.
+//! - [`status`]: `sluice status`, each sink's checkpoint against the source.
 
 pub mod binlog;
 pub mod checkpoint;
@@ -28,6 +29,7 @@ pub mod progress;
 pub mod sinks;
 pub mod sources;
 pub mod stage;
+pub mod status;
 pub mod transform;
 
 pub use error::{Error, Result};

@@ -53,6 +53,15 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         caught_up_lag_ms: u64,
     },
+    /// Show where each sink of a pipeline is: its checkpoint, how far behind
+    /// the source's binlog, and how old the checkpoint is.
+    #[command(
+        after_help = "Example:\n  sluice status pipelines/mysql-dr-sync.yaml\n\nReads the sinks' checkpoints (the target's sluice.checkpoints, an archive's commit\nlog) and the source's binlog position; writes nothing, and works whether or not\nthe pipeline is running. Exit code 0, 1 when a server cannot be read, 2 on an\ninvalid pipeline file."
+    )]
+    Status {
+        /// The pipeline YAML file.
+        file: PathBuf,
+    },
     /// Create and build transform plugins (docs/plugins.md).
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -140,7 +149,7 @@ fn main() -> ExitCode {
             ProgressArg::Auto | ProgressArg::Log => ProgressMode::Log,
             ProgressArg::Off => ProgressMode::Off,
         },
-        Command::Validate { .. } | Command::Plugin(_) => ProgressMode::Off,
+        Command::Validate { .. } | Command::Plugin(_) | Command::Status { .. } => ProgressMode::Off,
     };
     let bars = match &mode {
         ProgressMode::Bars(m) => Some(m),
@@ -205,28 +214,34 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Status { file } => {
+            let (cfg, runtime) = match load(&file) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            match runtime.block_on(sluice::status::read(&cfg)) {
+                Ok(status) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_micros() as i64);
+                    print!("{}", sluice::status::render(&status, now));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run {
             file,
             until_caught_up,
             caught_up_lag_ms,
             ..
         } => {
-            let cfg = match PipelineConfig::load(&file) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let (cfg, runtime) = match load(&file) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
             };
             let options = sluice::engine::RunOptions {
                 progress: mode,
@@ -262,4 +277,21 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The pipeline file and an async runtime to run it on, or the exit code
+/// (2 for an invalid file).
+fn load(file: &std::path::Path) -> Result<(PipelineConfig, tokio::runtime::Runtime), ExitCode> {
+    let cfg = PipelineConfig::load(file).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })?;
+    Ok((cfg, runtime))
 }

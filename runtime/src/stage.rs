@@ -99,6 +99,9 @@ pub trait Source: Send {
     /// Where a change stream without any checkpoint starts (`cdc.start`).
     async fn cdc_start(&mut self) -> Result<Position>;
 
+    /// The end of the source's change log now (for `sluice status`).
+    async fn current_position(&mut self) -> Result<Position>;
+
     /// Emits messages according to `plan` until done or `stop` turns true.
     async fn run(self: Box<Self>, out: Emitter, plan: Plan, stop: Stop) -> Result<()>;
 }
@@ -124,6 +127,11 @@ pub trait Sink: Send + Sync {
 
     /// Reads back what earlier runs did (only asked when the plan follows changes).
     async fn state(&self) -> Result<SinkState>;
+
+    /// When the sink last wrote its checkpoint (Unix microseconds), if known.
+    async fn checkpoint_time(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
 
     /// Checks every precondition for these tables without writing anything.
     async fn check(

@@ -92,6 +92,18 @@ impl Checkpoints {
         Ok(SinkState::At(oldest))
     }
 
+    /// When the oldest partition last recorded its position (Unix µs).
+    pub async fn oldest_update(&self, ep: &Endpoint, conn: &mut Conn) -> Result<Option<i64>> {
+        let t: Option<Option<i64>> = conn
+            .query_first(format!(
+                "SELECT CAST(UNIX_TIMESTAMP(MIN(`updated_at`)) * 1000000 AS SIGNED) FROM `sluice`.`checkpoints` WHERE {}",
+                self.key()
+            ))
+            .await
+            .map_err(|e| ep.error("reading sluice.checkpoints", e))?;
+        Ok(t.flatten())
+    }
+
     /// Each partition's position (phase `cdc` rows only).
     pub async fn read_parts(
         &self,

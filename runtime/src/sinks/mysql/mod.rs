@@ -352,6 +352,19 @@ impl Sink for MysqlSink {
         state
     }
 
+    async fn checkpoint_time(&self) -> Result<Option<i64>> {
+        if self.state().await? == SinkState::Fresh {
+            return Ok(None);
+        }
+        let mut conn = self.endpoint.connect(&self.session).await?;
+        let t = self
+            .checkpoints
+            .oldest_update(&self.endpoint, &mut conn)
+            .await;
+        let _ = conn.disconnect().await;
+        t
+    }
+
     async fn check(
         &self,
         tables: &[Arc<TableSchema>],

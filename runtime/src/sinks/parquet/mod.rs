@@ -530,6 +530,14 @@ impl Sink for ParquetSink {
         })
     }
 
+    async fn checkpoint_time(&self) -> Result<Option<i64>> {
+        match self.committer.store.head(&self.committer.log_path).await {
+            Ok(meta) => Ok(Some(meta.last_modified.timestamp_micros())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.committer.fail("reading the commit log", e)),
+        }
+    }
+
     async fn check(
         &self,
         _tables: &[Arc<TableSchema>],

@@ -289,6 +289,13 @@ impl Source for MysqlSource {
         Ok(pos)
     }
 
+    async fn current_position(&mut self) -> Result<Position> {
+        let mut conn = self.endpoint.connect(&[]).await?;
+        let pos = snapshot::binlog_position(&self.endpoint, &mut conn).await;
+        let _ = conn.disconnect().await;
+        pos
+    }
+
     async fn run(self: Box<Self>, out: Emitter, plan: Plan, stop: Stop) -> Result<()> {
         let from = match plan {
             Plan::Snapshot { then_cdc } => {
