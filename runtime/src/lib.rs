@@ -17,6 +17,7 @@
 //! - [`checkpoint`]: the local checkpoint store for sinks without their own.
 //! - [`progress`]: progress bars, progress logs and replication lag.
 //! - [`status`]: `sluice status`, each sink's checkpoint against the source.
+//! - [`throttle`]: rows and bytes per second a source may read.
 
 pub mod binlog;
 pub mod checkpoint;
@@ -30,6 +31,7 @@ pub mod sinks;
 pub mod sources;
 pub mod stage;
 pub mod status;
+pub mod throttle;
 pub mod transform;
 
 pub use error::{Error, Result};

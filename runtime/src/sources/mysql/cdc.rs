@@ -20,6 +20,7 @@ use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
 use crate::mysql::types::arrow_schema;
 use crate::stage::{Commit, DdlChange, Emitter, Message, Stop};
+use crate::throttle::Throttle;
 use crate::{Error, Result};
 
 /// Longest wait between reconnection attempts.
@@ -36,6 +37,7 @@ pub struct CdcReader {
     /// For reading table definitions the binlog cannot describe.
     meta: Option<Conn>,
     collations: Collations,
+    throttle: Option<Arc<Throttle>>,
 }
 
 /// Why following stopped without an error.
@@ -55,6 +57,7 @@ impl CdcReader {
         tables: Vec<Arc<TableSchema>>,
         batch_size: usize,
         config: &CdcConfig,
+        throttle: Option<Arc<Throttle>>,
     ) -> Self {
         CdcReader {
             endpoint,
@@ -66,6 +69,7 @@ impl CdcReader {
             on_unsupported: config.on_unsupported_ddl,
             meta: None,
             collations: Collations::new(),
+            throttle,
         }
     }
 
@@ -218,6 +222,11 @@ impl CdcReader {
                     let mut ok = true;
                     for chunk in rows.chunks(self.batch_size) {
                         let batch = self.batch(&schema, op, chunk, &position, ts_us)?;
+                        if let Some(throttle) = &self.throttle {
+                            throttle
+                                .take(batch.len() as u64, batch.byte_size() as u64)
+                                .await;
+                        }
                         partial = true;
                         if out.send(Message::Batch(batch)).await.is_err() {
                             ok = false;

@@ -21,6 +21,7 @@ use crate::mysql::catalog::{self, TableFilter};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::privileges::Grants;
 use crate::stage::{Emitter, Plan, Source, SourceMode as StageMode, Stop};
+use crate::throttle::Throttle;
 use crate::{Error, Result};
 
 /// `source: mysql: {...}` in a pipeline file.
@@ -40,6 +41,13 @@ pub struct MysqlSourceConfig {
     pub snapshot: SnapshotConfig,
     #[serde(default)]
     pub cdc: CdcConfig,
+    /// At most this many rows per second are read (snapshot and changes
+    /// together), to protect a production server.
+    #[serde(default)]
+    pub max_rows_per_second: Option<u64>,
+    /// At most this many bytes per second (rows' in-memory size).
+    #[serde(default)]
+    pub max_bytes_per_second: Option<u64>,
 }
 
 /// What the source reads.
@@ -153,6 +161,14 @@ impl MysqlSourceConfig {
                 None,
             )
         })?;
+        if self.max_rows_per_second == Some(0) || self.max_bytes_per_second == Some(0) {
+            return Err(located(
+                file,
+                &self.url,
+                "source.mysql: `max_rows_per_second` and `max_bytes_per_second` must be at least 1 (leave them out for no limit)".into(),
+                None,
+            ));
+        }
         if self.snapshot.chunk_rows == 0 || self.snapshot.parallelism == Some(0) {
             return Err(located(
                 file,
@@ -297,6 +313,10 @@ impl Source for MysqlSource {
     }
 
     async fn run(self: Box<Self>, out: Emitter, plan: Plan, stop: Stop) -> Result<()> {
+        let throttle = Throttle::new(
+            self.config.max_rows_per_second,
+            self.config.max_bytes_per_second,
+        );
         let from = match plan {
             Plan::Snapshot { then_cdc } => {
                 let reader = snapshot::SnapshotReader {
@@ -306,6 +326,7 @@ impl Source for MysqlSource {
                     parallelism: self.parallelism,
                     chunk_rows: self.config.snapshot.chunk_rows,
                     lock: self.config.snapshot.lock,
+                    throttle: throttle.clone(),
                 };
                 let Some(position) = reader.run(out.clone(), stop.clone()).await? else {
                     return Ok(()); // stopped
@@ -324,6 +345,7 @@ impl Source for MysqlSource {
             self.tables.clone(),
             self.batch_size,
             &self.config.cdc,
+            throttle,
         );
         follower.run(from, out, stop).await
     }

@@ -26,6 +26,7 @@ use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
 use crate::mysql::types::MysqlType;
 use crate::stage::{Emitter, Message, Stop};
+use crate::throttle::Throttle;
 use crate::{Error, Result};
 
 /// A batch is cut at this many bytes of variable-length data even if it has
@@ -46,6 +47,7 @@ pub struct SnapshotReader {
     pub parallelism: usize,
     pub chunk_rows: u64,
     pub lock: SnapshotLock,
+    pub throttle: Option<Arc<Throttle>>,
 }
 
 /// One unit of reading work.
@@ -86,6 +88,7 @@ impl SnapshotReader {
                 batch_size: self.batch_size,
                 position: position.clone(),
                 taken_at_us,
+                throttle: self.throttle.clone(),
             };
             tasks.spawn(worker.run(conn));
         }
@@ -370,6 +373,7 @@ struct Worker {
     batch_size: usize,
     position: Arc<Position>,
     taken_at_us: i64,
+    throttle: Option<Arc<Throttle>>,
 }
 
 impl Worker {
@@ -434,6 +438,14 @@ impl Worker {
             position: self.position.clone(),
             commit_ts_us: self.taken_at_us,
         };
+        if let Some(throttle) = &self.throttle {
+            throttle
+                .take(
+                    after.num_rows() as u64,
+                    after.get_array_memory_size() as u64,
+                )
+                .await;
+        }
         let batch = ChangeBatch {
             table: t.clone(),
             events: vec![info; after.num_rows()],
