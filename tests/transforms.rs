@@ -559,3 +559,58 @@ fn plugin_test_runs_sample_events() {
     .assert_fails_with(&["event #1 column `id`", "`x` is not an integer"]);
     let _ = std::fs::remove_file(&bad);
 }
+
+/// A masked table whose change-stream schema is rebuilt from the binlog's
+/// metadata (ENUM, DATETIME(3), a unique key): the mask still applies to
+/// its changes (regression: the rebuilt schema was taken for a renamed table).
+#[test]
+fn mask_applies_to_changes_of_a_table_the_binlog_describes_anew() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE wmaskcdc;
+         CREATE TABLE wmaskcdc.customers (id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+           email VARCHAR(190) NOT NULL, phone VARCHAR(32) NULL,
+           tier ENUM('basic','silver','gold') NOT NULL DEFAULT 'basic', created_at DATETIME(3) NOT NULL,
+           UNIQUE KEY uq_email (email)) CHARACTER SET utf8mb4;
+         INSERT INTO wmaskcdc.customers (email, phone, created_at)
+           SELECT CONCAT('u', seq, '@example.com'), CONCAT('+1-555-', LPAD(seq, 4, '0')), NOW(3) FROM wmaskcdc.seq_1_to_50;",
+    );
+    let yaml = transform_yaml(
+        "wmaskcdc",
+        src,
+        dst,
+        "wmaskcdc",
+        "  - plugin: mask\n    config:\n      salt: pepper\n      columns: { email: hash, phone: phone }\n",
+    )
+    .replace("mode: snapshot", "mode: snapshot+cdc");
+    let path = write_pipeline("wmaskcdc", &yaml);
+    let mut p = Background::start(&path, &[]);
+    p.wait_for(
+        Duration::from_secs(60),
+        "the snapshot arrives",
+        || match dst.try_query::<u64>("SELECT COUNT(*) FROM wmaskcdc_out.customers") {
+            Some(v) if v == [50] => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    src.exec(
+        "UPDATE wmaskcdc.customers SET phone = '+1-555-9999', tier = 'gold' WHERE id = 7;
+         INSERT INTO wmaskcdc.customers (id, email, phone, created_at) VALUES (51, 'late@example.com', '+1-555-1234', NOW(3));",
+    );
+    p.wait_for(Duration::from_secs(60), "the masked changes arrive", || {
+        let rows: Vec<(u32, String, String)> = dst.query(
+            "SELECT id, phone, tier FROM wmaskcdc_out.customers WHERE id IN (7, 51) ORDER BY id",
+        );
+        let want = vec![
+            (7, "+*-***-9999".to_string(), "gold".to_string()),
+            (51, "+*-***-1234".to_string(), "basic".to_string()),
+        ];
+        if rows == want {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    p.assert_running();
+    p.terminate(Duration::from_secs(30));
+}

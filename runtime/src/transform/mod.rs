@@ -144,6 +144,18 @@ impl WasmTransform {
 
     /// The plugin's output tables for `input`, asked once per table shape.
     fn shape(&mut self, input: &Arc<TableSchema>) -> Result<&Shape> {
+        // The change stream may describe a table with a new schema object of
+        // the same shape (built from the binlog's metadata); a table the
+        // plugin leaves as it is then stays that very object.
+        if let Some(s) = self.shapes.get_mut(&input.id) {
+            if !Arc::ptr_eq(&s.input, input) && s.identity() && schema::same_shape(&s.input, input)
+            {
+                *s = Shape {
+                    input: input.clone(),
+                    outputs: vec![input.clone()],
+                };
+            }
+        }
         let known = self
             .shapes
             .get(&input.id)
@@ -645,6 +657,12 @@ impl Chain {
             }
         }
         Ok(out)
+    }
+
+    /// Whether some plugin sees `table`'s events at all; when none does,
+    /// they reach the sinks unchanged.
+    pub fn touches(&self, table: &TableId) -> bool {
+        self.transforms.iter().any(|t| t.selects(table))
     }
 
     /// Whether some plugin changes what `table`'s events look like (its
