@@ -27,11 +27,7 @@ sandbox_start target
 OUT=$SANDBOX_ROOT/out
 mkdir -p "$OUT"
 
-echo "== sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
-sandbox_sql source "CREATE DATABASE sbtest"
-sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
-  --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 prepare >/dev/null
-sandbox_sql source "ANALYZE TABLE $(seq -f 'sbtest.sbtest%g' -s, 1 "$TABLES")" >/dev/null
+bench_sysbench_source
 
 checksums() { # server db
   local t out=""

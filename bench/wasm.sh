@@ -24,9 +24,7 @@ sandbox_start source
 sandbox_start target
 OUT=$SANDBOX_ROOT/out
 mkdir -p "$OUT"
-sandbox_sql source "CREATE DATABASE sbtest"
-sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
-  --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 prepare >/dev/null
+bench_sysbench_source
 
 run() { # name transforms-yaml -> seconds
   cat >"$OUT/$1.yaml" <<YAML

@@ -5,6 +5,7 @@
 #   sandbox_stop_all                                 # kills them, removes datadirs
 #   bench_tools CMD=PACKAGE...                       # apt-installs missing commands
 #   bench_sluice                                     # sets SLUICE_BIN (release build unless set)
+#   bench_sysbench_source                            # $TABLES x $TABLE_SIZE sysbench rows in source's sbtest
 # The Rust tests use their own harness (tests/support) with the same settings.
 
 SANDBOX_ROOT="${SANDBOX_ROOT:-$(mktemp -d "${TMPDIR:-/tmp}/sluice-sandbox.XXXXXX")}"
@@ -52,6 +53,16 @@ bench_sluice() {
     cargo build --release --quiet --bin sluice
     SLUICE_BIN=${CARGO_TARGET_DIR:-target}/release/sluice
   fi
+}
+
+# Fills database sbtest on the `source` sandbox with $TABLES sysbench
+# tables of $TABLE_SIZE rows each, with fresh statistics.
+bench_sysbench_source() {
+  echo "== sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
+  sandbox_sql source "CREATE DATABASE sbtest"
+  sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
+    --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 prepare >/dev/null
+  sandbox_sql source "ANALYZE TABLE $(seq -f 'sbtest.sbtest%g' -s, 1 "$TABLES")" >/dev/null
 }
 
 # timed NAME CMD...: runs CMD under GNU time (output in $OUT); keeps the

@@ -513,3 +513,184 @@ fn compressed_binlog_is_refused_not_skipped() {
         "{out}"
     );
 }
+
+/// `GET /metrics` over a plain socket: the body, or why not.
+fn scrape(port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    if !text.starts_with("HTTP/1.1 200") {
+        return Err(text);
+    }
+    Ok(text)
+}
+
+/// The value of the sample `name{labels}` (labels as printed, in order).
+fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let head = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&head))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The Prometheus endpoint while a pipeline runs: rows written, changes
+/// applied and lag move; lag returns to 0 on an idle source (heartbeats);
+/// SIGUSR1 holds changes back until SIGUSR2.
+#[test]
+fn metrics_move_and_pause_holds_changes() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE mx; CREATE TABLE mx.t (id INT PRIMARY KEY, v INT);
+         INSERT INTO mx.t SELECT seq, 0 FROM mx.seq_1_to_1000;",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let path = write_pipeline(
+        "mx",
+        &format!(
+            "name: mx\nsource:\n  mysql:\n    url: {}\n    mode: snapshot+cdc\n    include: [\"mx.*\"]\n    cdc:\n      heartbeat_ms: 200\nsinks:\n  - mysql:\n      name: replica\n      url: {}\nmetrics:\n  listen: 127.0.0.1:{port}\n",
+            src.url(),
+            dst.url()
+        ),
+    );
+    let mut p = Background::start(&path, &[]);
+    let written = "pipeline=\"mx\",sink=\"replica\",table=\"mx.t\"";
+    p.wait_for(
+        Duration::from_secs(60),
+        "the snapshot shows in /metrics",
+        || {
+            let m = scrape(port)?;
+            match (
+                sample(&m, "sluice_rows_written_total", written),
+                sample(
+                    &m,
+                    "sluice_rows_read_total",
+                    "pipeline=\"mx\",table=\"mx.t\"",
+                ),
+            ) {
+                (Some(w), Some(r)) if w >= 1000.0 && r >= 1000.0 => Ok(()),
+                other => Err(format!("{other:?}\n{m}")),
+            }
+        },
+    );
+    wait_following(dst, "mx");
+    src.exec("INSERT INTO mx.t SELECT seq, 1 FROM mx.seq_1001_to_1500; UPDATE mx.t SET v = 2 WHERE id <= 100;");
+    let sink = "pipeline=\"mx\",sink=\"replica\"";
+    p.wait_for(Duration::from_secs(60), "changes show in /metrics", || {
+        let m = scrape(port)?;
+        match (
+            sample(&m, "sluice_changes_applied_total", sink),
+            sample(&m, "sluice_lag_seconds", sink),
+            sample(&m, "sluice_checkpoint_age_seconds", sink),
+        ) {
+            (Some(c), Some(_), Some(_)) if c >= 600.0 => Ok(()),
+            other => Err(format!("{other:?}\n{m}")),
+        }
+    });
+    // Idle: heartbeats bring the lag to 0, and it stays there.
+    p.wait_for(
+        Duration::from_secs(30),
+        "the lag of an idle source is 0",
+        || {
+            let m = scrape(port)?;
+            match sample(&m, "sluice_lag_seconds", sink) {
+                Some(l) if l == 0.0 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
+    let written_before = sample(
+        &scrape(port).expect("scrape"),
+        "sluice_rows_written_total",
+        written,
+    );
+    assert!(written_before >= Some(1600.0), "{written_before:?}");
+
+    // Pause: a change made now is not applied until resumed.
+    let pid = p.pid().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-USR1");
+    let log = p.log.clone();
+    p.wait_for(
+        Duration::from_secs(10),
+        "the pipeline says it paused",
+        || {
+            if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("paused (SIGUSR1)")) {
+                Ok(())
+            } else {
+                Err("no pause line yet".into())
+            }
+        },
+    );
+    src.exec("UPDATE mx.t SET v = 3 WHERE id = 1;");
+    let held_until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < held_until {
+        p.assert_running();
+        assert_eq!(
+            dst.scalar::<i32>("SELECT v FROM mx.t WHERE id = 1"),
+            2,
+            "applied while paused"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal("-USR2");
+    p.wait_for(
+        Duration::from_secs(30),
+        "the held change arrives after SIGUSR2",
+        || match dst.scalar::<i32>("SELECT v FROM mx.t WHERE id = 1") {
+            3 => Ok(()),
+            v => Err(format!("v = {v}")),
+        },
+    );
+    p.terminate(Duration::from_secs(30));
+    assert_same_table(src, "mx.t", dst, "mx.t", "id");
+}
+
+/// `max_rows_per_second` on the change stream: one transaction of 11,000
+/// rows arrives no faster than 1,000 rows/s, and not much slower.
+#[test]
+fn a_change_stream_rate_limit_is_held() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE cthrottle; CREATE TABLE cthrottle.t (id INT PRIMARY KEY, v VARCHAR(20));",
+    );
+    let path = write_pipeline(
+        "cthrottle",
+        &format!(
+            "name: cthrottle\nsource:\n  mysql:\n    url: {}\n    mode: snapshot+cdc\n    include: [\"cthrottle.*\"]\n    max_rows_per_second: 1000\n    cdc:\n      heartbeat_ms: 200\nsinks:\n  - mysql:\n      url: {}\nsettings:\n  batch_size: 100\n",
+            src.url(),
+            dst.url()
+        ),
+    );
+    let mut p = Background::start(&path, &[]);
+    wait_following(dst, "cthrottle");
+    let started = std::time::Instant::now();
+    src.exec("INSERT INTO cthrottle.t SELECT seq, CONCAT('v', seq) FROM cthrottle.seq_1_to_11000;");
+    p.wait_for(
+        Duration::from_secs(60),
+        "11000 changed rows arrive",
+        || match dst.scalar::<u64>("SELECT COUNT(*) FROM cthrottle.t") {
+            11_000 => Ok(()),
+            n => Err(format!("{n} rows")),
+        },
+    );
+    let secs = started.elapsed().as_secs_f64();
+    let rate = 11_000.0 / secs;
+    assert!(
+        (900.0..=1100.0).contains(&rate),
+        "11000 rows in {secs:.2} s: {rate:.0} rows/s, outside 1000 ± 10%"
+    );
+    p.terminate(Duration::from_secs(30));
+    assert_same_table(src, "cthrottle.t", dst, "cthrottle.t", "id");
+}

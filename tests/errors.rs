@@ -32,6 +32,17 @@ fn validate_accepts_a_good_file_without_connecting() {
 }
 
 #[test]
+fn a_bad_metrics_address_is_located() {
+    let run = validate(
+        "metrics",
+        &format!("{GOOD}metrics:\n  listen: localhost-9464\n"),
+        &[],
+    );
+    assert_eq!(run.status.code(), Some(2));
+    run.assert_fails_with(&["metrics.yaml:10:", "is not an address", "127.0.0.1:9464"]);
+}
+
+#[test]
 fn malformed_yaml_names_line_and_column() {
     let run = validate(
         "malformed",

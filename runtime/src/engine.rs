@@ -82,7 +82,10 @@ pub fn build(config: &PipelineConfig) -> Result<Stages> {
 }
 
 /// Decides what to do from the source's mode and what the sinks did before.
-async fn plan(source: &mut dyn Source, sinks: &[Arc<dyn Sink>]) -> Result<(Plan, Vec<SinkState>)> {
+pub async fn plan(
+    source: &mut dyn Source,
+    sinks: &[Arc<dyn Sink>],
+) -> Result<(Plan, Vec<SinkState>)> {
     let mode = source.mode();
     if mode == SourceMode::Snapshot {
         return Ok((
@@ -194,9 +197,14 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
         tables = tokio::task::block_in_place(|| chain.tables(&source_tables))?;
     }
     let (plan, states) = plan(source.as_mut(), &sinks).await?;
+    crate::precheck::enforce(&source.precheck(&source_tables, &plan).await?)?;
     for (sink, state) in sinks.iter().zip(&states) {
         sink.check(&tables, &plan, state).await?;
     }
+    let metrics_listener = match &config.metrics {
+        Some(m) => Some(crate::metrics::bind(&m.listen.value).await?),
+        None => None,
+    };
     for (sink, state) in sinks.iter().zip(&states) {
         sink.prepare(&tables, &plan, state).await?;
     }
@@ -210,10 +218,21 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
 
     let progress = Arc::new(Progress::new(&tables, sinks.len(), &options.progress));
     progress.start_reporting(&options.progress);
+    let metrics = metrics_listener.map(|l| {
+        crate::metrics::serve(
+            l,
+            crate::metrics::Exposed {
+                pipeline: config.name.value.clone(),
+                sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
+                progress: progress.clone(),
+            },
+        )
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let stopped_because: Arc<std::sync::Mutex<Option<&'static str>>> = Default::default();
     let signals = tokio::spawn(stop_on_signal(stop_tx.clone(), stopped_because.clone()));
+    let pauses = tokio::spawn(pause_on_signal(progress.clone()));
     let caught_up = options.until_caught_up.map(|threshold| {
         tokio::spawn(stop_when_caught_up(
             progress.clone(),
@@ -275,14 +294,17 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
                     input_open = false;
                     continue;
                 };
-                if let Message::SnapshotDone(p) = &msg {
-                    snapshot_position = Some((**p).clone());
+                match &msg {
+                    Message::SnapshotDone(p) => snapshot_position = Some((**p).clone()),
+                    Message::Batch(b) => progress.read(&b.table.id, b.len() as u64, b.byte_size() as u64),
+                    _ => {}
                 }
                 match msg {
                     Message::Batch(b) if transform_workers > 0 => {
                         let pool = pool.clone();
+                        let progress = progress.clone();
                         pending.push_back(Box::pin(async move {
-                            tokio::task::spawn_blocking(move || transform(&pool, b))
+                            tokio::task::spawn_blocking(move || transform(&pool, b, &progress))
                                 .await
                                 .map_err(|e| Error::Internal(format!("transform task: {e}")))?
                         }));
@@ -337,6 +359,10 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
         }
     }
     signals.abort();
+    pauses.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     if let Some(c) = caught_up {
         c.abort();
     }
@@ -356,7 +382,11 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
 }
 
 /// Runs one batch through a free chain of the pool.
-fn transform(pool: &std::sync::Mutex<Vec<Chain>>, batch: ChangeBatch) -> Result<Vec<Message>> {
+fn transform(
+    pool: &std::sync::Mutex<Vec<Chain>>,
+    batch: ChangeBatch,
+    progress: &Progress,
+) -> Result<Vec<Message>> {
     let lock = || {
         pool.lock()
             .map_err(|_| Error::Internal("transform pool poisoned".into()))
@@ -364,7 +394,9 @@ fn transform(pool: &std::sync::Mutex<Vec<Chain>>, batch: ChangeBatch) -> Result<
     let mut chain = lock()?
         .pop()
         .ok_or_else(|| Error::Internal("no free transform worker".into()))?;
+    let started = Instant::now();
     let result = chain.apply(batch);
+    progress.plugin_time(started.elapsed());
     lock()?.push(chain);
     Ok(result?.into_iter().map(Message::Batch).collect())
 }
@@ -407,6 +439,36 @@ async fn stop_on_signal(
         });
     }
     let _ = stop.send(true);
+}
+
+/// SIGUSR1 pauses reading from the source, SIGUSR2 resumes: to give a
+/// production server a rest without losing the pipeline's place.
+async fn pause_on_signal(progress: Arc<Progress>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut pause), Ok(mut resume)) = (
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    ) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = pause.recv() => {
+                if crate::throttle::set_paused(true) {
+                    // Lag grows from here: nothing new is applied.
+                    for i in 0..progress.sink_count() {
+                        progress.set_caught_up(i, false);
+                    }
+                    tracing::info!("paused (SIGUSR1): reading nothing more from the source until SIGUSR2");
+                }
+            }
+            _ = resume.recv() => {
+                if crate::throttle::set_paused(false) {
+                    tracing::info!("resumed (SIGUSR2)");
+                }
+            }
+        }
+    }
 }
 
 /// How long the lag must stay under the threshold before cutover.

@@ -15,9 +15,12 @@
 //! - [`sources`] and [`sinks`]: one folder per component, config next to code.
 //! - [`binlog`]: where binlog events become change events.
 //! - [`checkpoint`]: the local checkpoint store for sinks without their own.
+//! - [`metrics`]: the Prometheus endpoint.
 //! - [`progress`]: progress bars, progress logs and replication lag.
+//! - [`precheck`]: `sluice check`, every precondition as pass / warn / fail with its fix.
 //! - [`status`]: `sluice status`, each sink's checkpoint against the source.
 //! - [`throttle`]: rows and bytes per second a source may read.
+//! - [`verify`]: `sluice verify`, targets compared with the source range by range, and repaired.
 
 pub mod binlog;
 pub mod checkpoint;
@@ -25,7 +28,9 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod metrics;
 pub mod mysql;
+pub mod precheck;
 pub mod progress;
 pub mod sinks;
 pub mod sources;
@@ -33,5 +38,6 @@ pub mod stage;
 pub mod status;
 pub mod throttle;
 pub mod transform;
+pub mod verify;
 
 pub use error::{Error, Result};

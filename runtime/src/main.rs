@@ -36,6 +36,15 @@ enum Command {
         /// The pipeline YAML file.
         file: PathBuf,
     },
+    /// Check every precondition of a pipeline and print pass / warn / fail
+    /// with the fix for each; writes nothing.
+    #[command(
+        after_help = "Example:\n  sluice check pipelines/mysql-dr-sync.yaml\n\nChecks the source (version, privileges, log_bin, binlog_format, binlog_row_image,\nbinlog_row_metadata, binlog retention, server id, table keys, column types), each\nsink (reachable, privileges, existing tables, character sets, a probe object on\nobject storage) and each plugin (loads, accepts its config). `sluice run` runs the\nsame checks and refuses to start on a failure. Exit code 0 when nothing failed\n(warnings allowed), 1 on a failure, 2 on an invalid pipeline file."
+    )]
+    Check {
+        /// The pipeline YAML file.
+        file: PathBuf,
+    },
     /// Run a pipeline: check every precondition, then copy and follow changes.
     #[command(
         after_help = "Examples:\n  sluice run pipelines/mysql-migrate.yaml\n  sluice run pipelines/mysql-dr-sync.yaml            # runs until SIGTERM\n  sluice run --until-caught-up pipelines/mysql-migrate-online.yaml   # cutover\n  sluice run --progress log --log-format json pipeline.yaml\n\nNothing is written to any sink unless every precondition passes (tables exist\nunder `existing_tables: fail`, privileges, connectivity). A pipeline that follows\nchanges resumes from its sinks' checkpoints; SIGTERM or Ctrl-C commits what was\napplied and exits 0. Exit code 0 on success, 1 on a runtime failure, 2 on an\ninvalid pipeline file."
@@ -61,6 +70,36 @@ enum Command {
     Status {
         /// The pipeline YAML file.
         file: PathBuf,
+    },
+    /// Prove that each sink (MySQL target or Parquet archive) holds what the
+    /// source holds, after the pipeline's transforms; optionally repair.
+    #[command(
+        after_help = "Examples:\n  sluice verify pipelines/mysql-dr-sync.yaml\n  sluice verify --sample 10% --report diff.json pipeline.yaml\n  sluice verify --repair pipeline.yaml\n\nCompares key range by key range, in parallel: server-side checksums for tables no\ntransform touches, row by row (through the same plugins) for the others and for\nranges whose checksums differ; archives by replaying their committed files.\nWhile the pipeline follows changes, differing ranges are compared again once the\nsink has caught up. Never writes to the source.\nExit code 0 when equal (or repaired), 3 when rows differ, 1 when a server cannot be\nread, 2 on an invalid pipeline file."
+    )]
+    Verify {
+        /// The pipeline YAML file.
+        file: PathBuf,
+        /// Only this sink (by name).
+        #[arg(long)]
+        sink: Option<String>,
+        /// Compare only this share of the key ranges, chosen at random, e.g. `10%`.
+        #[arg(long, default_value = "100%")]
+        sample: String,
+        /// Rows per key range.
+        #[arg(long, default_value_t = 10_000)]
+        chunk_rows: u64,
+        /// Ranges compared at once (default: the pipeline's settings.parallelism).
+        #[arg(long)]
+        parallelism: Option<usize>,
+        /// Rewrite the differing rows on MySQL targets, then compare them again.
+        #[arg(long)]
+        repair: bool,
+        /// Write every difference to this JSON file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Seconds to wait for a sink that follows changes to catch up before comparing differing ranges again.
+        #[arg(long, default_value_t = 30)]
+        recheck_timeout_s: u64,
     },
     /// Create and build transform plugins (docs/plugins.md).
     #[command(subcommand)]
@@ -149,7 +188,11 @@ fn main() -> ExitCode {
             ProgressArg::Auto | ProgressArg::Log => ProgressMode::Log,
             ProgressArg::Off => ProgressMode::Off,
         },
-        Command::Validate { .. } | Command::Plugin(_) | Command::Status { .. } => ProgressMode::Off,
+        Command::Validate { .. }
+        | Command::Plugin(_)
+        | Command::Status { .. }
+        | Command::Check { .. }
+        | Command::Verify { .. } => ProgressMode::Off,
     };
     let bars = match &mode {
         ProgressMode::Bars(m) => Some(m),
@@ -226,6 +269,91 @@ fn main() -> ExitCode {
                         .map_or(0, |d| d.as_micros() as i64);
                     print!("{}", sluice::status::render(&status, now));
                     ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { file } => {
+            let (cfg, runtime) = match load(&file) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            match runtime.block_on(sluice::precheck::run(&cfg)) {
+                Ok(findings) => {
+                    print!("{}", sluice::precheck::render(&findings));
+                    if findings
+                        .iter()
+                        .any(|f| f.level == sluice::precheck::Level::Fail)
+                    {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Verify {
+            file,
+            sink,
+            sample,
+            chunk_rows,
+            parallelism,
+            repair,
+            report,
+            recheck_timeout_s,
+        } => {
+            let Some(sample_percent) = sample
+                .trim_end_matches('%')
+                .parse::<f64>()
+                .ok()
+                .filter(|p| *p > 0.0 && *p <= 100.0)
+            else {
+                eprintln!("error: --sample {sample}: expected a percentage above 0 and at most 100, e.g. 10%");
+                return ExitCode::from(2);
+            };
+            if chunk_rows == 0 || parallelism == Some(0) {
+                eprintln!("error: --chunk-rows and --parallelism must be at least 1");
+                return ExitCode::from(2);
+            }
+            let (cfg, runtime) = match load(&file) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            let options = sluice::verify::VerifyOptions {
+                sink,
+                sample_percent,
+                chunk_rows,
+                parallelism,
+                repair,
+                recheck_timeout: std::time::Duration::from_secs(recheck_timeout_s),
+            };
+            match runtime.block_on(sluice::verify::run(&cfg, &options)) {
+                Ok(result) => {
+                    print!("{}", sluice::verify::render(&result));
+                    if let Some(path) = report {
+                        let written = serde_json::to_vec_pretty(&result)
+                            .map_err(|e| e.to_string())
+                            .and_then(|json| {
+                                std::fs::write(&path, json).map_err(|e| e.to_string())
+                            });
+                        if let Err(e) = written {
+                            eprintln!("error: writing the report {}: {e}", path.display());
+                            return ExitCode::FAILURE;
+                        }
+                        println!("report: {}", path.display());
+                    }
+                    if result.differences == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(3)
+                    }
                 }
                 Err(e) => {
                     eprintln!("error: {e}");

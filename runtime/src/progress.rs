@@ -26,8 +26,44 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 struct Table {
     estimated: u64,
+    /// Rows the first sink wrote (what the bars and progress logs show).
     done: AtomicU64,
+    /// Rows each sink wrote: snapshot rows and applied changes.
+    written: Vec<AtomicU64>,
+    /// Rows and bytes of row images the source read.
+    read_rows: AtomicU64,
+    read_bytes: AtomicU64,
     bar: Option<ProgressBar>,
+}
+
+/// Transient errors (lost connections, deadlocks, lock wait timeouts)
+/// retried since the process started, for the metrics endpoint.
+static TRANSIENT_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one transient error that is being retried.
+pub fn transient_error() {
+    TRANSIENT_ERRORS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Transient errors retried so far.
+pub fn transient_errors() -> u64 {
+    TRANSIENT_ERRORS.load(Ordering::Relaxed)
+}
+
+/// One table's counters, for the metrics endpoint.
+#[derive(Debug, Clone)]
+pub struct TableCounts {
+    pub table: TableId,
+    pub read_rows: u64,
+    pub read_bytes: u64,
+    /// Per sink, in pipeline order.
+    pub written: Vec<u64>,
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// How far one sink has applied changes.
@@ -40,6 +76,8 @@ pub struct SinkStatus {
     caught_up: AtomicBool,
     /// Row changes applied.
     changes: AtomicU64,
+    /// When (µs since the epoch) the sink last committed a checkpoint.
+    checkpoint_us: AtomicI64,
 }
 
 /// Rows written per table (as seen by the first sink), and each sink's lag.
@@ -49,6 +87,8 @@ pub struct Progress {
     started: Instant,
     multi: Option<MultiProgress>,
     reporter: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Time spent in transform plugins, µs.
+    plugin_us: AtomicU64,
 }
 
 impl Progress {
@@ -82,6 +122,9 @@ impl Progress {
                     Table {
                         estimated: t.estimated_rows,
                         done: AtomicU64::new(0),
+                        written: (0..sinks.max(1)).map(|_| AtomicU64::new(0)).collect(),
+                        read_rows: AtomicU64::new(0),
+                        read_bytes: AtomicU64::new(0),
                         bar,
                     },
                 )
@@ -93,6 +136,7 @@ impl Progress {
             started: Instant::now(),
             multi,
             reporter: Mutex::new(None),
+            plugin_us: AtomicU64::new(0),
         }
     }
 
@@ -195,6 +239,9 @@ impl Progress {
     }
 
     pub fn add(&self, sink: usize, table: &TableId, rows: u64) {
+        if let Some(w) = self.tables.get(table).and_then(|t| t.written.get(sink)) {
+            w.fetch_add(rows, Ordering::Relaxed);
+        }
         if sink != 0 {
             return;
         }
@@ -209,13 +256,70 @@ impl Progress {
         }
     }
 
-    /// Sink `sink` committed changes up to a source commit at `commit_ts_us`.
+    /// Sink `sink` committed changes up to a source commit at `commit_ts_us`
+    /// (and its checkpoint with them).
     pub fn applied(&self, sink: usize, commit_ts_us: i64, changes: u64) {
         if let Some(s) = self.sinks.get(sink) {
             s.applied_commit_us
                 .fetch_max(commit_ts_us, Ordering::Relaxed);
             s.changes.fetch_add(changes, Ordering::Relaxed);
+            s.checkpoint_us.store(now_us(), Ordering::Relaxed);
         }
+    }
+
+    /// Sink `sink` applied `rows` row changes to `table` (counted apart from
+    /// the snapshot's progress).
+    pub fn changed(&self, sink: usize, table: &TableId, rows: u64) {
+        if let Some(w) = self.tables.get(table).and_then(|t| t.written.get(sink)) {
+            w.fetch_add(rows, Ordering::Relaxed);
+        }
+    }
+
+    /// The source read `rows` rows (`bytes` of row images) of `table`.
+    pub fn read(&self, table: &TableId, rows: u64, bytes: u64) {
+        if let Some(t) = self.tables.get(table) {
+            t.read_rows.fetch_add(rows, Ordering::Relaxed);
+            t.read_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Time a batch spent in the transform plugins.
+    pub fn plugin_time(&self, d: Duration) {
+        self.plugin_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Seconds spent in transform plugins so far.
+    pub fn plugin_seconds(&self) -> f64 {
+        self.plugin_us.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
+    /// How many sinks there are.
+    pub fn sink_count(&self) -> usize {
+        self.sinks.len()
+    }
+
+    /// How long ago sink `sink` last committed a checkpoint; `None` before its first.
+    pub fn checkpoint_age(&self, sink: usize) -> Option<Duration> {
+        let at = self.sinks.get(sink)?.checkpoint_us.load(Ordering::Relaxed);
+        (at > 0).then(|| Duration::from_micros(now_us().saturating_sub(at).max(0) as u64))
+    }
+
+    /// Every table's counters.
+    pub fn table_counts(&self) -> Vec<TableCounts> {
+        self.tables
+            .iter()
+            .map(|(id, t)| TableCounts {
+                table: id.clone(),
+                read_rows: t.read_rows.load(Ordering::Relaxed),
+                read_bytes: t.read_bytes.load(Ordering::Relaxed),
+                written: t
+                    .written
+                    .iter()
+                    .map(|w| w.load(Ordering::Relaxed))
+                    .collect(),
+            })
+            .collect()
     }
 
     pub fn set_caught_up(&self, sink: usize, caught_up: bool) {
@@ -238,11 +342,7 @@ impl Progress {
         if applied == 0 {
             return Duration::MAX;
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or(applied);
-        Duration::from_micros(now.saturating_sub(applied).max(0) as u64)
+        Duration::from_micros(now_us().saturating_sub(applied).max(0) as u64)
     }
 
     /// The largest lag over all sinks.

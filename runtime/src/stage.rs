@@ -102,6 +102,18 @@ pub trait Source: Send {
     /// The end of the source's change log now (for `sluice status`).
     async fn current_position(&mut self) -> Result<Position>;
 
+    /// What the source needs from its server for `plan` (version,
+    /// privileges, change log settings, keys), checked after `discover`
+    /// and before anything is read; `sluice run` refuses to start on a
+    /// failed finding.
+    async fn precheck(
+        &mut self,
+        _tables: &[Arc<TableSchema>],
+        _plan: &Plan,
+    ) -> Result<Vec<crate::precheck::Finding>> {
+        Ok(Vec::new())
+    }
+
     /// Emits messages according to `plan` until done or `stop` turns true.
     async fn run(self: Box<Self>, out: Emitter, plan: Plan, stop: Stop) -> Result<()>;
 }

@@ -5,11 +5,41 @@
 //!
 //! The rate is a GCRA (the `governor` crate) with a burst of a tenth of a
 //! second's worth, so the limit holds over any window longer than that.
+//!
+//! Pausing (SIGUSR1, resumed by SIGUSR2) uses the same place: a paused
+//! source waits before it emits, so nothing new reaches the sinks while
+//! what they already hold is applied and checkpointed.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::watch;
+
+static PAUSE: OnceLock<watch::Sender<bool>> = OnceLock::new();
+
+fn pause_gate() -> &'static watch::Sender<bool> {
+    PAUSE.get_or_init(|| watch::channel(false).0)
+}
+
+/// Pauses (or resumes) every source of this process; `false` when it
+/// already was so.
+pub fn set_paused(paused: bool) -> bool {
+    pause_gate().send_replace(paused) != paused
+}
+
+pub fn is_paused() -> bool {
+    *pause_gate().borrow()
+}
+
+/// Returns at once unless paused; then when resumed.
+pub async fn while_paused() {
+    if !is_paused() {
+        return;
+    }
+    let mut rx = pause_gate().subscribe();
+    let _ = rx.wait_for(|p| !*p).await;
+}
 
 /// One rate, in units per second.
 struct Limit {

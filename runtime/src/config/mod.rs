@@ -33,6 +33,17 @@ pub struct PipelineConfig {
     pub sinks: Spanned<Vec<SinkConfig>>,
     #[serde(default)]
     pub settings: Settings,
+    /// The Prometheus endpoint; off unless set.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `metrics:` in a pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` to serve `/metrics` on, e.g. `127.0.0.1:9464`.
+    pub listen: Spanned<String>,
 }
 
 /// The one source of a pipeline, keyed by its kind.
@@ -262,6 +273,19 @@ impl PipelineConfig {
             match sink {
                 SinkConfig::Mysql(c) => c.check(file)?,
                 SinkConfig::Parquet(c) => c.check(file)?,
+            }
+        }
+        if let Some(m) = &self.metrics {
+            if let Err(e) = m.listen.value.parse::<std::net::SocketAddr>() {
+                return Err(located(
+                    file,
+                    &m.listen,
+                    format!(
+                        "`metrics.listen: {}` is not an address ({e})",
+                        m.listen.value
+                    ),
+                    Some("write HOST:PORT, e.g. `listen: 127.0.0.1:9464`".into()),
+                ));
             }
         }
         Ok(())

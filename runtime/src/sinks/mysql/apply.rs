@@ -519,6 +519,7 @@ impl Partition {
                 Err((what, e)) => {
                     if retryable_txn && attempt < LOCK_RETRIES && is_lock_conflict(&e) {
                         attempt += 1;
+                        crate::progress::transient_error();
                         tracing::debug!(partition = self.part, attempt, error = %e, "lock conflict; retrying the transaction");
                         let _ = self.conn.query_drop("ROLLBACK").await;
                         self.in_txn = false;
@@ -528,6 +529,11 @@ impl Partition {
                     return Err(self.ctx.endpoint.error(what, e));
                 }
             }
+        }
+        for op in &ops {
+            self.ctx
+                .progress
+                .changed(self.ctx.sink_index, &op.batch.table.id, 1);
         }
         self.ctx
             .progress

@@ -94,6 +94,44 @@ pub fn normalized(create: &str) -> String {
         .join(" ")
 }
 
+/// The identifiers that follow any of `markers` in a DDL statement, e.g.
+/// the collations after `COLLATE ` and `COLLATE=`; quoted text is skipped.
+pub fn names_after(ddl: &str, markers: &[&str]) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    // ASCII upper-casing keeps byte offsets, so both index alike.
+    let upper = ddl.to_ascii_uppercase().into_bytes();
+    let bytes = ddl.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == b'\\' && q != b'`' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if matches!(b, b'\'' | b'"' | b'`') => quote = Some(b),
+            None => {
+                if let Some(m) = markers
+                    .iter()
+                    .find(|m| upper[i..].starts_with(m.as_bytes()))
+                {
+                    let start = i + m.len();
+                    let end = ddl[start..]
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .map_or(ddl.len(), |e| start + e);
+                    if end > start {
+                        out.insert(ddl[start..end].to_ascii_lowercase());
+                    }
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +179,18 @@ mod tests {
         assert_eq!(keys, vec!["KEY `k_1` (`k`)", "KEY `k_2` (`k`,`id` DESC)"]);
         assert!(split_secondary_indexes("CREATE TABLE `t` (\n  `a` int,\n  KEY `x` (`a`),\n  CONSTRAINT `f` FOREIGN KEY (`a`) REFERENCES `p` (`id`)\n)").is_none());
         assert!(split_secondary_indexes("CREATE TABLE `t` (\n  `a` int\n)").is_none());
+    }
+
+    #[test]
+    fn finds_charsets_and_collations_outside_quotes() {
+        let ddl = "CREATE TABLE `t` (\n  `a` varchar(10) CHARACTER SET latin1 COLLATE latin1_swedish_ci DEFAULT 'COLLATE x',\n  `COLLATE y` int\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci";
+        let names: Vec<String> = names_after(ddl, &["COLLATE=", "COLLATE "])
+            .into_iter()
+            .collect();
+        assert_eq!(names, vec!["latin1_swedish_ci", "utf8mb4_0900_ai_ci"]);
+        let sets: Vec<String> = names_after(ddl, &["CHARSET=", "CHARACTER SET "])
+            .into_iter()
+            .collect();
+        assert_eq!(sets, vec!["latin1", "utf8mb4"]);
     }
 }

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
-use mysql_async::Pool;
+use mysql_async::{Conn, Pool};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use tokio::sync::mpsc;
@@ -158,7 +158,7 @@ impl MysqlSinkConfig {
 /// Session settings for loading: values are taken as they are (no strict
 /// mode rewriting, 0 stays 0 in AUTO_INCREMENT columns, zero dates allowed),
 /// and foreign keys are not checked while tables fill in any order.
-const WRITER_SESSION: &[&str] = &[
+pub(crate) const WRITER_SESSION: &[&str] = &[
     "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
     "SET SESSION foreign_key_checks = 0",
 ];
@@ -394,6 +394,8 @@ impl Sink for MysqlSink {
             self.max_statement_bytes
                 .fetch_min(p.saturating_sub(16 << 10).max(1024), Relaxed);
         }
+
+        self.check_charsets(&mut conn, tables).await?;
 
         if self.load_method != LoadMethod::Insert {
             let local_infile: Option<bool> = conn
@@ -631,6 +633,44 @@ impl Sink for MysqlSink {
 }
 
 impl MysqlSink {
+    /// Every character set and collation the tables' DDL names must exist
+    /// on the target (MySQL 8's `utf8mb4_0900_ai_ci` does not on MariaDB).
+    async fn check_charsets(&self, conn: &mut Conn, tables: &[Arc<TableSchema>]) -> Result<()> {
+        let known: Vec<(String, Option<String>)> = conn
+            .query("SELECT COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
+            .await
+            .map_err(|e| self.endpoint.error("reading the target's collations", e))?;
+        let collations: BTreeSet<&str> = known.iter().map(|(c, _)| c.as_str()).collect();
+        let charsets: BTreeSet<&str> = known.iter().filter_map(|(_, s)| s.as_deref()).collect();
+        let mut missing = Vec::new();
+        for t in tables {
+            let ddl = &t.ddl.create_table;
+            for cs in ddl::names_after(ddl, &["CHARSET=", "CHARACTER SET "]) {
+                if !charsets.contains(cs.as_str()) {
+                    missing.push(format!("character set {cs} ({})", t.id));
+                }
+            }
+            for co in ddl::names_after(ddl, &["COLLATE=", "COLLATE "]) {
+                if !collations.contains(co.as_str()) {
+                    missing.push(format!("collation {co} ({})", t.id));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.dedup();
+        Err(Error::precondition(
+            format!(
+                "{} at {} does not know {}",
+                self.endpoint.role,
+                self.endpoint.masked(),
+                missing.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+            ),
+            "use a target server version that has them, or convert the source tables (ALTER TABLE ... CONVERT TO CHARACTER SET ... COLLATE ...) before copying",
+        ))
+    }
+
     async fn applier<'a>(
         &self,
         slot: &'a mut Option<Applier>,

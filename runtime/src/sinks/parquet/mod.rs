@@ -5,7 +5,8 @@
 //! - [`layout`]: object paths, named by source positions;
 //! - [`files`]: change batches to Parquet (row image plus `_op`,
 //!   `_commit_ts`, `_position`, `_txn`);
-//! - [`commit`]: the commit log (the checkpoint) and per-table manifests.
+//! - [`commit`]: the commit log (the checkpoint) and per-table manifests;
+//! - [`read`]: committed files read back, for `sluice verify`.
 //!
 //! Changes are buffered per table and written at a source commit once a
 //! table has `max_file_rows` rows, or every table at least every
@@ -15,6 +16,7 @@
 pub mod commit;
 pub mod files;
 pub mod layout;
+pub mod read;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -484,6 +486,7 @@ impl Run<'_> {
                 .log
                 .schema_version(&id, columns(&self.schema(&p.table)));
             changes += rows;
+            self.progress.changed(self.index, &id, rows);
             self.log.files.push(FileEntry {
                 database: id.database.clone(),
                 table: id.name.clone(),

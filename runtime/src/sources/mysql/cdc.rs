@@ -93,6 +93,7 @@ impl CdcReader {
                 ) => return Err(e),
                 Err(e) => e,
             };
+            crate::progress::transient_error();
             tracing::warn!(error = %err, position = %resume, retry_in_ms = backoff.as_millis() as u64, "binlog connection lost; reconnecting");
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
@@ -102,48 +103,14 @@ impl CdcReader {
         }
     }
 
-    /// The source must log full row images for sluice to apply changes exactly.
+    /// The source must log full row images for sluice to apply changes
+    /// exactly (checked again here: settings can change after `sluice run`'s
+    /// precheck, and a resumed pipeline may start straight here).
     async fn precheck(&mut self) -> Result<()> {
         let mut conn = self.endpoint.connect(&[]).await?;
-        let row: Option<(Option<String>, Option<String>, Option<String>)> = conn
-            .query_first(
-                "SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image",
-            )
-            .await
-            .map_err(|e| self.endpoint.error("reading the binlog settings", e))?;
-        let (log_bin, format, image) = row.unwrap_or_default();
-        let bad = |what: &str, fix: &str| {
-            Err(Error::precondition(
-                format!("the source at {} has {what}", self.endpoint.masked()),
-                fix.to_string(),
-            ))
-        };
-        if !matches!(log_bin.as_deref(), Some("1") | Some("ON")) {
-            return bad(
-                "binary logging off",
-                "start it with log_bin (and binlog_format=ROW, binlog_row_image=FULL)",
-            );
-        }
-        if format.as_deref() != Some("ROW") {
-            return bad(
-                &format!("binlog_format={}", format.unwrap_or_default()),
-                "SET GLOBAL binlog_format = 'ROW' (and in the server's config file)",
-            );
-        }
-        if image.as_deref() != Some("FULL") {
-            return bad(
-                &format!("binlog_row_image={}", image.unwrap_or_default()),
-                "SET GLOBAL binlog_row_image = 'FULL' (and in the server's config file)",
-            );
-        }
-        if let Ok(Some(Some(meta))) = conn
-            .query_first::<Option<String>, _>("SELECT @@GLOBAL.binlog_row_metadata")
-            .await
-        {
-            if meta != "FULL" {
-                tracing::warn!(binlog_row_metadata = %meta, "binlog_row_metadata is not FULL: row columns are matched by position, which breaks on tables with generated columns; set it to FULL");
-            }
-        }
+        crate::precheck::enforce(
+            &super::precheck::binlog_settings(&self.endpoint, &mut conn).await?,
+        )?;
         // Some collations (MariaDB's UCA 14) have no id; they never appear in a binlog.
         let collations: Vec<(Option<u16>, Option<String>)> = conn
             .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
@@ -222,6 +189,7 @@ impl CdcReader {
                     let mut ok = true;
                     for chunk in rows.chunks(self.batch_size) {
                         let batch = self.batch(&schema, op, chunk, &position, ts_us)?;
+                        crate::throttle::while_paused().await;
                         if let Some(throttle) = &self.throttle {
                             throttle
                                 .take(batch.len() as u64, batch.byte_size() as u64)

@@ -5,6 +5,7 @@
 //! - [`cdc`]: following the binlog (see also `crate::binlog`).
 
 pub mod cdc;
+pub mod precheck;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -310,6 +311,24 @@ impl Source for MysqlSource {
         let pos = snapshot::binlog_position(&self.endpoint, &mut conn).await;
         let _ = conn.disconnect().await;
         pos
+    }
+
+    async fn precheck(
+        &mut self,
+        tables: &[Arc<TableSchema>],
+        plan: &Plan,
+    ) -> Result<Vec<crate::precheck::Finding>> {
+        let mut conn = self.endpoint.connect(&[]).await?;
+        let needs = precheck::Needs {
+            tables,
+            follows: plan.follows_changes(),
+            snapshot: matches!(plan, Plan::Snapshot { .. }),
+            lock: self.config.snapshot.lock,
+            server_id: self.server_id,
+        };
+        let found = precheck::findings(&self.endpoint, &mut conn, &needs).await;
+        let _ = conn.disconnect().await;
+        found
     }
 
     async fn run(self: Box<Self>, out: Emitter, plan: Plan, stop: Stop) -> Result<()> {

@@ -438,6 +438,7 @@ impl Worker {
             position: self.position.clone(),
             commit_ts_us: self.taken_at_us,
         };
+        crate::throttle::while_paused().await;
         if let Some(throttle) = &self.throttle {
             throttle
                 .take(

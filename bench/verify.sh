@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Verification benchmark: 4 sysbench tables x 250k rows copied from a private
+# source to a private target with sluice, then 20 differences planted on the
+# target (changed, missing and extra rows), then compared by
+#   1. sluice verify (release build),
+#   2. pt-table-sync --print (Percona Toolkit, Debian package percona-toolkit),
+# in one run, on the same servers, best of two rounds each. Both must find
+# the 20 differences. Prints wall time, rows/s and peak RSS of both; the last
+# line is `ratio: X`, sluice's throughput divided by pt-table-sync's (higher
+# is better).
+#
+# Env: TABLES (4), TABLE_SIZE (250000), SLUICE_BIN (skip the release build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TABLES=${TABLES:-4}
+TABLE_SIZE=${TABLE_SIZE:-250000}
+ROWS=$((TABLES * TABLE_SIZE))
+
+. scripts/sandbox.sh
+trap sandbox_stop_all EXIT
+sandbox_require
+
+bench_tools sysbench=sysbench pt-table-sync=percona-toolkit /usr/bin/time=time
+bench_sluice
+
+sandbox_start source
+sandbox_start target
+OUT=$SANDBOX_ROOT/out
+mkdir -p "$OUT"
+bench_sysbench_source
+
+cat >"$OUT/bench.yaml" <<YAML
+name: bench-verify
+source:
+  mysql:
+    url: mysql://root@127.0.0.1:$SOURCE_PORT
+    mode: snapshot
+    include: ["sbtest.*"]
+sinks:
+  - mysql:
+      url: mysql://root@127.0.0.1:$TARGET_PORT
+      write_binlog: false
+settings:
+  parallelism: ${PARALLELISM:-4}
+YAML
+echo "== copying with sluice run"
+"$SLUICE_BIN" run --progress off "$OUT/bench.yaml" >/dev/null
+
+echo "== planting 20 differences on the target"
+for t in $(seq 1 "$TABLES"); do
+  sandbox_sql target "SET sql_log_bin = 0;
+    UPDATE sbtest.sbtest$t SET c = CONCAT(LEFT(c, 119), 'x') WHERE id IN (7, $((TABLE_SIZE / 2)));
+    UPDATE sbtest.sbtest$t SET k = k + 1 WHERE id = $((TABLE_SIZE - 3));
+    DELETE FROM sbtest.sbtest$t WHERE id = $((TABLE_SIZE / 3));
+    INSERT INTO sbtest.sbtest$t (id, k, c, pad) VALUES ($((TABLE_SIZE + 10)), 1, 'extra', 'extra');"
+done
+PLANTED=$((TABLES * 5))
+
+for round in 1 2; do
+  echo "== round $round"
+  echo "== sluice verify"
+  set +e
+  timed sluice "$SLUICE_BIN" verify --report "$OUT/report.json" "$OUT/bench.yaml" >"$OUT/sluice.out"
+  code=$?
+  set -e
+  found=$(python3 -c "import json; print(json.load(open('$OUT/report.json'))['differences'])")
+  [ "$code" = 3 ] && [ "$found" = "$PLANTED" ] || { cat "$OUT/sluice.out"; echo "error: sluice verify found $found differences (exit $code), $PLANTED planted" >&2; exit 1; }
+
+  echo "== pt-table-sync --print"
+  timed pt pt-table-sync --print --databases sbtest \
+    "h=127.0.0.1,P=$SOURCE_PORT,u=root" "h=127.0.0.1,P=$TARGET_PORT,u=root" >"$OUT/pt.out"
+  found=$(grep -c -E '^(REPLACE|DELETE|INSERT|UPDATE)' "$OUT/pt.out" || true)
+  [ "$found" = "$PLANTED" ] || { head -30 "$OUT/pt.out"; echo "error: pt-table-sync printed $found statements, $PLANTED planted" >&2; exit 1; }
+done
+
+python3 - "$ROWS" "$sluice_S" "$sluice_KB" "$pt_S" "$pt_KB" <<'PY'
+import sys
+rows, s, skb, p, pkb = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+print(f"sluice verify:     {s:7.2f} s  {rows / s:10.0f} rows/s  peak RSS {skb // 1024} MB")
+print(f"pt-table-sync:     {p:7.2f} s  {rows / p:10.0f} rows/s  peak RSS {pkb // 1024} MB")
+print(f"ratio: {(rows / s) / (rows / p):.2f}")
+PY

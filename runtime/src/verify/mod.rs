@@ -1,0 +1,775 @@
+//! `sluice verify`: proves a pipeline's sinks hold what its source holds,
+//! after the pipeline's own transforms, and optionally repairs MySQL targets.
+//!
+//! How (pt-table-checksum's idea, without writing to either server):
+//! 1. every source table is split into key ranges ([`chunks`]);
+//! 2. for each range, in parallel: tables no transform touches are
+//!    checksummed by both servers ([`rows::checksum`]); only a range whose
+//!    checksums differ, and every range of a transformed table, is read from
+//!    both sides, the source's rows passed through the same plugins, and
+//!    compared row by row ([`rows::diff`]);
+//! 3. while the pipeline follows changes, a difference may be a change not
+//!    yet applied: the differing ranges are compared again once the sink's
+//!    checkpoint has passed the source's position, and only rows that still
+//!    differ are reported;
+//! 4. `--repair` rewrites the differing rows on the target ([`repair`]) and
+//!    compares their ranges once more.
+//!
+//! A Parquet archive is compared table by table: its committed files
+//! replayed ([`archive`]) against all of the source's rows.
+
+pub mod archive;
+pub mod chunks;
+pub mod repair;
+pub mod rows;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mysql_async::Pool;
+use serde::Serialize;
+
+use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
+use crate::event::{ChangeBatch, EventInfo, Op, Position, TableSchema};
+use crate::mysql::connect::Endpoint;
+use crate::sinks::mysql::rename::Renames;
+use crate::sinks::mysql::WRITER_SESSION;
+use crate::sinks::parquet::ParquetSink;
+use crate::stage::{Sink, SinkState, SourceMode};
+use crate::transform::Chain;
+use crate::{Error, Result};
+use chunks::Chunk;
+use rows::{Difference, Rows};
+
+/// How to verify.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Only this sink (by name); all MySQL sinks when `None`.
+    pub sink: Option<String>,
+    /// Percentage of key ranges to compare (100: all).
+    pub sample_percent: f64,
+    /// Rows per key range.
+    pub chunk_rows: u64,
+    /// Ranges compared at once; defaults to `settings.parallelism`.
+    pub parallelism: Option<usize>,
+    /// Rewrite differing rows on the target.
+    pub repair: bool,
+    /// How long to wait for a sink that follows changes to catch up before
+    /// comparing differing ranges again.
+    pub recheck_timeout: Duration,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            sink: None,
+            sample_percent: 100.0,
+            chunk_rows: 10_000,
+            parallelism: None,
+            repair: false,
+            recheck_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What verification found (and, as JSON, the `--report` file).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub pipeline: String,
+    pub sinks: Vec<SinkReport>,
+    /// Differing rows left (after any repair).
+    pub differences: usize,
+    /// Rows rewritten by `--repair`.
+    pub repaired: usize,
+    pub elapsed_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SinkReport {
+    pub sink: String,
+    pub tables: Vec<TableReport>,
+    /// Why the sink was not (fully) verified, or how the recheck went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub source: String,
+    pub target: String,
+    pub chunks: usize,
+    pub chunks_compared: usize,
+    /// Source rows compared (after the transforms).
+    pub rows: u64,
+    pub differences: Vec<Difference>,
+    pub repaired: usize,
+    /// Why this table was not compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// A source table and where it lands on one sink.
+struct Pair {
+    source: Arc<TableSchema>,
+    /// The target's shape: the transforms' output, under the sink's name for it.
+    target: Arc<TableSchema>,
+    /// Whether rows pass through plugins (else both servers checksum them).
+    transformed: bool,
+    source_key: Vec<String>,
+    target_key: Vec<String>,
+}
+
+/// Verifies every sink of `config` (or `options.sink`).
+pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Report> {
+    let started = Instant::now();
+    let SourceConfig::Mysql(source_config) = &config.source;
+    let source_ep = Endpoint::new("source", &source_config.url.value).map_err(Error::Data)?;
+    let (mut source, sinks) = crate::engine::build(config)?;
+    let tables = source.discover().await?;
+    let follows = source.mode() != SourceMode::Snapshot;
+    let parallelism = options
+        .parallelism
+        .unwrap_or(config.settings.parallelism)
+        .max(1);
+
+    let mut chains = if config.transforms.is_empty() {
+        Vec::new()
+    } else {
+        tokio::task::block_in_place(|| Chain::pool(&config.transforms, parallelism))?
+    };
+    for c in &mut chains {
+        tokio::task::block_in_place(|| c.tables(&tables))?;
+    }
+    // What each source table becomes; a table merged with others (or split)
+    // cannot be compared range by range.
+    let mut outputs: Vec<std::result::Result<(Arc<TableSchema>, bool), String>> = Vec::new();
+    match chains.first_mut() {
+        None => outputs.extend(tables.iter().map(|t| Ok((t.clone(), false)))),
+        Some(chain) => {
+            let mut per_table = Vec::new();
+            for t in &tables {
+                per_table.push(chain.tables(std::slice::from_ref(t))?);
+            }
+            let mut sources_of: HashMap<_, usize> = HashMap::new();
+            for outs in &per_table {
+                for o in outs {
+                    *sources_of.entry(o.id.clone()).or_default() += 1;
+                }
+            }
+            for (t, outs) in tables.iter().zip(per_table) {
+                outputs.push(match outs.as_slice() {
+                    [] => Err("the transforms drop this table".into()),
+                    [o] if sources_of[&o.id] > 1 => Err(format!(
+                        "the transforms merge it with other tables into {}",
+                        o.id
+                    )),
+                    [o] => Ok((o.clone(), chain.touches(&t.id))),
+                    _ => Err("the transforms split it into several tables".into()),
+                });
+            }
+        }
+    }
+
+    // Key ranges, from the source, once for every sink.
+    let mut plan_conn = source_ep.connect(&[]).await?;
+    let mut chunk_plans = Vec::with_capacity(tables.len());
+    for t in &tables {
+        chunk_plans.push(chunks::plan(&source_ep, &mut plan_conn, t, options.chunk_rows).await?);
+    }
+    let _ = plan_conn.disconnect().await;
+
+    let source_pool = source_ep.pool(&[], parallelism);
+    let mut report = Report {
+        pipeline: config.name.value.clone(),
+        sinks: Vec::new(),
+        differences: 0,
+        repaired: 0,
+        elapsed_s: 0.0,
+    };
+    let mut seed = started.elapsed().as_nanos() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    for (sink_config, sink) in config.sinks.value.iter().zip(&sinks) {
+        if options
+            .sink
+            .as_deref()
+            .is_some_and(|n| n != sink_config.name())
+        {
+            continue;
+        }
+        let mut note = None;
+        let (pairs, mut tables_out) = match sink_config {
+            SinkConfig::Mysql(m) => {
+                let renames = Renames::new(&m.rename).map_err(Error::Data)?;
+                pairs_for(&tables, &outputs, |id| renames.target(id))
+            }
+            SinkConfig::Parquet(_) => pairs_for(&tables, &outputs, |id| id.clone()),
+        };
+        match sink_config {
+            SinkConfig::Mysql(mysql) => {
+                let target_ep = Endpoint::new(format!("sink `{}`", mysql.name), &mysql.url.value)
+                    .map_err(Error::Data)?;
+                let target_pool = target_ep.pool(WRITER_SESSION, parallelism);
+                let ctx = Arc::new(Ctx {
+                    source_ep: source_ep.clone(),
+                    target_ep,
+                    source_pool: source_pool.clone(),
+                    target_pool: target_pool.clone(),
+                    pairs: Arc::new(pairs),
+                });
+                let mut work = Vec::new();
+                for (ti, plan) in chunk_plans.iter().enumerate() {
+                    if ctx.pairs[ti].is_none() {
+                        continue;
+                    }
+                    tables_out[ti].chunks = plan.len();
+                    for chunk in plan {
+                        if sampled(&mut seed, options.sample_percent) {
+                            work.push((ti, chunk.clone()));
+                            tables_out[ti].chunks_compared += 1;
+                        }
+                    }
+                }
+                // Only awaited (run) when some range differs.
+                let wait = caught_up(
+                    &mut *source,
+                    sink.as_ref(),
+                    options.recheck_timeout,
+                    follows,
+                );
+                let checked = verify_mysql(
+                    &ctx,
+                    work,
+                    chains,
+                    parallelism,
+                    &mut tables_out,
+                    options,
+                    wait,
+                )
+                .await;
+                let _ = target_pool.disconnect().await;
+                let (returned, recheck_note) = checked?;
+                chains = returned;
+                note = recheck_note;
+            }
+            SinkConfig::Parquet(p) => {
+                let archive = ParquetSink::new(p.clone(), &config.name.value)?;
+                let mut found = verify_archive(
+                    &source_ep,
+                    &archive,
+                    &pairs,
+                    &chunk_plans,
+                    chains.first_mut(),
+                    &mut tables_out,
+                    None,
+                )
+                .await?;
+                let differing: Vec<usize> =
+                    (0..found.len()).filter(|&i| !found[i].is_empty()).collect();
+                if !differing.is_empty() && follows {
+                    note = caught_up(
+                        &mut *source,
+                        sink.as_ref(),
+                        options.recheck_timeout,
+                        follows,
+                    )
+                    .await?;
+                    let again = verify_archive(
+                        &source_ep,
+                        &archive,
+                        &pairs,
+                        &chunk_plans,
+                        chains.first_mut(),
+                        &mut tables_out,
+                        Some(&differing),
+                    )
+                    .await?;
+                    for &ti in &differing {
+                        let before = std::mem::take(&mut found[ti]);
+                        found[ti] = still_different(before, again[ti].clone());
+                    }
+                }
+                for (t, diffs) in tables_out.iter_mut().zip(found) {
+                    t.differences = diffs;
+                }
+            }
+        }
+        for t in &tables_out {
+            report.differences += t.differences.len();
+            report.repaired += t.repaired;
+        }
+        report.sinks.push(SinkReport {
+            sink: sink_config.name().to_string(),
+            tables: tables_out,
+            note,
+        });
+    }
+    let _ = source_pool.disconnect().await;
+    if let Some(name) = &options.sink {
+        if report.sinks.is_empty() {
+            return Err(Error::precondition(
+                format!("the pipeline has no sink named `{name}`"),
+                "use one of the names under `sinks:` in the pipeline file",
+            ));
+        }
+    }
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Each source table and where it lands on a sink (`target` names it),
+/// with the report rows to fill.
+fn pairs_for(
+    tables: &[Arc<TableSchema>],
+    outputs: &[std::result::Result<(Arc<TableSchema>, bool), String>],
+    target: impl Fn(&crate::event::TableId) -> crate::event::TableId,
+) -> (Vec<Option<Pair>>, Vec<TableReport>) {
+    let mut pairs = Vec::new();
+    let mut reports = Vec::new();
+    for (t, out) in tables.iter().zip(outputs) {
+        let mut report = TableReport {
+            source: t.id.to_string(),
+            target: String::new(),
+            chunks: 0,
+            chunks_compared: 0,
+            rows: 0,
+            differences: Vec::new(),
+            repaired: 0,
+            skipped: None,
+        };
+        match out {
+            Ok((o, transformed)) => {
+                let mut shape = (**o).clone();
+                shape.id = target(&o.id);
+                report.target = shape.id.to_string();
+                pairs.push(Some(Pair {
+                    source: t.clone(),
+                    source_key: chunks::key_names(t),
+                    target_key: chunks::key_names(&shape),
+                    target: Arc::new(shape),
+                    transformed: *transformed,
+                }));
+            }
+            Err(why) => {
+                report.skipped = Some(why.clone());
+                pairs.push(None);
+            }
+        }
+        reports.push(report);
+    }
+    (pairs, reports)
+}
+
+/// Differences of a second comparison that the first one found too: the
+/// others are changes still on their way.
+fn still_different(before: Vec<Difference>, after: Vec<Difference>) -> Vec<Difference> {
+    after
+        .into_iter()
+        .filter(|d| before.iter().any(|b| b.kind == d.kind && b.key == d.key))
+        .collect()
+}
+
+/// Compares `work` on a MySQL target; compares differing ranges again once
+/// `wait_caught_up` is done (it is not run when nothing differs), then
+/// repairs what still differs if asked. Returns the plugin chains and a
+/// note on the recheck.
+async fn verify_mysql<Fut>(
+    ctx: &Arc<Ctx>,
+    work: Vec<(usize, Chunk)>,
+    chains: Vec<Chain>,
+    parallelism: usize,
+    tables_out: &mut [TableReport],
+    options: &VerifyOptions,
+    wait_caught_up: Fut,
+) -> Result<(Vec<Chain>, Option<String>)>
+where
+    Fut: std::future::Future<Output = Result<Option<String>>>,
+{
+    let (found, mut chains) = compare_all(ctx.clone(), work, chains, parallelism).await?;
+    let mut differing: Vec<(usize, Chunk, Vec<Difference>)> = Vec::new();
+    for (ti, chunk, rows, diffs) in found {
+        tables_out[ti].rows += rows;
+        if !diffs.is_empty() {
+            differing.push((ti, chunk, diffs));
+        }
+    }
+    let mut note = None;
+    if !differing.is_empty() {
+        note = wait_caught_up.await?;
+        let work: Vec<(usize, Chunk)> = differing
+            .iter()
+            .map(|(ti, c, _)| (*ti, c.clone()))
+            .collect();
+        let (again, returned) = compare_all(ctx.clone(), work, chains, parallelism).await?;
+        chains = returned;
+        differing = differing
+            .into_iter()
+            .zip(again)
+            .map(|((ti, chunk, before), (_, _, _, after))| {
+                (ti, chunk, still_different(before, after))
+            })
+            .filter(|(_, _, d)| !d.is_empty())
+            .collect();
+    }
+    if options.repair && !differing.is_empty() {
+        let mut conn = ctx
+            .target_pool
+            .get_conn()
+            .await
+            .map_err(|e| ctx.target_ep.error("connecting to repair", e))?;
+        let mut repaired = Vec::new();
+        for (ti, chunk, diffs) in &differing {
+            let Some(pair) = &ctx.pairs[*ti] else {
+                continue;
+            };
+            repair::apply(&ctx.target_ep, &mut conn, &pair.target, diffs).await?;
+            tables_out[*ti].repaired += diffs.len();
+            repaired.push((*ti, chunk.clone()));
+        }
+        drop(conn);
+        let (after, returned) = compare_all(ctx.clone(), repaired, chains, parallelism).await?;
+        chains = returned;
+        differing = after
+            .into_iter()
+            .filter(|(_, _, _, d)| !d.is_empty())
+            .map(|(ti, c, _, d)| (ti, c, d))
+            .collect();
+    }
+    for (ti, _, diffs) in differing {
+        tables_out[ti].differences.extend(diffs);
+    }
+    Ok((chains, note))
+}
+
+/// Whether to compare the next range, for `--sample`.
+fn sampled(seed: &mut u64, percent: f64) -> bool {
+    if percent >= 100.0 {
+        return true;
+    }
+    // splitmix64: a fresh choice of ranges on every run.
+    *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z % 10_000) as f64) < percent * 100.0
+}
+
+/// Waits until `sink`'s checkpoint has reached the source's current
+/// position (when the pipeline follows changes); `Some(note)` when it did
+/// not within `timeout`.
+async fn caught_up(
+    source: &mut dyn crate::stage::Source,
+    sink: &dyn Sink,
+    timeout: Duration,
+    follows: bool,
+) -> Result<Option<String>> {
+    if !follows {
+        // Nothing is on its way: compare again at once (a row read while
+        // the server was mid-statement is read anew).
+        return Ok(None);
+    }
+    let target: Position = source.current_position().await?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let SinkState::At(at) = sink.state().await? {
+            if at.binlog_cmp(&target) != std::cmp::Ordering::Less {
+                return Ok(None);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(Some(format!(
+                "the sink did not reach the source's position {target} within {} s; differences were compared again anyway and may include changes not yet applied",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What the workers share.
+struct Ctx {
+    source_ep: Endpoint,
+    target_ep: Endpoint,
+    source_pool: Pool,
+    target_pool: Pool,
+    pairs: Arc<Vec<Option<Pair>>>,
+}
+
+/// `(table, range, source rows compared, differences)`.
+type Compared = (usize, Chunk, u64, Vec<Difference>);
+
+/// Compares every range of `work`, `parallelism` at a time; returns the
+/// results in `work`'s order and the plugin chains for reuse.
+async fn compare_all(
+    ctx: Arc<Ctx>,
+    work: Vec<(usize, Chunk)>,
+    mut chains: Vec<Chain>,
+    parallelism: usize,
+) -> Result<(Vec<Compared>, Vec<Chain>)> {
+    let n = work.len();
+    let queue = Arc::new(Mutex::new(
+        work.into_iter().enumerate().collect::<VecDeque<_>>(),
+    ));
+    let results: Arc<Mutex<BTreeMap<usize, Compared>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..parallelism.min(n.max(1)) {
+        let chain = chains.pop();
+        let (ctx, queue, results) = (ctx.clone(), queue.clone(), results.clone());
+        tasks.spawn(async move {
+            let mut chain = chain;
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some((i, (ti, chunk))) = next else { break };
+                let out = compare(&ctx, ti, &chunk, chain.as_mut()).await;
+                let out = match out {
+                    Ok(o) => o,
+                    Err(e) => return Err((e, chain)),
+                };
+                if let Ok(mut r) = results.lock() {
+                    r.insert(i, (ti, chunk, out.0, out.1));
+                }
+            }
+            Ok(chain)
+        });
+    }
+    let mut failure = None;
+    while let Some(res) = tasks.join_next().await {
+        match res {
+            Ok(Ok(chain)) => chains.extend(chain),
+            Ok(Err((e, chain))) => {
+                chains.extend(chain);
+                failure.get_or_insert(e);
+            }
+            Err(e) => {
+                failure.get_or_insert(Error::Internal(format!("verify task: {e}")));
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let results = Arc::try_unwrap(results)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .ok_or_else(|| Error::Internal("verify results still shared".into()))?;
+    Ok((results.into_values().collect(), chains))
+}
+
+/// Compares one range of one table: `(source rows, differences)`.
+async fn compare(
+    ctx: &Ctx,
+    ti: usize,
+    chunk: &Chunk,
+    chain: Option<&mut Chain>,
+) -> Result<(u64, Vec<Difference>)> {
+    let Some(pair) = &ctx.pairs[ti] else {
+        return Ok((0, Vec::new()));
+    };
+    let mut src = ctx
+        .source_pool
+        .get_conn()
+        .await
+        .map_err(|e| ctx.source_ep.error("connecting to verify", e))?;
+    let mut dst = ctx
+        .target_pool
+        .get_conn()
+        .await
+        .map_err(|e| ctx.target_ep.error("connecting to verify", e))?;
+    if !pair.transformed {
+        let (a, b) = tokio::join!(
+            rows::checksum(
+                &ctx.source_ep,
+                &mut src,
+                &pair.source,
+                &pair.source_key,
+                chunk
+            ),
+            rows::checksum(
+                &ctx.target_ep,
+                &mut dst,
+                &pair.target,
+                &pair.target_key,
+                chunk
+            ),
+        );
+        let (a, b) = (a?, b?);
+        if a == b {
+            return Ok((a.0, Vec::new()));
+        }
+    }
+    let (a, b) = tokio::join!(
+        rows::fetch(
+            &ctx.source_ep,
+            &mut src,
+            &pair.source,
+            &pair.source_key,
+            chunk
+        ),
+        rows::fetch(
+            &ctx.target_ep,
+            &mut dst,
+            &pair.target,
+            &pair.target_key,
+            chunk
+        ),
+    );
+    let (source_batch, target_batch) = (a?, b?);
+    let mut source_rows = Rows::new();
+    let compared = as_target(pair, source_batch, chain, &mut source_rows)?;
+    let mut target_rows = Rows::new();
+    rows::keyed(&pair.target, &target_batch, &mut target_rows)?;
+    Ok((
+        compared,
+        rows::diff(&pair.target, &source_rows, &target_rows),
+    ))
+}
+
+/// Adds a batch of source rows to `rows` as the target should hold them:
+/// through the plugins when they touch the table. Returns how many rows.
+fn as_target(
+    pair: &Pair,
+    source_batch: arrow_array::RecordBatch,
+    chain: Option<&mut Chain>,
+    rows: &mut Rows,
+) -> Result<u64> {
+    let Some(chain) = chain.filter(|_| pair.transformed) else {
+        rows::keyed(&pair.target, &source_batch, rows)?;
+        return Ok(source_batch.num_rows() as u64);
+    };
+    let info = EventInfo {
+        op: Op::Read,
+        position: Arc::new(Position::default()),
+        commit_ts_us: 0,
+    };
+    let batch = ChangeBatch {
+        table: pair.source.clone(),
+        events: vec![info; source_batch.num_rows()],
+        before: None,
+        after: Some(source_batch),
+    };
+    let mut n = 0;
+    for out in tokio::task::block_in_place(|| chain.apply(batch))? {
+        if let Some(after) = &out.after {
+            n += after.num_rows() as u64;
+            rows::keyed(&pair.target, after, rows)?;
+        }
+    }
+    Ok(n)
+}
+
+/// Compares an archive's tables, each whole: the source's rows (through
+/// the plugins) against the committed files replayed.
+async fn verify_archive(
+    source_ep: &Endpoint,
+    archive: &ParquetSink,
+    pairs: &[Option<Pair>],
+    chunk_plans: &[Vec<Chunk>],
+    mut chain: Option<&mut Chain>,
+    tables_out: &mut [TableReport],
+    only: Option<&[usize]>,
+) -> Result<Vec<Vec<Difference>>> {
+    let mut conn = source_ep.connect(&[]).await?;
+    let mut found = vec![Vec::new(); pairs.len()];
+    for (ti, pair) in pairs.iter().enumerate() {
+        let Some(pair) = pair else { continue };
+        if only.is_some_and(|o| !o.contains(&ti)) {
+            continue;
+        }
+        let mut source_rows = Rows::new();
+        let mut n = 0;
+        for chunk in &chunk_plans[ti] {
+            let batch =
+                rows::fetch(source_ep, &mut conn, &pair.source, &pair.source_key, chunk).await?;
+            n += as_target(pair, batch, chain.as_deref_mut(), &mut source_rows)?;
+        }
+        let state = archive::replay(
+            &pair.target,
+            &archive.committed_batches(&pair.target.id).await?,
+        )?;
+        tables_out[ti].rows = n;
+        tables_out[ti].chunks = chunk_plans[ti].len();
+        tables_out[ti].chunks_compared = chunk_plans[ti].len();
+        found[ti] = rows::diff(&pair.target, &source_rows, &state);
+    }
+    let _ = conn.disconnect().await;
+    Ok(found)
+}
+
+/// The report as a table, with the first differences of each table.
+pub fn render(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for s in &report.sinks {
+        let _ = writeln!(out, "sink `{}`:", s.sink);
+        if let Some(note) = &s.note {
+            let _ = writeln!(out, "  note: {note}");
+        }
+        for t in &s.tables {
+            if let Some(why) = &t.skipped {
+                let _ = writeln!(out, "  {:<32} skipped: {why}", t.source);
+                continue;
+            }
+            let verdict = if t.differences.is_empty() {
+                "equal".to_string()
+            } else {
+                format!("{} DIFFERENT ROW(S)", t.differences.len())
+            };
+            let repaired = if t.repaired > 0 {
+                format!(", {} repaired", t.repaired)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {:<32} -> {:<32} {:>9} rows, {}/{} ranges: {verdict}{repaired}",
+                t.source, t.target, t.rows, t.chunks_compared, t.chunks
+            );
+            for d in t.differences.iter().take(10) {
+                let key = d
+                    .key
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let cols = d
+                    .columns
+                    .iter()
+                    .map(|(c, [a, b])| format!("{c}: source {a}, target {b}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let kind = serde_json::to_value(d.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "      {kind:<9} {key}  {cols}");
+            }
+            if t.differences.len() > 10 {
+                let _ = writeln!(
+                    out,
+                    "      ... {} more (see --report)",
+                    t.differences.len() - 10
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} differing row(s){} in {:.2} s",
+        if report.differences == 0 {
+            "verified"
+        } else {
+            "NOT EQUAL"
+        },
+        report.differences,
+        if report.repaired > 0 {
+            format!(", {} repaired", report.repaired)
+        } else {
+            String::new()
+        },
+        report.elapsed_s
+    );
+    out
+}

@@ -1,0 +1,313 @@
+//! Rows of one chunk on either side, in one comparable form, and the
+//! differences between two such sets.
+//!
+//! Both sides are decoded into Arrow exactly as the pipeline decodes them and
+//! written back as the SQL literals the MySQL sink writes, so a value
+//! compares equal exactly when the sink would have written it unchanged;
+//! the same literals repair the target.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use serde::Serialize;
+
+use super::chunks::Chunk;
+use crate::event::{quote_ident, TableSchema};
+use crate::mysql::connect::Endpoint;
+use crate::mysql::decode::RowDecoder;
+use crate::mysql::encode::{column_list, row_encoders};
+use crate::Result;
+
+/// One row as SQL literals, one per column, and how often it occurs (more
+/// than once only in tables without a key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub values: Vec<String>,
+    pub count: u32,
+}
+
+/// A chunk's rows by key (the key columns' literals joined by `,`; the
+/// whole row for tables without a key).
+pub type Rows = BTreeMap<String, Row>;
+
+/// Reads the rows of `chunk` from `table` (whose key columns are `key`).
+pub async fn fetch(
+    ep: &Endpoint,
+    conn: &mut Conn,
+    table: &Arc<TableSchema>,
+    key: &[String],
+    chunk: &Chunk,
+) -> Result<RecordBatch> {
+    let (filter, params) = chunk.filter(key);
+    let sql = format!(
+        "SELECT {} FROM {}{filter}",
+        column_list(table),
+        table.id.quoted()
+    );
+    let what = format!("reading {} for verification", table.id);
+    // The binary protocol, as the snapshot reads: exact FLOAT/DOUBLE and temporal values.
+    let mut result = conn
+        .exec_iter(sql, params)
+        .await
+        .map_err(|e| ep.error(what.clone(), e))?;
+    let mut decoder = RowDecoder::new(table.clone());
+    while let Some(row) = result.next().await.map_err(|e| ep.error(what.clone(), e))? {
+        decoder.push(row.unwrap())?;
+    }
+    decoder.finish()
+}
+
+/// Each row of a batch of `table` as `(key, literals)`, in order.
+pub fn literals(table: &TableSchema, batch: &RecordBatch) -> Result<Vec<(String, Vec<String>)>> {
+    let encoders = row_encoders(table, batch)?;
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for r in 0..batch.num_rows() {
+        let values: Vec<String> = encoders
+            .iter()
+            .map(|e| {
+                let mut s = String::new();
+                e.write(r, &mut s);
+                s
+            })
+            .collect();
+        let key = if table.key.is_empty() {
+            values.join(",")
+        } else {
+            table
+                .key
+                .iter()
+                .map(|&i| values[i].as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out.push((key, values));
+    }
+    Ok(out)
+}
+
+/// Adds the rows of a batch of `table` to `rows`.
+pub fn keyed(table: &TableSchema, batch: &RecordBatch, rows: &mut Rows) -> Result<()> {
+    for (key, values) in literals(table, batch)? {
+        rows.entry(key)
+            .and_modify(|row| row.count += 1)
+            .or_insert(Row { values, count: 1 });
+    }
+    Ok(())
+}
+
+/// `(rows, checksum)` of a chunk computed by the server: an XOR of 64 bits
+/// of each row's MD5 (order-free, like pt-table-checksum), without moving
+/// the rows. NULL and empty are told apart by a trailing null map.
+pub async fn checksum(
+    ep: &Endpoint,
+    conn: &mut Conn,
+    table: &TableSchema,
+    key: &[String],
+    chunk: &Chunk,
+) -> Result<(u64, u64)> {
+    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let nulls: Vec<String> = cols.iter().map(|c| format!("ISNULL({c})")).collect();
+    let (filter, params) = chunk.filter(key);
+    let sql = format!(
+        "SELECT COUNT(*), COALESCE(BIT_XOR(CAST(CONV(LEFT(MD5(CONCAT_WS('#', {}, CONCAT({}))), 16), 16, 10) AS UNSIGNED)), 0) FROM {}{filter}",
+        cols.join(", "),
+        nulls.join(", "),
+        table.id.quoted()
+    );
+    let row: Option<(u64, u64)> = conn
+        .exec_first(sql, params)
+        .await
+        .map_err(|e| ep.error(format!("checksumming {}", table.id), e))?;
+    Ok(row.unwrap_or((0, 0)))
+}
+
+/// How a row differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// On the source, not on the target.
+    Missing,
+    /// On the target, not on the source.
+    Extra,
+    /// On both, with other values.
+    Different,
+}
+
+/// One differing row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    pub kind: Kind,
+    /// The key columns' values (the whole row for tables without a key), as SQL literals.
+    pub key: BTreeMap<String, String>,
+    /// The columns that differ, with the source's and the target's value.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, [String; 2]>,
+    /// The source's row, for repairing a missing or different row.
+    #[serde(skip)]
+    pub source: Option<Vec<String>>,
+    /// Row identity for the repair's DELETE of an extra row.
+    #[serde(skip)]
+    pub target: Option<Vec<String>>,
+}
+
+/// Values longer than this are cut in reports.
+const SHOWN: usize = 120;
+
+fn shown(s: &str) -> String {
+    match s.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}...", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// Every difference between the source's rows and the target's rows of one
+/// chunk of `table` (the target's shape).
+pub fn diff(table: &TableSchema, source: &Rows, target: &Rows) -> Vec<Difference> {
+    let key_of = |values: &[String]| -> BTreeMap<String, String> {
+        let idx: Vec<usize> = if table.key.is_empty() {
+            (0..table.columns.len()).collect()
+        } else {
+            table.key.clone()
+        };
+        idx.iter()
+            .map(|&i| (table.columns[i].name.clone(), shown(&values[i])))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (k, s) in source {
+        match target.get(k) {
+            None => out.extend((0..s.count).map(|_| Difference {
+                kind: Kind::Missing,
+                key: key_of(&s.values),
+                columns: BTreeMap::new(),
+                source: Some(s.values.clone()),
+                target: None,
+            })),
+            Some(t) if t.values != s.values => {
+                let columns = table
+                    .columns
+                    .iter()
+                    .zip(s.values.iter().zip(&t.values))
+                    .filter(|(_, (a, b))| a != b)
+                    .map(|(c, (a, b))| (c.name.clone(), [shown(a), shown(b)]))
+                    .collect();
+                out.push(Difference {
+                    kind: Kind::Different,
+                    key: key_of(&s.values),
+                    columns,
+                    source: Some(s.values.clone()),
+                    target: Some(t.values.clone()),
+                });
+            }
+            Some(t) => {
+                // Tables without a key: the same row, maybe not as often.
+                let kind = if s.count > t.count {
+                    Kind::Missing
+                } else {
+                    Kind::Extra
+                };
+                out.extend((0..s.count.abs_diff(t.count)).map(|_| Difference {
+                    kind,
+                    key: key_of(&s.values),
+                    columns: BTreeMap::new(),
+                    source: Some(s.values.clone()),
+                    target: Some(t.values.clone()),
+                }));
+            }
+        }
+    }
+    for (k, t) in target {
+        if !source.contains_key(k) {
+            out.extend((0..t.count).map(|_| Difference {
+                kind: Kind::Extra,
+                key: key_of(&t.values),
+                columns: BTreeMap::new(),
+                source: None,
+                target: Some(t.values.clone()),
+            }));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ColumnDef, KeyKind, TableDdl, TableId};
+    use crate::mysql::types::{arrow_schema, MysqlType};
+
+    fn table(key: Vec<usize>) -> TableSchema {
+        let col = |name: &str| ColumnDef {
+            name: name.into(),
+            source_type: MysqlType::Int {
+                bytes: 4,
+                unsigned: false,
+            },
+            column_type: "int(11)".into(),
+            nullable: true,
+            charset: None,
+        };
+        let columns = vec![col("id"), col("v")];
+        TableSchema {
+            id: TableId::new("d", "t"),
+            arrow: arrow_schema(&columns),
+            columns,
+            key_kind: if key.is_empty() {
+                KeyKind::None
+            } else {
+                KeyKind::Primary
+            },
+            key,
+            ddl: TableDdl::default(),
+            estimated_rows: 0,
+        }
+    }
+
+    fn rows(t: &TableSchema, list: &[[&str; 2]]) -> Rows {
+        let mut out = Rows::new();
+        for r in list {
+            let values: Vec<String> = r.iter().map(|s| s.to_string()).collect();
+            let key = if t.key.is_empty() {
+                values.join(",")
+            } else {
+                values[0].clone()
+            };
+            out.entry(key)
+                .and_modify(|x: &mut Row| x.count += 1)
+                .or_insert(Row { values, count: 1 });
+        }
+        out
+    }
+
+    #[test]
+    fn finds_missing_extra_and_changed_rows() {
+        let t = table(vec![0]);
+        let src = rows(&t, &[["1", "10"], ["2", "20"], ["3", "NULL"]]);
+        let dst = rows(&t, &[["2", "20"], ["3", "0"], ["4", "40"]]);
+        let d = diff(&t, &src, &dst);
+        let kinds: Vec<(Kind, &str)> = d.iter().map(|x| (x.kind, x.key["id"].as_str())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (Kind::Missing, "1"),
+                (Kind::Different, "3"),
+                (Kind::Extra, "4")
+            ]
+        );
+        assert_eq!(d[1].columns["v"], ["NULL".to_string(), "0".to_string()]);
+        assert!(diff(&t, &src, &src).is_empty());
+    }
+
+    #[test]
+    fn tables_without_a_key_compare_as_multisets() {
+        let t = table(vec![]);
+        let src = rows(&t, &[["1", "1"], ["1", "1"], ["2", "2"]]);
+        let dst = rows(&t, &[["1", "1"], ["2", "2"], ["2", "2"]]);
+        let d = diff(&t, &src, &dst);
+        let kinds: Vec<Kind> = d.iter().map(|x| x.kind).collect();
+        assert_eq!(kinds, vec![Kind::Missing, Kind::Extra]);
+    }
+}
