@@ -67,12 +67,14 @@ bench_sysbench_source() {
 
 # timed NAME CMD...: runs CMD under GNU time (output in $OUT); keeps the
 # best (lowest) wall time of the rounds in NAME_S and the highest peak RSS
-# in NAME_KB.
+# in NAME_KB. Returns CMD's exit status.
 timed() {
   local name=$1; shift
-  /usr/bin/time -f '%e %M %U %S' -o "$OUT/$name.time" "$@"
+  local rc=0
+  /usr/bin/time -f '%e %M %U %S' -o "$OUT/$name.time" "$@" || rc=$?
   local s kb cpu_u cpu_s best_s best_kb
-  read -r s kb cpu_u cpu_s <"$OUT/$name.time"
+  # GNU time puts "Command exited with non-zero status N" first.
+  read -r s kb cpu_u cpu_s < <(tail -n 1 "$OUT/$name.time")
   echo "   $name: $s s wall, $cpu_u s user, $cpu_s s sys, peak RSS $((kb / 1024)) MB" >&2
   best_s="${name}_S"; best_kb="${name}_KB"
   if [ -z "${!best_s:-}" ] || python3 -c "import sys; sys.exit(0 if $s < ${!best_s} else 1)"; then
@@ -81,6 +83,7 @@ timed() {
   if [ -z "${!best_kb:-}" ] || [ "$kb" -gt "${!best_kb}" ]; then
     printf -v "$best_kb" '%s' "$kb"
   fi
+  return "$rc"
 }
 
 _sandbox_free_port() {

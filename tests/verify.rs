@@ -92,12 +92,17 @@ fn finds_every_planted_difference_and_repairs_them() {
          UPDATE vplant.items SET amount = amount + 0.0000000001 WHERE id = 2500;
          UPDATE vplant.items SET data = CONCAT(LEFT(data, 10), CHAR(ASCII(SUBSTRING(data, 11, 1)) ^ 1), SUBSTRING(data, 12)) WHERE id = 2999;
          UPDATE vplant.items SET seen = seen + INTERVAL 1 MICROSECOND WHERE id = 1;
+         UPDATE vplant.items SET name = IF(id = 40, 'item 41', 'item 40') WHERE id IN (40, 41);
          UPDATE vplant.pairs SET v = v + 1 WHERE a = 3 AND b = 'k3';
          DELETE FROM vplant.pairs WHERE a = 1 AND b = 'k1990';
          DELETE FROM vplant.loose WHERE a = 2 LIMIT 1;
          INSERT INTO vplant.loose VALUES (7, 'new');",
     );
+    // Both server checksums see every planted difference.
+    let (run, md5) = verify(&path, &["--chunk-rows", "250", "--checksum", "md5"]);
+    assert_eq!(run.status.code(), Some(3), "{}{}", run.stdout, run.stderr);
     let (run, found) = verify(&path, &["--chunk-rows", "250"]);
+    assert_eq!(found, md5, "crc32 and md5 find the same rows");
     assert_eq!(
         run.status.code(),
         Some(3),
@@ -113,6 +118,8 @@ fn finds_every_planted_difference_and_repairs_them() {
         triple("different", "vplant.items", "id=2500"),
         triple("different", "vplant.items", "id=2999"),
         triple("different", "vplant.items", "id=1"),
+        triple("different", "vplant.items", "id=40"),
+        triple("different", "vplant.items", "id=41"),
         triple("different", "vplant.pairs", "a=3,b='k3'"),
         triple("missing", "vplant.pairs", "a=1,b='k1990'"),
         triple("missing", "vplant.loose", "a=2,b='dup'"),
@@ -130,7 +137,7 @@ fn finds_every_planted_difference_and_repairs_them() {
 
     let (run, _) = verify(&path, &["--chunk-rows", "250", "--repair"]);
     run.assert_ok();
-    assert!(run.stdout.contains("11 repaired"), "{}", run.stdout);
+    assert!(run.stdout.contains("13 repaired"), "{}", run.stdout);
     let (run, found) = verify(&path, &[]);
     run.assert_ok();
     assert!(found.is_empty(), "after --repair: {found:?}");

@@ -100,6 +100,9 @@ enum Command {
         /// Seconds to wait for a sink that follows changes to catch up before comparing differing ranges again.
         #[arg(long, default_value_t = 30)]
         recheck_timeout_s: u64,
+        /// How the servers checksum key ranges: crc32 (a sum of CRC32s, fast) or md5.
+        #[arg(long, value_enum, default_value_t = ChecksumArg::Crc32)]
+        checksum: ChecksumArg,
     },
     /// Create and build transform plugins (docs/plugins.md).
     #[command(subcommand)]
@@ -138,6 +141,12 @@ enum PluginCommand {
         #[arg(long)]
         config: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChecksumArg {
+    Crc32,
+    Md5,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -308,6 +317,7 @@ fn main() -> ExitCode {
             repair,
             report,
             recheck_timeout_s,
+            checksum,
         } => {
             let Some(sample_percent) = sample
                 .trim_end_matches('%')
@@ -333,6 +343,10 @@ fn main() -> ExitCode {
                 parallelism,
                 repair,
                 recheck_timeout: std::time::Duration::from_secs(recheck_timeout_s),
+                checksum: match checksum {
+                    ChecksumArg::Crc32 => sluice::verify::rows::Checksum::Crc32,
+                    ChecksumArg::Md5 => sluice::verify::rows::Checksum::Md5,
+                },
             };
             match runtime.block_on(sluice::verify::run(&cfg, &options)) {
                 Ok(result) => {

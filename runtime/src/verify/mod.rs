@@ -4,10 +4,11 @@
 //! How (pt-table-checksum's idea, without writing to either server):
 //! 1. every source table is split into key ranges ([`chunks`]);
 //! 2. for each range, in parallel: tables no transform touches are
-//!    checksummed by both servers ([`rows::checksum`]); only a range whose
-//!    checksums differ, and every range of a transformed table, is read from
-//!    both sides, the source's rows passed through the same plugins, and
-//!    compared row by row ([`rows::diff`]);
+//!    checksummed by both servers ([`rows::checksum`]); a range whose
+//!    checksums differ is narrowed down by per-row hashes and only its
+//!    differing rows are read; every range of a transformed table is read
+//!    from both sides, the source's rows passed through the same plugins;
+//!    rows are compared value by value ([`rows::diff`]);
 //! 3. while the pipeline follows changes, a difference may be a change not
 //!    yet applied: the differing ranges are compared again once the sink's
 //!    checkpoint has passed the source's position, and only rows that still
@@ -27,6 +28,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
 use mysql_async::Pool;
 use serde::Serialize;
 
@@ -58,6 +60,8 @@ pub struct VerifyOptions {
     /// How long to wait for a sink that follows changes to catch up before
     /// comparing differing ranges again.
     pub recheck_timeout: Duration,
+    /// How the servers checksum key ranges.
+    pub checksum: rows::Checksum,
 }
 
 impl Default for VerifyOptions {
@@ -69,6 +73,7 @@ impl Default for VerifyOptions {
             parallelism: None,
             repair: false,
             recheck_timeout: Duration::from_secs(30),
+            checksum: rows::Checksum::default(),
         }
     }
 }
@@ -171,15 +176,22 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
         }
     }
 
-    // Key ranges, from the source, once for every sink.
-    let mut plan_conn = source_ep.connect(&[]).await?;
-    let mut chunk_plans = Vec::with_capacity(tables.len());
-    for t in &tables {
-        chunk_plans.push(chunks::plan(&source_ep, &mut plan_conn, t, options.chunk_rows).await?);
-    }
-    let _ = plan_conn.disconnect().await;
-
+    // Key ranges, from the source, once for every sink; tables in parallel.
     let source_pool = source_ep.pool(&[], parallelism);
+    let chunk_plans: Vec<Vec<Chunk>> = futures::stream::iter(&tables)
+        .map(|t| {
+            let (pool, ep) = (&source_pool, &source_ep);
+            async move {
+                let mut conn = pool
+                    .get_conn()
+                    .await
+                    .map_err(|e| ep.error("connecting to plan the key ranges", e))?;
+                chunks::plan(ep, &mut conn, t, options.chunk_rows).await
+            }
+        })
+        .buffered(parallelism)
+        .try_collect()
+        .await?;
     let mut report = Report {
         pipeline: config.name.value.clone(),
         sinks: Vec::new(),
@@ -218,6 +230,7 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
                     source_pool: source_pool.clone(),
                     target_pool: target_pool.clone(),
                     pairs: Arc::new(pairs),
+                    checksum: options.checksum,
                 });
                 let mut work = Vec::new();
                 for (ti, plan) in chunk_plans.iter().enumerate() {
@@ -233,12 +246,7 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
                     }
                 }
                 // Only awaited (run) when some range differs.
-                let wait = caught_up(
-                    &mut *source,
-                    sink.as_ref(),
-                    options.recheck_timeout,
-                    follows,
-                );
+                let wait = caught_up(&mut *source, sink.as_ref(), options.recheck_timeout);
                 let checked = verify_mysql(
                     &ctx,
                     work,
@@ -246,6 +254,7 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
                     parallelism,
                     &mut tables_out,
                     options,
+                    follows,
                     wait,
                 )
                 .await;
@@ -269,13 +278,7 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
                 let differing: Vec<usize> =
                     (0..found.len()).filter(|&i| !found[i].is_empty()).collect();
                 if !differing.is_empty() && follows {
-                    note = caught_up(
-                        &mut *source,
-                        sink.as_ref(),
-                        options.recheck_timeout,
-                        follows,
-                    )
-                    .await?;
+                    note = caught_up(&mut *source, sink.as_ref(), options.recheck_timeout).await?;
                     let again = verify_archive(
                         &source_ep,
                         &archive,
@@ -371,9 +374,10 @@ fn still_different(before: Vec<Difference>, after: Vec<Difference>) -> Vec<Diffe
         .collect()
 }
 
-/// Compares `work` on a MySQL target; compares differing ranges again once
-/// `wait_caught_up` is done (it is not run when nothing differs), then
-/// repairs what still differs if asked. Returns the plugin chains and a
+/// Compares `work` on a MySQL target; while the pipeline `follows`
+/// changes, compares differing ranges again once `wait_caught_up` is done
+/// (it is not run when nothing differs); then repairs what still differs
+/// if asked. Returns the plugin chains and a
 /// note on the recheck.
 async fn verify_mysql<Fut>(
     ctx: &Arc<Ctx>,
@@ -382,6 +386,7 @@ async fn verify_mysql<Fut>(
     parallelism: usize,
     tables_out: &mut [TableReport],
     options: &VerifyOptions,
+    follows: bool,
     wait_caught_up: Fut,
 ) -> Result<(Vec<Chain>, Option<String>)>
 where
@@ -396,7 +401,7 @@ where
         }
     }
     let mut note = None;
-    if !differing.is_empty() {
+    if !differing.is_empty() && follows {
         note = wait_caught_up.await?;
         let work: Vec<(usize, Chunk)> = differing
             .iter()
@@ -458,19 +463,12 @@ fn sampled(seed: &mut u64, percent: f64) -> bool {
 }
 
 /// Waits until `sink`'s checkpoint has reached the source's current
-/// position (when the pipeline follows changes); `Some(note)` when it did
-/// not within `timeout`.
+/// position; `Some(note)` when it did not within `timeout`.
 async fn caught_up(
     source: &mut dyn crate::stage::Source,
     sink: &dyn Sink,
     timeout: Duration,
-    follows: bool,
 ) -> Result<Option<String>> {
-    if !follows {
-        // Nothing is on its way: compare again at once (a row read while
-        // the server was mid-statement is read anew).
-        return Ok(None);
-    }
     let target: Position = source.current_position().await?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -496,6 +494,7 @@ struct Ctx {
     source_pool: Pool,
     target_pool: Pool,
     pairs: Arc<Vec<Option<Pair>>>,
+    checksum: rows::Checksum,
 }
 
 /// `(table, range, source rows compared, differences)`.
@@ -585,19 +584,62 @@ async fn compare(
                 &mut src,
                 &pair.source,
                 &pair.source_key,
-                chunk
+                chunk,
+                ctx.checksum,
             ),
             rows::checksum(
                 &ctx.target_ep,
                 &mut dst,
                 &pair.target,
                 &pair.target_key,
-                chunk
+                chunk,
+                ctx.checksum,
             ),
         );
         let (a, b) = (a?, b?);
         if a == b {
             return Ok((a.0, Vec::new()));
+        }
+        if !pair.source_key.is_empty() {
+            // Narrow the range down to its differing rows by their hashes,
+            // and read only those.
+            let (ha, hb) = tokio::join!(
+                rows::row_hashes(
+                    &ctx.source_ep,
+                    &mut src,
+                    &pair.source,
+                    &pair.source_key,
+                    chunk
+                ),
+                rows::row_hashes(
+                    &ctx.target_ep,
+                    &mut dst,
+                    &pair.target,
+                    &pair.target_key,
+                    chunk
+                ),
+            );
+            let keys = rows::differing_keys(&ha?, &hb?);
+            let (fa, fb) = tokio::join!(
+                rows::fetch_keys(
+                    &ctx.source_ep,
+                    &mut src,
+                    &pair.source,
+                    &pair.source_key,
+                    &keys
+                ),
+                rows::fetch_keys(
+                    &ctx.target_ep,
+                    &mut dst,
+                    &pair.target,
+                    &pair.target_key,
+                    &keys
+                ),
+            );
+            let (mut source_rows, mut target_rows) = (Rows::new(), Rows::new());
+            rows::keyed(&pair.target, &fa?, &mut source_rows)?;
+            rows::keyed(&pair.target, &fb?, &mut target_rows)?;
+            return Ok((a.0, rows::diff(&pair.target, &source_rows, &target_rows)));
         }
     }
     let (a, b) = tokio::join!(
