@@ -300,6 +300,38 @@ fn resumes_after_the_source_restarts() {
     assert_replica_equal(&src, &dst, "rs");
 }
 
+/// A source that stays away: after `cdc.reconnect_attempts` lost
+/// connections in a row the pipeline stops with the last error and what to
+/// do, instead of retrying forever.
+#[test]
+fn a_source_gone_for_good_stops_the_pipeline() {
+    let src = MariaDb::start("gone-src");
+    let (_, dst) = pair();
+    src.exec("CREATE DATABASE gone; CREATE TABLE gone.t (id INT PRIMARY KEY); INSERT INTO gone.t VALUES (1);");
+    let path = cdc_yaml("gone", &src, dst, "gone", "");
+    let yaml = std::fs::read_to_string(&path).expect("pipeline");
+    std::fs::write(
+        &path,
+        yaml.replace(
+            "      heartbeat_ms: 200\n",
+            "      heartbeat_ms: 200\n      reconnect_attempts: 2\n",
+        ),
+    )
+    .expect("pipeline");
+    let mut p = Background::start(&path, &[]);
+    wait_following(dst, "gone");
+    src.stop();
+    wait_until(Duration::from_secs(60), "the pipeline gives up", || {
+        p.exited()
+    });
+    let out = p.output();
+    assert!(
+        out.contains("3 times in a row without progress")
+            && out.contains("rerun the pipeline: it resumes from its checkpoint"),
+        "{out}"
+    );
+}
+
 /// With `consistency: transactional` the replica never shows part of a
 /// source transaction: money moved between two tables always adds up.
 #[test]

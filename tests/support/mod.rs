@@ -198,6 +198,17 @@ impl MariaDb {
     /// Stops the server (SIGTERM, a clean shutdown) and starts it again on
     /// the same port and datadir.
     pub fn restart(&self) {
+        self.shut_down();
+        self.spawn();
+    }
+
+    /// Stops the server for good (SIGTERM, a clean shutdown).
+    #[allow(dead_code)]
+    pub fn stop(&self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&self) {
         let pid = self.pid.load(Ordering::SeqCst);
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
@@ -219,7 +230,6 @@ impl MariaDb {
         if let Ok(mut list) = RUNNING.lock() {
             list.retain(|r| r.pid != pid);
         }
-        self.spawn();
     }
 
     fn wait_ready(&self, mut child: Child) {

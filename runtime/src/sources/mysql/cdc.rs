@@ -34,6 +34,8 @@ pub struct CdcReader {
     batch_size: usize,
     heartbeat: Duration,
     on_unsupported: OnUnsupportedDdl,
+    /// Reconnection attempts in a row without progress before giving up.
+    reconnect_attempts: u32,
     /// For reading table definitions the binlog cannot describe.
     meta: Option<Conn>,
     collations: Collations,
@@ -67,6 +69,7 @@ impl CdcReader {
             batch_size: batch_size.max(1),
             heartbeat: Duration::from_millis(config.heartbeat_ms.max(100)),
             on_unsupported: config.on_unsupported_ddl,
+            reconnect_attempts: config.reconnect_attempts,
             meta: None,
             collations: Collations::new(),
             throttle,
@@ -74,13 +77,16 @@ impl CdcReader {
     }
 
     /// Follows changes from `from` until stopped. Reconnects with backoff
-    /// after a lost connection, from the last complete transaction.
+    /// after a lost connection, from the last complete transaction; gives up
+    /// after `cdc.reconnect_attempts` attempts in a row that made no progress.
     pub async fn run(mut self, from: Position, out: Emitter, mut stop: Stop) -> Result<()> {
         self.precheck().await?;
         tracing::info!(position = %from, server_id = self.server_id, "following the binlog");
         let mut resume = from;
         let mut backoff = Duration::from_millis(250);
+        let mut failures = 0u32;
         loop {
+            let before = resume.clone();
             let result = self.follow(&mut resume, &out, &mut stop).await;
             let err = match result {
                 Ok(Flow::Stopped) | Ok(Flow::Closed) => return Ok(()),
@@ -93,8 +99,22 @@ impl CdcReader {
                 ) => return Err(e),
                 Err(e) => e,
             };
+            if resume != before {
+                failures = 0;
+                backoff = Duration::from_millis(250);
+            }
+            failures += 1;
+            if failures > self.reconnect_attempts {
+                return Err(Error::precondition(
+                    format!(
+                        "lost the binlog connection to the source at {} {failures} times in a row without progress, at {resume}; last error: {err}",
+                        self.endpoint.masked()
+                    ),
+                    "check that the source is up and reachable, then rerun the pipeline: it resumes from its checkpoint",
+                ));
+            }
             crate::progress::transient_error();
-            tracing::warn!(error = %err, position = %resume, retry_in_ms = backoff.as_millis() as u64, "binlog connection lost; reconnecting");
+            tracing::warn!(error = %err, position = %resume, attempt = failures, retry_in_ms = backoff.as_millis() as u64, "binlog connection lost; reconnecting");
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = stop.wait_for(|s| *s) => return Ok(()),

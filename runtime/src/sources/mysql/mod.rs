@@ -78,6 +78,9 @@ pub struct CdcConfig {
     pub heartbeat_ms: u64,
     /// A schema change sluice cannot apply (CREATE TRIGGER, VIEW... on a selected table).
     pub on_unsupported_ddl: OnUnsupportedDdl,
+    /// Reconnection attempts in a row without progress before the pipeline
+    /// stops (backoff from 250 ms doubling up to 30 s: 12 is about three minutes).
+    pub reconnect_attempts: u32,
 }
 
 impl Default for CdcConfig {
@@ -87,6 +90,7 @@ impl Default for CdcConfig {
             start: CdcStart::Now,
             heartbeat_ms: 1000,
             on_unsupported_ddl: OnUnsupportedDdl::Fail,
+            reconnect_attempts: 12,
         }
     }
 }
