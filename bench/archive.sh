@@ -12,13 +12,8 @@
 # Env: TABLES (4), TABLE_SIZE (250000), SLUICE_BIN (skip the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TABLES=${TABLES:-4}
-TABLE_SIZE=${TABLE_SIZE:-250000}
-ROWS=$((TABLES * TABLE_SIZE))
-
 . scripts/sandbox.sh
-trap sandbox_stop_all EXIT
-sandbox_require
+bench_begin
 
 bench_tools sysbench=sysbench /usr/bin/time=time
 python3 -c "import chdb, pyarrow" 2>/dev/null || { echo "== pip install chdb pyarrow"; python3 -m pip install -q chdb pyarrow; }

@@ -14,13 +14,10 @@
 # Env: TABLES (4), TABLE_SIZE (100000), DURATION (30), SLUICE_BIN (skips the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TABLES=${TABLES:-4}
-TABLE_SIZE=${TABLE_SIZE:-100000}
 DURATION=${DURATION:-30}
 
 . scripts/sandbox.sh
-trap sandbox_stop_all EXIT
-sandbox_require
+bench_begin 100000
 bench_tools sysbench=sysbench /usr/bin/time=time
 bench_sluice
 

@@ -11,13 +11,8 @@
 # Env: TABLES (4), TABLE_SIZE (250000), SLUICE_BIN (skip the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TABLES=${TABLES:-4}
-TABLE_SIZE=${TABLE_SIZE:-250000}
-ROWS=$((TABLES * TABLE_SIZE))
-
 . scripts/sandbox.sh
-trap sandbox_stop_all EXIT
-sandbox_require
+bench_begin
 
 bench_tools sysbench=sysbench mydumper=mydumper /usr/bin/time=time mysqldump=mariadb-client
 bench_sluice
@@ -39,22 +34,7 @@ checksums() { # server db
 SOURCE_SUM=$(checksums source sbtest)
 reset_target() { sandbox_sql target "DROP DATABASE IF EXISTS sbtest"; }
 
-cat >"$OUT/bench.yaml" <<YAML
-name: bench-snapshot
-source:
-  mysql:
-    url: mysql://root@127.0.0.1:$SOURCE_PORT
-    mode: snapshot
-    include: ["sbtest.*"]
-sinks:
-  - mysql:
-      url: mysql://root@127.0.0.1:$TARGET_PORT
-      # myloader does not write the loaded rows to the binlog by default;
-      # compare like with like.
-      write_binlog: false
-settings:
-  parallelism: ${PARALLELISM:-4}
-YAML
+bench_copy_pipeline bench-snapshot >"$OUT/bench.yaml"
 
 # Two rounds, tools alternating, best of each: the first round also absorbs
 # the source's background work left over from sysbench prepare.

@@ -12,13 +12,8 @@
 # Env: TABLES (4), TABLE_SIZE (250000), SLUICE_BIN (skip the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TABLES=${TABLES:-4}
-TABLE_SIZE=${TABLE_SIZE:-250000}
-ROWS=$((TABLES * TABLE_SIZE))
-
 . scripts/sandbox.sh
-trap sandbox_stop_all EXIT
-sandbox_require
+bench_begin
 
 bench_tools sysbench=sysbench pt-table-sync=percona-toolkit /usr/bin/time=time
 bench_sluice
@@ -29,20 +24,7 @@ OUT=$SANDBOX_ROOT/out
 mkdir -p "$OUT"
 bench_sysbench_source
 
-cat >"$OUT/bench.yaml" <<YAML
-name: bench-verify
-source:
-  mysql:
-    url: mysql://root@127.0.0.1:$SOURCE_PORT
-    mode: snapshot
-    include: ["sbtest.*"]
-sinks:
-  - mysql:
-      url: mysql://root@127.0.0.1:$TARGET_PORT
-      write_binlog: false
-settings:
-  parallelism: ${PARALLELISM:-4}
-YAML
+bench_copy_pipeline bench-verify >"$OUT/bench.yaml"
 echo "== copying with sluice run"
 "$SLUICE_BIN" run --progress off "$OUT/bench.yaml" >/dev/null
 

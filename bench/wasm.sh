@@ -7,13 +7,8 @@
 # Env: TABLES (4), TABLE_SIZE (250000), SLUICE_BIN (skips the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TABLES=${TABLES:-4}
-TABLE_SIZE=${TABLE_SIZE:-250000}
-ROWS=$((TABLES * TABLE_SIZE))
-
 . scripts/sandbox.sh
-trap sandbox_stop_all EXIT
-sandbox_require
+bench_begin
 bench_tools sysbench=sysbench /usr/bin/time=time
 bench_sluice
 echo "== building the plugins"

@@ -5,7 +5,9 @@
 #   sandbox_stop_all                                 # kills them, removes datadirs
 #   bench_tools CMD=PACKAGE...                       # apt-installs missing commands
 #   bench_sluice                                     # sets SLUICE_BIN (release build unless set)
+#   bench_begin [DEFAULT_TABLE_SIZE]                 # sizes (TABLES, TABLE_SIZE, ROWS), cleanup at exit, MariaDB present
 #   bench_sysbench_source                            # $TABLES x $TABLE_SIZE sysbench rows in source's sbtest
+#   bench_copy_pipeline NAME                         # a pipeline copying sbtest from source to target, on stdout
 # The Rust tests use their own harness (tests/support) with the same settings.
 
 SANDBOX_ROOT="${SANDBOX_ROOT:-$(mktemp -d "${TMPDIR:-/tmp}/sluice-sandbox.XXXXXX")}"
@@ -53,6 +55,37 @@ bench_sluice() {
     cargo build --release --quiet --bin sluice
     SLUICE_BIN=${CARGO_TARGET_DIR:-target}/release/sluice
   fi
+}
+
+# The benchmarks' common start: TABLES (default 4) and TABLE_SIZE (default
+# $1, else 250000) from the environment and ROWS their product; every
+# sandbox stopped at exit; the MariaDB binaries present.
+bench_begin() {
+  TABLES=${TABLES:-4}
+  TABLE_SIZE=${TABLE_SIZE:-${1:-250000}}
+  ROWS=$((TABLES * TABLE_SIZE))
+  trap sandbox_stop_all EXIT
+  sandbox_require
+}
+
+# A snapshot pipeline named $1 copying sbtest from the `source` sandbox to
+# the `target` sandbox, on stdout. The target's binlog is not written, as
+# myloader does by default, so copies compare like with like.
+bench_copy_pipeline() {
+  cat <<YAML
+name: $1
+source:
+  mysql:
+    url: mysql://root@127.0.0.1:$SOURCE_PORT
+    mode: snapshot
+    include: ["sbtest.*"]
+sinks:
+  - mysql:
+      url: mysql://root@127.0.0.1:$TARGET_PORT
+      write_binlog: false
+settings:
+  parallelism: ${PARALLELISM:-4}
+YAML
 }
 
 # Fills database sbtest on the `source` sandbox with $TABLES sysbench

@@ -180,6 +180,17 @@ fn wait_archive_equal(src: &MariaDb, db: &str, archive: &Archive, p: &mut Backgr
     );
 }
 
+fn wait_replica_equal(src: &MariaDb, dst: &MariaDb, table: (&str, &str), p: &mut Background) {
+    p.wait_for(
+        Duration::from_secs(120),
+        "the replica equals the source",
+        || match checksums_equal(src, dst, &[table]) {
+            true => Ok(()),
+            false => Err(format!("the checksum of {} differs", table.1)),
+        },
+    );
+}
+
 /// Snapshot and live changes on the S3 server, and on a local folder with
 /// before images.
 #[test]
@@ -441,14 +452,7 @@ fn one_capture_feeds_a_replica_and_an_archive() {
     let mut p = Background::start(&path, &[]);
     changes(src, "arfan", 2);
     wait_archive_equal(src, "arfan", &archive, &mut p);
-    p.wait_for(
-        Duration::from_secs(120),
-        "the replica equals the source",
-        || match checksums_equal(src, dst, &[("arfan.t", "arfan_replica.t")]) {
-            true => Ok(()),
-            false => Err("the replica's checksum differs".into()),
-        },
-    );
+    wait_replica_equal(src, dst, ("arfan.t", "arfan_replica.t"), &mut p);
     p.terminate(Duration::from_secs(10));
     assert_same_table(src, "arfan.t", dst, "arfan_replica.t", "id");
 
@@ -492,14 +496,7 @@ fn one_capture_feeds_a_replica_and_an_archive() {
     let mut p = Background::start(&path, &[]);
     changes(src, "arfan", 3);
     wait_archive_equal(src, "arfan", &archive, &mut p);
-    p.wait_for(
-        Duration::from_secs(120),
-        "the replica equals the source after the new snapshot",
-        || match checksums_equal(src, dst, &[("arfan.t", "arfan_replica.t")]) {
-            true => Ok(()),
-            false => Err("the replica's checksum differs".into()),
-        },
-    );
+    wait_replica_equal(src, dst, ("arfan.t", "arfan_replica.t"), &mut p);
     p.terminate(Duration::from_secs(10));
     let second = snapshot_keys(&archive, "arfan", "t");
     assert!(

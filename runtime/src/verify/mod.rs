@@ -265,30 +265,22 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
             }
             SinkConfig::Parquet(p) => {
                 let archive = ParquetSink::new(p.clone(), &config.name.value)?;
-                let mut found = verify_archive(
-                    &source_ep,
-                    &archive,
-                    &pairs,
-                    &chunk_plans,
-                    chains.first_mut(),
-                    &mut tables_out,
-                    None,
-                )
-                .await?;
+                let check = ArchiveCheck {
+                    source_ep: &source_ep,
+                    archive: &archive,
+                    pairs: &pairs,
+                    chunk_plans: &chunk_plans,
+                };
+                let mut found = check
+                    .compare(chains.first_mut(), &mut tables_out, None)
+                    .await?;
                 let differing: Vec<usize> =
                     (0..found.len()).filter(|&i| !found[i].is_empty()).collect();
                 if !differing.is_empty() && follows {
                     note = caught_up(&mut *source, sink.as_ref(), options.recheck_timeout).await?;
-                    let again = verify_archive(
-                        &source_ep,
-                        &archive,
-                        &pairs,
-                        &chunk_plans,
-                        chains.first_mut(),
-                        &mut tables_out,
-                        Some(&differing),
-                    )
-                    .await?;
+                    let again = check
+                        .compare(chains.first_mut(), &mut tables_out, Some(&differing))
+                        .await?;
                     for &ti in &differing {
                         let before = std::mem::take(&mut found[ti]);
                         found[ti] = still_different(before, again[ti].clone());
@@ -702,42 +694,53 @@ fn as_target(
     Ok(n)
 }
 
-/// Compares an archive's tables, each whole: the source's rows (through
-/// the plugins) against the committed files replayed.
-async fn verify_archive(
-    source_ep: &Endpoint,
-    archive: &ParquetSink,
-    pairs: &[Option<Pair>],
-    chunk_plans: &[Vec<Chunk>],
-    mut chain: Option<&mut Chain>,
-    tables_out: &mut [TableReport],
-    only: Option<&[usize]>,
-) -> Result<Vec<Vec<Difference>>> {
-    let mut conn = source_ep.connect(&[]).await?;
-    let mut found = vec![Vec::new(); pairs.len()];
-    for (ti, pair) in pairs.iter().enumerate() {
-        let Some(pair) = pair else { continue };
-        if only.is_some_and(|o| !o.contains(&ti)) {
-            continue;
+/// An archive and what it is compared with.
+struct ArchiveCheck<'a> {
+    source_ep: &'a Endpoint,
+    archive: &'a ParquetSink,
+    pairs: &'a [Option<Pair>],
+    chunk_plans: &'a [Vec<Chunk>],
+}
+
+impl ArchiveCheck<'_> {
+    /// Compares the archive's tables (those in `only`, if given), each
+    /// whole: the source's rows (through the plugins) against the committed
+    /// files replayed.
+    async fn compare(
+        &self,
+        mut chain: Option<&mut Chain>,
+        tables_out: &mut [TableReport],
+        only: Option<&[usize]>,
+    ) -> Result<Vec<Vec<Difference>>> {
+        let (source_ep, archive, pairs, chunk_plans) =
+            (self.source_ep, self.archive, self.pairs, self.chunk_plans);
+        let mut conn = source_ep.connect(&[]).await?;
+        let mut found = vec![Vec::new(); pairs.len()];
+        for (ti, pair) in pairs.iter().enumerate() {
+            let Some(pair) = pair else { continue };
+            if only.is_some_and(|o| !o.contains(&ti)) {
+                continue;
+            }
+            let mut source_rows = Rows::new();
+            let mut n = 0;
+            for chunk in &chunk_plans[ti] {
+                let batch =
+                    rows::fetch(source_ep, &mut conn, &pair.source, &pair.source_key, chunk)
+                        .await?;
+                n += as_target(pair, batch, chain.as_deref_mut(), &mut source_rows)?;
+            }
+            let state = archive::replay(
+                &pair.target,
+                &archive.committed_batches(&pair.target.id).await?,
+            )?;
+            tables_out[ti].rows = n;
+            tables_out[ti].chunks = chunk_plans[ti].len();
+            tables_out[ti].chunks_compared = chunk_plans[ti].len();
+            found[ti] = rows::diff(&pair.target, &source_rows, &state);
         }
-        let mut source_rows = Rows::new();
-        let mut n = 0;
-        for chunk in &chunk_plans[ti] {
-            let batch =
-                rows::fetch(source_ep, &mut conn, &pair.source, &pair.source_key, chunk).await?;
-            n += as_target(pair, batch, chain.as_deref_mut(), &mut source_rows)?;
-        }
-        let state = archive::replay(
-            &pair.target,
-            &archive.committed_batches(&pair.target.id).await?,
-        )?;
-        tables_out[ti].rows = n;
-        tables_out[ti].chunks = chunk_plans[ti].len();
-        tables_out[ti].chunks_compared = chunk_plans[ti].len();
-        found[ti] = rows::diff(&pair.target, &source_rows, &state);
+        let _ = conn.disconnect().await;
+        Ok(found)
     }
-    let _ = conn.disconnect().await;
-    Ok(found)
 }
 
 /// The report as a table, with the first differences of each table.

@@ -147,24 +147,18 @@ impl ParquetSinkConfig {
 
     pub(crate) fn check(&self, file: &str) -> std::result::Result<(), ConfigError> {
         let hint = Some(format!("see docs/pipeline-yaml.md, sink `{}`", self.name));
+        let at_url = |m: String| {
+            located(
+                file,
+                &self.url,
+                format!("sink `{}`: {m}", self.name),
+                hint.clone(),
+            )
+        };
         let loc =
             store::parse(&self.url.value).map_err(|m| located(file, &self.url, m, hint.clone()))?;
-        self.store().check(loc.scheme).map_err(|m| {
-            located(
-                file,
-                &self.url,
-                format!("sink `{}`: {m}", self.name),
-                hint.clone(),
-            )
-        })?;
-        layout::Layout::new(&self.layout.snapshot, &self.layout.changes).map_err(|m| {
-            located(
-                file,
-                &self.url,
-                format!("sink `{}`: {m}", self.name),
-                hint.clone(),
-            )
-        })?;
+        self.store().check(loc.scheme).map_err(at_url)?;
+        layout::Layout::new(&self.layout.snapshot, &self.layout.changes).map_err(at_url)?;
         if self.max_file_rows == 0
             || self.row_group_rows == 0
             || self.max_file_age_ms == 0
