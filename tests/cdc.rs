@@ -300,6 +300,51 @@ fn resumes_after_the_source_restarts() {
     assert_replica_equal(&src, &dst, "rs");
 }
 
+/// The replica's connections killed while changes flow: each partition
+/// reconnects and retries its transaction (or finds it committed), and the
+/// replica ends equal to the source.
+#[test]
+fn survives_its_target_connections_being_killed() {
+    // Its own servers: killing connections on the shared target would
+    // disturb the other tests.
+    let src = MariaDb::start("killconn-src");
+    let dst = MariaDb::start("killconn-dst");
+    create_workload_tables(&src, "kc");
+    let path = cdc_yaml("killconn", &src, &dst, "kc", "");
+    let mut p = Background::start(&path, &[]);
+    wait_following(&dst, "killconn");
+    let sluice_connections = |dst: &MariaDb| -> Vec<u64> {
+        dst.query(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER = 'root' AND COMMAND <> 'Daemon'",
+        )
+    };
+    for round in 0..3 {
+        workload(&src, "kc", 40 + round, 100);
+        // The partitions reconnect when they next apply something.
+        p.wait_for(
+            Duration::from_secs(60),
+            "sluice is connected to the target",
+            || match sluice_connections(&dst).len() {
+                0 => Err(format!("round {round}: no connection yet")),
+                _ => Ok(()),
+            },
+        );
+        for id in sluice_connections(&dst) {
+            let _ = dst.try_query::<u64>(&format!("KILL CONNECTION {id}"));
+        }
+    }
+    workload(&src, "kc", 50, 100);
+    wait_equal(&src, &dst, "kc", &mut p);
+    assert!(
+        p.output()
+            .contains("lost the connection to the target; reconnecting"),
+        "{}",
+        p.output()
+    );
+    assert!(p.terminate(Duration::from_secs(10)).success());
+    assert_replica_equal(&src, &dst, "kc");
+}
+
 /// A source that stays away: after `cdc.reconnect_attempts` lost
 /// connections in a row the pipeline stops with the last error and what to
 /// do, instead of retrying forever.

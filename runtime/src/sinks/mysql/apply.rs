@@ -498,8 +498,10 @@ impl Partition {
 
     /// Commits the window up to the last source commit, with the checkpoint.
     /// A deadlock or lock wait timeout (partitions touch neighbouring keys)
-    /// rolls back and retries the whole transaction with backoff, unless
-    /// part of it was executed earlier (a window grown too large).
+    /// rolls back and retries the whole transaction with backoff, and a lost
+    /// connection reconnects and retries it (unless its checkpoint shows it
+    /// committed), unless part of it was executed earlier (a window grown
+    /// too large).
     async fn flush(&mut self) -> Result<()> {
         let Some(c) = self.pending.take() else {
             return Ok(());
@@ -517,6 +519,23 @@ impl Partition {
             match self.commit_statements(&sqls, &table, &c).await {
                 Ok(()) => break,
                 Err((what, e)) => {
+                    if retryable_txn && attempt < LOCK_RETRIES && is_connection_loss(&e) {
+                        attempt += 1;
+                        crate::progress::transient_error();
+                        let wait = Duration::from_millis((250u64 << attempt).min(8000));
+                        tracing::warn!(partition = self.part, attempt, error = %e, retry_in_ms = wait.as_millis() as u64, "lost the connection to the target; reconnecting");
+                        tokio::time::sleep(wait).await;
+                        self.in_txn = false;
+                        if let Ok(conn) = self.ctx.endpoint.connect(&self.ctx.session).await {
+                            self.conn = conn;
+                            // The COMMIT may have gone through before the
+                            // connection dropped: the checkpoint says.
+                            if self.committed(&c.position).await {
+                                break;
+                            }
+                        }
+                        continue;
+                    }
                     if retryable_txn && attempt < LOCK_RETRIES && is_lock_conflict(&e) {
                         attempt += 1;
                         crate::progress::transient_error();
@@ -541,6 +560,22 @@ impl Partition {
         self.rows_in_txn = 0;
         self.last_flush = Instant::now();
         Ok(())
+    }
+
+    /// Whether this partition's checkpoint already holds `position` (its
+    /// transaction committed before the connection was lost).
+    async fn committed(&mut self, position: &Position) -> bool {
+        match self
+            .ctx
+            .checkpoints
+            .read_parts(&self.ctx.endpoint, &mut self.conn)
+            .await
+        {
+            Ok(parts) => parts.iter().any(|(p, at)| {
+                *p == self.part && at.binlog_cmp(position) != std::cmp::Ordering::Less
+            }),
+            Err(_) => false,
+        }
     }
 
     /// Executes the statements and the checkpoint, and commits.
@@ -622,8 +657,19 @@ fn first_table(ctx: &ApplyCtx, ops: &[RowOp]) -> String {
         .unwrap_or_default()
 }
 
-/// How often a transaction that lost a lock conflict is retried.
+/// How often a transaction that lost a lock conflict, or its connection,
+/// is retried.
 const LOCK_RETRIES: u32 = 6;
+
+/// The connection dropped (network, server restart, KILL: error 1927): a new one can
+/// retry a transaction that had not committed.
+fn is_connection_loss(e: &mysql_async::Error) -> bool {
+    matches!(
+        e,
+        mysql_async::Error::Io(_)
+            | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)
+    ) || matches!(e, mysql_async::Error::Server(s) if s.code == 1927)
+}
 
 /// Deadlock (1213) or lock wait timeout (1205): the transaction can be
 /// retried as a whole.
