@@ -764,6 +764,7 @@ fn a_change_stream_rate_limit_is_held() {
     );
     let secs = started.elapsed().as_secs_f64();
     let rate = 11_000.0 / secs;
+    eprintln!("change stream: 11000 rows in {secs:.2} s, {rate:.0} rows/s");
     assert!(
         (900.0..=1100.0).contains(&rate),
         "11000 rows in {secs:.2} s: {rate:.0} rows/s, outside 1000 ± 10%"
