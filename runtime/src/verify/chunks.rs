@@ -10,6 +10,7 @@ use mysql_async::{Conn, Params, Value};
 
 use crate::event::{quote_ident, TableSchema};
 use crate::mysql::connect::Endpoint;
+use crate::mysql::types::MysqlType;
 use crate::Result;
 
 /// One key range of a table.
@@ -94,6 +95,11 @@ pub async fn plan(
     if key.is_empty() {
         return Ok(vec![Chunk::all()]);
     }
+    if let [k] = table.key.as_slice() {
+        if matches!(table.columns[*k].source_type, MysqlType::Int { .. }) {
+            return plan_integer(ep, conn, table, &key[0], rows).await;
+        }
+    }
     let cols = key
         .iter()
         .map(|k| quote_ident(k))
@@ -133,9 +139,77 @@ pub async fn plan(
     }
 }
 
+/// A single integer key is split by value, from its MIN and MAX, without
+/// reading the rows: ranges at least `rows` keys wide (wider for sparse
+/// keys, by the table's row estimate), open-ended at both ends.
+async fn plan_integer(
+    ep: &Endpoint,
+    conn: &mut Conn,
+    table: &TableSchema,
+    key: &str,
+    rows: u64,
+) -> Result<Vec<Chunk>> {
+    let k = quote_ident(key);
+    let sql = format!("SELECT MIN({k}), MAX({k}) FROM {}", table.id.quoted());
+    let bounds: Option<(Value, Value)> = conn
+        .query_first(sql)
+        .await
+        .map_err(|e| ep.error(format!("finding the key range of {}", table.id), e))?;
+    let as_int = |v: &Value| match v {
+        Value::Int(i) => Some(*i as i128),
+        Value::UInt(u) => Some(*u as i128),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    };
+    let Some((lo, hi)) = bounds.and_then(|(a, b)| Some((as_int(&a)?, as_int(&b)?))) else {
+        return Ok(vec![Chunk::all()]);
+    };
+    // Sparse keys would make ranges of a few rows each: as many ranges as
+    // the row estimate asks for, at most.
+    let rows = rows.max(1) as i128;
+    let pieces = (table.estimated_rows as i128 / rows).max(1);
+    let width = rows.max((hi - lo + 1 + pieces - 1) / pieces);
+    Ok(integer_ranges(lo, hi, width))
+}
+
+/// `(.., lo + w - 1], (lo + w - 1, lo + 2w - 1], ..., (.., ..)`: the first
+/// and last ranges open, so keys outside `lo..=hi` on either side are seen.
+fn integer_ranges(lo: i128, hi: i128, width: i128) -> Vec<Chunk> {
+    let value = |v: i128| {
+        if v < 0 {
+            Value::Int(v as i64)
+        } else {
+            Value::UInt(v as u64)
+        }
+    };
+    let mut chunks = Vec::new();
+    let mut lower: Option<Vec<Value>> = None;
+    let mut upper = lo + width - 1;
+    while upper < hi {
+        chunks.push(Chunk {
+            lower: lower.take(),
+            upper: Some(vec![value(upper)]),
+        });
+        lower = Some(vec![value(upper)]);
+        upper += width;
+    }
+    chunks.push(Chunk { lower, upper: None });
+    chunks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_keys_split_by_value() {
+        let c = integer_ranges(1, 25, 10);
+        let bounds: Vec<(Option<Vec<Value>>, Option<Vec<Value>>)> =
+            c.into_iter().map(|c| (c.lower, c.upper)).collect();
+        let v = |n: u64| Some(vec![Value::UInt(n)]);
+        assert_eq!(bounds, vec![(None, v(10)), (v(10), v(20)), (v(20), None)]);
+        assert_eq!(integer_ranges(-5, -5, 10).len(), 1);
+    }
 
     #[test]
     fn filters_spell_out_tuple_comparisons() {

@@ -141,7 +141,7 @@ pub async fn checksum(
     Ok(row.unwrap_or_default())
 }
 
-/// The MD5 of every row of a chunk, by key, computed by the server: what
+/// 64 bits of the MD5 of every row of a chunk, by key, computed by the server: what
 /// narrows a range whose checksums differ down to the differing rows
 /// without moving the rows themselves.
 pub async fn row_hashes(
@@ -150,11 +150,11 @@ pub async fn row_hashes(
     table: &TableSchema,
     key: &[String],
     chunk: &Chunk,
-) -> Result<BTreeMap<String, (Vec<Value>, String)>> {
+) -> Result<BTreeMap<String, (Vec<Value>, u64)>> {
     let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
     let (filter, params) = chunk.filter(key);
     let sql = format!(
-        "SELECT {}, MD5({}) FROM {}{filter}",
+        "SELECT {}, CAST(CONV(LEFT(MD5({}), 16), 16, 10) AS UNSIGNED) FROM {}{filter}",
         keys.join(", "),
         row_text(table),
         table.id.quoted()
@@ -167,8 +167,14 @@ pub async fn row_hashes(
     for row in rows {
         let mut values = row.unwrap();
         let hash = match values.pop() {
-            Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
-            other => format!("{other:?}"),
+            Some(Value::UInt(h)) => h,
+            Some(Value::Int(h)) => h as u64,
+            other => {
+                return Err(crate::Error::Internal(format!(
+                    "row hash of {}: {other:?}",
+                    table.id
+                )))
+            }
         };
         let id = values
             .iter()
@@ -182,8 +188,8 @@ pub async fn row_hashes(
 
 /// Keys present on one side only, or whose rows hash differently.
 pub fn differing_keys(
-    source: &BTreeMap<String, (Vec<Value>, String)>,
-    target: &BTreeMap<String, (Vec<Value>, String)>,
+    source: &BTreeMap<String, (Vec<Value>, u64)>,
+    target: &BTreeMap<String, (Vec<Value>, u64)>,
 ) -> Vec<Vec<Value>> {
     let mut out = Vec::new();
     for (id, (values, hash)) in source {
