@@ -293,3 +293,60 @@ fn an_unwritable_archive_fails() {
         &["/proc/sluice-archive"],
     );
 }
+
+#[test]
+fn missing_reload_for_the_snapshot_lock_fails() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE c_reload; CREATE TABLE c_reload.t (id INT PRIMARY KEY);
+         CREATE USER IF NOT EXISTS 'c_noreload'@'127.0.0.1' IDENTIFIED BY 'pw';
+         GRANT SELECT ON c_reload.* TO 'c_noreload'@'127.0.0.1';",
+    );
+    let yaml = migrate_yaml(
+        "c_reload",
+        &src.url_for("c_noreload", "pw"),
+        &dst.url(),
+        &["c_reload.*"],
+        "",
+    );
+    assert_fails(
+        &check("c_reload", &yaml),
+        "source",
+        &[
+            "lacks the RELOAD privilege",
+            "GRANT RELOAD ON *.*",
+            "snapshot.lock: none",
+        ],
+    );
+}
+
+#[test]
+fn missing_target_privileges_fail() {
+    let (src, dst) = pair();
+    src.exec("CREATE DATABASE c_tpriv; CREATE TABLE c_tpriv.t (id INT PRIMARY KEY);");
+    dst.exec(
+        "CREATE USER IF NOT EXISTS 'c_readonly'@'127.0.0.1' IDENTIFIED BY 'pw';
+         GRANT SELECT ON *.* TO 'c_readonly'@'127.0.0.1';",
+    );
+    let yaml = cdc_yaml(
+        "c_tpriv",
+        &src.url(),
+        &dst.url_for("c_readonly", "pw"),
+        "c_tpriv",
+    );
+    let run = check("c_tpriv", &yaml);
+    assert_fails(
+        &run,
+        "sink `mysql`",
+        &[
+            "lacks INSERT on c_tpriv.t, CREATE on c_tpriv.t",
+            "on sluice.checkpoints",
+            "GRANT CREATE, INSERT, UPDATE, DELETE",
+        ],
+    );
+    assert!(
+        !run.stdout.contains("pw@"),
+        "the password is masked:\n{}",
+        run.stdout
+    );
+}
