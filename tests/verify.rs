@@ -52,6 +52,21 @@ fn triple(kind: &str, table: &str, key: &str) -> (String, String, String) {
     (kind.into(), table.into(), key.into())
 }
 
+/// Asserts verify exited 3 (rows differ) and found exactly `expected`
+/// `(kind, table, key)` differences.
+fn assert_found(
+    run: &Run,
+    found: &BTreeSet<(String, String, String)>,
+    expected: &[(&str, &str, &str)],
+) {
+    assert_eq!(run.status.code(), Some(3), "{}{}", run.stdout, run.stderr);
+    let expected: BTreeSet<_> = expected
+        .iter()
+        .map(|(k, t, key)| triple(k, t, key))
+        .collect();
+    assert_eq!(found, &expected, "{}", run.stdout);
+}
+
 #[test]
 fn finds_every_planted_difference_and_repairs_them() {
     let (src, dst) = pair();
@@ -103,31 +118,25 @@ fn finds_every_planted_difference_and_repairs_them() {
     assert_eq!(run.status.code(), Some(3), "{}{}", run.stdout, run.stderr);
     let (run, found) = verify(&path, &["--chunk-rows", "250"]);
     assert_eq!(found, md5, "crc32 and md5 find the same rows");
-    assert_eq!(
-        run.status.code(),
-        Some(3),
-        "differences exit with 3:\n{}{}",
-        run.stdout,
-        run.stderr
+    assert_found(
+        &run,
+        &found,
+        &[
+            ("missing", "vplant.items", "id=17"),
+            ("extra", "vplant.items", "id=5000"),
+            ("different", "vplant.items", "id=1234"),
+            ("different", "vplant.items", "id=2001"),
+            ("different", "vplant.items", "id=2500"),
+            ("different", "vplant.items", "id=2999"),
+            ("different", "vplant.items", "id=1"),
+            ("different", "vplant.items", "id=40"),
+            ("different", "vplant.items", "id=41"),
+            ("different", "vplant.pairs", "a=3,b='k3'"),
+            ("missing", "vplant.pairs", "a=1,b='k1990'"),
+            ("missing", "vplant.loose", "a=2,b='dup'"),
+            ("extra", "vplant.loose", "a=7,b='new'"),
+        ],
     );
-    let expected: BTreeSet<_> = [
-        triple("missing", "vplant.items", "id=17"),
-        triple("extra", "vplant.items", "id=5000"),
-        triple("different", "vplant.items", "id=1234"),
-        triple("different", "vplant.items", "id=2001"),
-        triple("different", "vplant.items", "id=2500"),
-        triple("different", "vplant.items", "id=2999"),
-        triple("different", "vplant.items", "id=1"),
-        triple("different", "vplant.items", "id=40"),
-        triple("different", "vplant.items", "id=41"),
-        triple("different", "vplant.pairs", "a=3,b='k3'"),
-        triple("missing", "vplant.pairs", "a=1,b='k1990'"),
-        triple("missing", "vplant.loose", "a=2,b='dup'"),
-        triple("extra", "vplant.loose", "a=7,b='new'"),
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(found, expected, "{}", run.stdout);
     assert!(
         run.stdout
             .contains("amount: source 357.1428571420, target 357.1428571421"),
@@ -210,16 +219,16 @@ fn verifies_through_mask_and_filter() {
          UPDATE vmask_out.plain SET v = 'w' WHERE id = 300;",
     );
     let (run, found) = verify(&path, &["--chunk-rows", "200"]);
-    assert_eq!(run.status.code(), Some(3), "{}{}", run.stdout, run.stderr);
-    let expected: BTreeSet<_> = [
-        triple("different", "vmask.customers", "id=4"),
-        triple("missing", "vmask.customers", "id=7"),
-        triple("extra", "vmask.customers", "id=5"),
-        triple("different", "vmask.plain", "id=300"),
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(found, expected, "{}", run.stdout);
+    assert_found(
+        &run,
+        &found,
+        &[
+            ("different", "vmask.customers", "id=4"),
+            ("missing", "vmask.customers", "id=7"),
+            ("extra", "vmask.customers", "id=5"),
+            ("different", "vmask.plain", "id=300"),
+        ],
+    );
 
     let (run, _) = verify(&path, &["--repair"]);
     run.assert_ok();
@@ -352,18 +361,18 @@ fn verifies_a_parquet_archive() {
          INSERT INTO varch.loose VALUES (2, 'dup');",
     );
     let (run, found) = verify(&path, &["--recheck-timeout-s", "1"]);
-    assert_eq!(run.status.code(), Some(3), "{}{}", run.stdout, run.stderr);
-    let expected: BTreeSet<_> = [
-        triple("extra", "varch.items", "id=3"),
-        triple("missing", "varch.items", "id=9000"),
-        triple("different", "varch.items", "id=100"),
-        triple("different", "varch.items", "id=101"),
-        triple("different", "varch.items", "id=102"),
-        triple("different", "varch.items", "id=103"),
-        triple("missing", "varch.loose", "a=2,b='dup'"),
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(found, expected, "{}", run.stdout);
+    assert_found(
+        &run,
+        &found,
+        &[
+            ("extra", "varch.items", "id=3"),
+            ("missing", "varch.items", "id=9000"),
+            ("different", "varch.items", "id=100"),
+            ("different", "varch.items", "id=101"),
+            ("different", "varch.items", "id=102"),
+            ("different", "varch.items", "id=103"),
+            ("missing", "varch.loose", "a=2,b='dup'"),
+        ],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
