@@ -549,10 +549,13 @@ impl Partition {
                 }
             }
         }
+        // Counted per table, not per row: this runs for every commit.
+        let mut per_table: HashMap<&TableId, u64> = HashMap::new();
         for op in &ops {
-            self.ctx
-                .progress
-                .changed(self.ctx.sink_index, &op.batch.table.id, 1);
+            *per_table.entry(&op.batch.table.id).or_default() += 1;
+        }
+        for (table, n) in per_table {
+            self.ctx.progress.changed(self.ctx.sink_index, table, n);
         }
         self.ctx
             .progress
