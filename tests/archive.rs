@@ -50,9 +50,21 @@ impl Archive {
     }
 
     fn reader(&self, db: &str, table: &str, columns: &[&str], no_stray: bool) -> String {
+        self.read_keyed(db, table, "id", columns, no_stray)
+    }
+
+    /// The archive's table by pyarrow, with `key` (`-`: no key).
+    fn read_keyed(
+        &self,
+        db: &str,
+        table: &str,
+        key: &str,
+        columns: &[&str],
+        no_stray: bool,
+    ) -> String {
         let mut cmd = std::process::Command::new("python3");
         cmd.arg(support::root().join("tests/support/parquet_state.py"))
-            .args([self.root.as_str(), db, table, "id"])
+            .args([self.root.as_str(), db, table, key])
             .args(columns);
         if let Some(server) = self.s3 {
             cmd.envs(server.reader_env());
@@ -574,4 +586,143 @@ fn a_schema_change_starts_a_new_schema_version() {
         "{versions:?}"
     );
     archive.remove();
+}
+
+/// Every row of a transaction carries the transaction's commit time, even
+/// when its statements ran seconds apart.
+#[test]
+fn every_row_of_a_transaction_has_its_commit_time() {
+    let (src, _) = pair();
+    seed(src, "arts");
+    let archive = Archive::local("commit-ts");
+    let path = archive_yaml("arts", src, "arts", &archive);
+    let mut p = Background::start(&path, &[]);
+    wait_archive_equal(src, "arts", &archive, &mut p);
+    // Statements seconds apart in one transaction (the gap is the test's
+    // subject, not a wait for anything).
+    src.exec(
+        "BEGIN;
+         INSERT INTO arts.t VALUES (70001, 'first', 1, NOW(6), NULL);
+         DO SLEEP(2.2);
+         INSERT INTO arts.t VALUES (70002, 'second', 1, NOW(6), NULL);
+         UPDATE arts.t SET name = 'third' WHERE id = 1;
+         COMMIT;",
+    );
+    let committed: String = src.scalar(
+        "SELECT DATE_FORMAT(MAX(ts), '%Y-%m-%d %H:%i:%s') FROM arts.t WHERE id IN (70001, 70002)",
+    );
+    let rows = |archive: &Archive| -> Vec<String> {
+        archive
+            .columns("arts", "t", &["id", "_commit_ts"])
+            .lines()
+            .filter(|l| {
+                l.starts_with("70001\t") || l.starts_with("70002\t") || l.starts_with("1\t")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    p.wait_for(
+        Duration::from_secs(60),
+        "the transaction is archived",
+        || {
+            let got = rows(&archive);
+            (got.len() == 3 && !got[0].ends_with("\\N"))
+                .then_some(())
+                .ok_or(format!("{got:?}"))
+        },
+    );
+    let got = rows(&archive);
+    let times: std::collections::BTreeSet<&str> = got
+        .iter()
+        .map(|l| l.split('\t').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        times.len(),
+        1,
+        "one commit time for the whole transaction: {got:?}"
+    );
+    let t = times.into_iter().next().unwrap_or_default();
+    assert!(
+        t[..19] >= committed[..19],
+        "the commit time {t} is not before the last statement ({committed})"
+    );
+    p.terminate(Duration::from_secs(10));
+    archive.remove();
+}
+
+/// A table without a key: an archive with before images replays its
+/// updates and verifies equal; one without them says it cannot verify the
+/// table (instead of reporting rows that are not there).
+#[test]
+fn a_table_without_a_key_is_verified_through_before_images() {
+    let (src, _) = pair();
+    src.exec(
+        "CREATE DATABASE arkey;
+         CREATE TABLE arkey.n (a INT, b VARCHAR(10) COLLATE utf8mb4_general_ci);
+         INSERT INTO arkey.n SELECT seq % 5, IF(seq % 2 = 0, 'x', 'X') FROM arkey.seq_1_to_50;",
+    );
+    let (plain, full) = (
+        Archive::local("keyless-plain"),
+        Archive::local("keyless-full"),
+    );
+    let path = write_pipeline(
+        "arkey",
+        &format!(
+            "name: arkey\nsource:\n  mysql:\n    url: {}\n    include: [\"arkey.*\"]\n    cdc:\n      heartbeat_ms: 200\nsinks:\n  - parquet:\n      name: plain\n{}      max_file_age_ms: 300\n  - parquet:\n      name: full\n{}      max_file_age_ms: 300\n      before_images: true\n",
+            src.url(),
+            plain.sink(),
+            full.sink()
+        ),
+    );
+    let check = sluice(&["check", path.to_str().unwrap()], &[]);
+    assert!(
+        check.stdout.contains("arkey.n has no key") && check.stdout.contains("before_images: true"),
+        "{}",
+        check.stdout
+    );
+    let mut p = Background::start(&path, &[]);
+    p.wait_for(Duration::from_secs(60), "the snapshot is archived", || {
+        (full
+            .read_keyed("arkey", "n", "-", &["a", "b"], false)
+            .lines()
+            .count()
+            == 50)
+            .then_some(())
+            .ok_or("not yet".into())
+    });
+    src.exec(
+        "UPDATE arkey.n SET a = a + 10 WHERE BINARY b = 'X' AND a = 1;
+         UPDATE arkey.n SET b = 'y' WHERE a = 2 LIMIT 3;
+         DELETE FROM arkey.n WHERE a = 3 LIMIT 2;",
+    );
+    p.wait_for(Duration::from_secs(60), "the changes are archived", || {
+        let seen = full.read_keyed("arkey", "n", "-", &["a", "b"], false);
+        (seen.lines().filter(|l| l.starts_with("11\t")).count() == 5)
+            .then_some(())
+            .ok_or(seen)
+    });
+    p.terminate(Duration::from_secs(10));
+    let run = sluice(&["verify", path.to_str().unwrap()], &[]);
+    assert!(run.ok(), "{}\n{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let after = |sink: &str| -> String {
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("sink `{sink}`")))
+            .unwrap_or(0);
+        lines.get(at + 1).copied().unwrap_or("").to_string()
+    };
+    assert!(
+        after("plain").contains("skipped") && after("plain").contains("before_images: true"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        after("full").contains("50 rows") || after("full").contains("48 rows"),
+        "{}",
+        run.stdout
+    );
+    assert!(after("full").contains("equal"), "{}", run.stdout);
+    plain.remove();
+    full.remove();
 }

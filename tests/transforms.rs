@@ -51,11 +51,39 @@ fn hostile(name: &str, plugin: &str, extra: &str) -> Run {
     run
 }
 
+/// A plugin is untrusted: tables it declares in the server's own schemas
+/// or in sluice's are refused before anything is written, naming it.
+#[test]
+fn a_plugin_cannot_declare_tables_in_system_schemas() {
+    let (src, dst) = pair();
+    seed(src, "wsys");
+    for db in ["mysql", "sluice", "performance_schema", "MySQL"] {
+        let yaml = transform_yaml(
+            "wsys",
+            src,
+            dst,
+            "wsys",
+            &format!(
+                "  - plugin: tests/plugins/setter\n    config: {{ declare_database: {db} }}\n"
+            ),
+        );
+        run_pipeline("wsys", &yaml, &[]).assert_fails_with(&[
+            "plugin `setter`",
+            "wsys.t",
+            "application databases",
+        ]);
+    }
+    assert!(!dst.table_exists("mysql", "t") && !dst.table_exists("sluice", "t"));
+    assert!(!dst.database_exists("wsys_out"), "nothing written");
+}
+
 #[test]
 fn a_trapping_plugin_names_itself_the_table_and_the_position() {
+    // The plugin's own panic message, not a bare trap.
     hostile("trap", "trap", "").assert_fails_with(&[
         "plugin `trap`",
-        "trapped",
+        "panicked",
+        "boom",
         "table h_trap.t at",
     ]);
 }
@@ -87,10 +115,14 @@ fn a_plugin_built_for_another_contract_is_refused() {
 }
 
 /// `sluice plugin new` makes a project that passes its own test, builds,
-/// and works in a pipeline with its config.
+/// and works in a pipeline with its config; a bundled plugin copied out of
+/// the repository builds too.
 #[test]
 fn a_new_plugin_builds_and_transforms() {
-    let dir = std::env::temp_dir().join(format!("sluice-newplugin-{}", std::process::id()));
+    // A `plugins` folder, so both plugins below share one target folder.
+    let dir = std::env::temp_dir()
+        .join(format!("sluice-newplugin-{}", std::process::id()))
+        .join("plugins");
     std::fs::create_dir_all(&dir).expect("temp dir");
     let plugin = dir.join("upper");
     let _ = std::fs::remove_dir_all(&plugin);
@@ -113,6 +145,39 @@ fn a_new_plugin_builds_and_transforms() {
         "{}",
         built.stdout
     );
+
+    // A bundled plugin copied elsewhere names the SDK by a path that is gone.
+    let copy = dir.join("noop-copy");
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(copy.join("src")).unwrap();
+    for f in ["Cargo.toml", "src/lib.rs"] {
+        std::fs::copy(root().join("plugins/noop").join(f), copy.join(f)).unwrap();
+    }
+    let copied = sluice(&["plugin", "build", copy.to_str().unwrap()], &[]);
+    copied.assert_ok();
+    assert!(
+        copied.stderr.contains("wrote this sluice's SDK"),
+        "{}",
+        copied.stderr
+    );
+    assert!(std::fs::read_to_string(copy.join("Cargo.toml"))
+        .unwrap()
+        .contains("path = \"sluice-sdk\""));
+    let events = root().join("plugins/mask/sample.yaml");
+    let out = sluice(
+        &[
+            "plugin",
+            "test",
+            copied.stdout.trim(),
+            "--events",
+            events.to_str().unwrap(),
+            "--config",
+            "{}",
+        ],
+        &[],
+    );
+    out.assert_ok();
+    assert!(out.stdout.contains("\"keep\""), "{}", out.stdout);
 
     let (src, dst) = pair();
     seed(src, "wupper");
@@ -483,7 +548,10 @@ fn a_trap_during_changes_leaves_the_last_consistent_state() {
     wait_until(Duration::from_secs(60), "the pipeline stops", || p.exited());
     let out = p.output();
     assert!(
-        out.contains("plugin `picky`") && out.contains("trapped") && out.contains("wtrap.t"),
+        out.contains("plugin `picky`")
+            && out.contains("panicked")
+            && out.contains("refusing boom")
+            && out.contains("wtrap.t"),
         "{out}"
     );
     assert_eq!(

@@ -200,6 +200,7 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
     crate::precheck::enforce(&source.precheck(&source_tables, &plan).await?)?;
     for (sink, state) in sinks.iter().zip(&states) {
         sink.check(&tables, &plan, state).await?;
+        crate::precheck::enforce(&sink.warnings(&tables))?;
     }
     let metrics_listener = match &config.metrics {
         Some(m) => Some(crate::metrics::bind(&m.listen.value).await?),

@@ -102,6 +102,23 @@ pub struct EventInfo {
     pub position: Arc<Position>,
     /// Commit time, microseconds since the Unix epoch (UTC).
     pub commit_ts_us: i64,
+    /// Whether the source checked foreign keys when it made this change
+    /// (a session may turn `foreign_key_checks` off); a replica applies it
+    /// the same way, so foreign key actions happen on both or neither.
+    pub foreign_key_checks: bool,
+}
+
+impl EventInfo {
+    /// A change at `position`, committed at `commit_ts_us`, made with
+    /// foreign keys checked.
+    pub fn new(op: Op, position: Arc<Position>, commit_ts_us: i64) -> Self {
+        EventInfo {
+            op,
+            position,
+            commit_ts_us,
+            foreign_key_checks: true,
+        }
+    }
 }
 
 /// One column as the source defines it.
@@ -115,6 +132,46 @@ pub struct ColumnDef {
     /// Character set of a character column (`utf8mb4`, `latin1`, ...). The
     /// binlog carries text in this charset; SELECT converts it for us.
     pub charset: Option<String>,
+    /// Collation of a character column (`utf8mb4_general_ci`, ...): it
+    /// decides which values the server holds equal (case, accents,
+    /// trailing spaces), so which changes may touch the same row.
+    pub collation: Option<String>,
+}
+
+impl ColumnDef {
+    /// When the server holds two values of this column equal.
+    pub fn equality(&self) -> Equality {
+        if self.source_type != MysqlType::Text {
+            return Equality::Bytes;
+        }
+        let ct = self.column_type.to_ascii_lowercase();
+        // ENUM and SET values are distinct members; UUID and INET are
+        // printed in one canonical form.
+        if ct.starts_with("enum(")
+            || ct.starts_with("set(")
+            || ["uuid", "inet4", "inet6"].contains(&ct.as_str())
+        {
+            return Equality::Bytes;
+        }
+        match self.collation.as_deref().map(str::to_ascii_lowercase) {
+            Some(c) if c == "binary" || c.ends_with("_nopad_bin") || c.ends_with("_0900_bin") => {
+                Equality::Bytes
+            }
+            Some(c) if c.ends_with("_bin") => Equality::BytesPadded,
+            _ => Equality::Collation,
+        }
+    }
+}
+
+/// When two values of a column are equal for the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Equality {
+    /// Exactly when their bytes are equal.
+    Bytes,
+    /// When their bytes are equal but for trailing spaces (PAD SPACE).
+    BytesPadded,
+    /// By the rules of a collation (case, accents, expansions, padding).
+    Collation,
 }
 
 /// Which index identifies a row.
@@ -131,6 +188,10 @@ pub enum KeyKind {
 pub struct TableDdl {
     pub create_database: String,
     pub create_table: String,
+    /// Generated columns (position among all the table's columns, name):
+    /// the target computes them, so sinks never write them, but the
+    /// binlog's rows carry them.
+    pub generated: Vec<(usize, String)>,
     /// Applied after the data, so they do not fire during the load.
     pub triggers: Vec<TriggerDdl>,
 }
@@ -164,6 +225,34 @@ pub struct TableSchema {
     pub ddl: TableDdl,
     /// The server's row estimate, for progress display only.
     pub estimated_rows: u64,
+    /// What constrains rows beyond the identifying key.
+    pub constraints: Constraints,
+}
+
+/// A table's constraints that decide how its changes may be reordered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Constraints {
+    /// Every unique index (the primary key too), as column indices; two
+    /// changes of different rows can collide on any of them.
+    pub unique_keys: Vec<Vec<usize>>,
+    /// The table references another through a foreign key, or is
+    /// referenced by one: a change of one row may check or change rows of
+    /// the other (ON DELETE CASCADE, SET NULL...).
+    pub foreign_key: bool,
+}
+
+impl TableSchema {
+    /// Whether a unique index other than the identifying key exists, so
+    /// that changes of different rows can collide.
+    pub fn has_other_unique_keys(&self) -> bool {
+        self.constraints.unique_keys.iter().any(|k| {
+            let mut a = k.clone();
+            let mut b = self.key.clone();
+            a.sort_unstable();
+            b.sort_unstable();
+            a != b
+        })
+    }
 }
 
 /// A batch of events for one table.

@@ -14,6 +14,8 @@
 //!   connections, type mapping, row decoding into Arrow, SQL literal encoding.
 //! - [`sources`] and [`sinks`]: one folder per component, config next to code.
 //! - [`binlog`]: where binlog events become change events.
+//! - [`partition`]: which apply lane gets which row change, so that changes
+//!   that can touch the same row stay in order.
 //! - [`checkpoint`]: the local checkpoint store for sinks without their own.
 //! - [`metrics`]: the Prometheus endpoint.
 //! - [`progress`]: progress bars, progress logs and replication lag.
@@ -30,6 +32,7 @@ pub mod error;
 pub mod event;
 pub mod metrics;
 pub mod mysql;
+pub mod partition;
 pub mod precheck;
 pub mod progress;
 pub mod sinks;

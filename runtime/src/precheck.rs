@@ -179,6 +179,7 @@ pub async fn run(config: &PipelineConfig) -> Result<Vec<Finding>> {
             ),
             Err(e) => Finding::from_error(check, &e),
         });
+        out.extend(sink.warnings(&tables));
     }
     Ok(out)
 }

@@ -153,6 +153,12 @@ pub trait Sink: Send + Sync {
         state: &SinkState,
     ) -> Result<()>;
 
+    /// What this sink cannot reproduce of these tables: warnings that do
+    /// not stop a run (`sluice check` lists them, `sluice run` logs them).
+    fn warnings(&self, _tables: &[Arc<TableSchema>]) -> Vec<crate::precheck::Finding> {
+        Vec::new()
+    }
+
     /// Creates what the tables need. Called after every sink's `check` passed.
     async fn prepare(
         &self,

@@ -265,32 +265,114 @@ impl Event {
     }
 }
 
-/// The plugin's `config:` from the pipeline file.
+/// The plugin's `config:` from the pipeline file, as JSON.
+///
+/// ```ignore
+/// #[derive(serde::Deserialize)]
+/// struct Settings { column: String, #[serde(default)] keep_last: usize }
+/// let settings: Settings = config.parse()?;          // typed, with serde
+/// let column = config.string("column");              // one top-level field
+/// let salt = config.get("hash.salt");                // a nested field
+/// let config = Config::new(r#"{"column": "email"}"#)?; // in a plugin's own tests
+/// ```
+#[derive(Debug, Clone)]
 pub struct Config {
     json: String,
+    value: serde_json::Value,
 }
 
 impl Config {
-    /// The config as JSON text (parse it with the JSON library of your choice).
+    /// A config from JSON text (for a plugin's own tests).
+    pub fn new(json: &str) -> Result<Config, String> {
+        let value = serde_json::from_str(json).map_err(|e| format!("config is not JSON: {e}"))?;
+        Ok(Config {
+            json: json.to_string(),
+            value,
+        })
+    }
+
+    /// The config as JSON text.
     pub fn json(&self) -> &str {
         &self.json
     }
 
-    /// A top-level string field, for simple configs.
+    /// The config as a JSON value.
+    pub fn value(&self) -> &serde_json::Value {
+        &self.value
+    }
+
+    /// The config as a type of the plugin's (`#[derive(serde::Deserialize)]`);
+    /// the error names the field that does not fit.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_value(self.value.clone()).map_err(|e| format!("config: {e}"))
+    }
+
+    /// The field at a dotted path (`"columns.email"`), if there is one.
+    pub fn get(&self, path: &str) -> Option<&serde_json::Value> {
+        path.split('.')
+            .try_fold(&self.value, |v, key| v.as_object()?.get(key))
+    }
+
+    /// A top-level field as text: a string as it is, a number or a boolean
+    /// written out; `None` for anything else or a missing field.
     pub fn string(&self, key: &str) -> Option<String> {
-        let needle = format!("\"{key}\":");
-        let rest = self.json[self.json.find(&needle)? + needle.len()..].trim_start();
-        let rest = rest.strip_prefix('"')?;
-        let mut out = String::new();
-        let mut chars = rest.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => return Some(out),
-                '\\' => out.push(chars.next()?),
-                c => out.push(c),
-            }
+        match self.value.as_object()?.get(key)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            n @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => Some(n.to_string()),
+            _ => None,
         }
-        None
+    }
+}
+
+impl Value {
+    /// A signed integer (INT, BIGINT, YEAR...; an unsigned one that fits):
+    /// the same for a signed and an unsigned column.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Uint(u) => i64::try_from(*u).ok(),
+            _ => None,
+        }
+    }
+
+    /// An unsigned integer (UNSIGNED columns, BIT; a signed one that is not negative).
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Uint(u) => Some(*u),
+            Value::Int(i) => u64::try_from(*i).ok(),
+            _ => None,
+        }
+    }
+
+    /// A FLOAT or DOUBLE (or an integer, converted).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float32(f) => Some(*f as f64),
+            Value::Float64(f) => Some(*f),
+            Value::Int(i) => Some(*i as f64),
+            Value::Uint(u) => Some(*u as f64),
+            _ => None,
+        }
+    }
+
+    /// Text (CHAR, VARCHAR, TEXT, ENUM, SET, JSON...) or a DECIMAL's digits.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) | Value::Decimal(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Bytes (BINARY, VARBINARY, BLOB, GEOMETRY).
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
     }
 }
 
@@ -324,8 +406,12 @@ pub mod __private {
         }
 
         pub fn init(&self, config: String) -> Result<(), String> {
+            // A panic's own message, for sluice to report instead of a bare trap.
+            std::panic::set_hook(Box::new(|info| {
+                host::log(Level::Error, &info.to_string());
+            }));
             let mut p = P::default();
-            p.init(&Config { json: config })?;
+            p.init(&Config::new(&config)?)?;
             *self.plugin.borrow_mut() = Some(p);
             Ok(())
         }
@@ -447,4 +533,56 @@ macro_rules! export_plugin {
 
         $crate::bindings::__export_transform!(__SluiceExport with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_fields_typed_by_path_and_top_level_only() {
+        let c = Config::new(
+            r#"{"column": "email", "n": 3, "on": true, "nested": {"column": "x", "salt": "s"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.string("column").as_deref(), Some("email"));
+        assert_eq!(c.string("n").as_deref(), Some("3"));
+        assert_eq!(c.string("on").as_deref(), Some("true"));
+        // A nested key of the same name is not the top-level one.
+        assert_eq!(c.string("salt"), None);
+        assert_eq!(c.get("nested.salt").and_then(|v| v.as_str()), Some("s"));
+        assert!(c.get("nested.nope").is_none());
+
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        struct Settings {
+            column: String,
+            n: u32,
+        }
+        let s: Settings = c.parse().unwrap();
+        assert_eq!(
+            s,
+            Settings {
+                column: "email".into(),
+                n: 3
+            }
+        );
+        let wrong = Config::new(r#"{"column": 1, "n": 3}"#)
+            .unwrap()
+            .parse::<Settings>();
+        assert!(wrong.unwrap_err().contains("invalid type"));
+        assert!(Config::new("{nope").is_err());
+    }
+
+    #[test]
+    fn value_accessors_hide_signedness() {
+        assert_eq!(Value::Uint(7).as_i64(), Some(7));
+        assert_eq!(Value::Int(7).as_u64(), Some(7));
+        assert_eq!(Value::Int(-1).as_u64(), None);
+        assert_eq!(Value::Uint(u64::MAX).as_i64(), None);
+        assert_eq!(Value::Float32(1.5).as_f64(), Some(1.5));
+        assert_eq!(Value::Text("a".into()).as_str(), Some("a"));
+        assert_eq!(Value::Decimal("1.50".into()).as_str(), Some("1.50"));
+        assert_eq!(Value::Bytes(vec![1]).as_bytes(), Some(&[1u8][..]));
+        assert!(Value::Null.is_null());
+    }
 }

@@ -650,6 +650,45 @@ impl Drop for Background {
     }
 }
 
+/// `GET /metrics` over a plain socket: the body, or why not.
+pub fn scrape(port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    if !text.starts_with("HTTP/1.1 200") {
+        return Err(text);
+    }
+    Ok(text)
+}
+
+/// The value of the sample `name{labels}` (labels as printed, in order).
+pub fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let head = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&head))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_tcp_port() -> u16 {
+    free_port()
+}
+
+/// Waits until `pipeline` follows changes (its sink wrote a change-stream checkpoint).
+pub fn wait_following(dst: &MariaDb, pipeline: &str) {
+    let sql = format!(
+        "SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = '{pipeline}' AND phase = 'cdc'"
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the pipeline follows changes",
+        || dst.database_exists("sluice") && dst.scalar::<u64>(&sql) > 0,
+    );
+}
+
 /// Polls until `cond` holds, or panics after `limit` with `what`.
 pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;

@@ -4,9 +4,11 @@ per key by _position, deletes removed. Prints the rows as tab-separated text
 sorted by key (NULL as \\N), or `error: ...` on a broken archive (a
 file whose row count differs from the manifest, a change listed twice).
 
-usage: parquet_state.py ARCHIVE_ROOT|s3://BUCKET/PREFIX DATABASE TABLE KEY_COLUMN [COLUMN...]
-(with columns: only those, so tables whose schema changed compare on the
-columns every version has)
+usage: parquet_state.py ARCHIVE_ROOT|s3://BUCKET/PREFIX DATABASE TABLE KEY [COLUMN...]
+KEY is a column, several joined by `,`, or `-` for a table without a key
+(rows then count as a multiset, and an update replaces the row equal to
+its `_before_` image). With columns: only those, so tables whose schema
+changed compare on the columns every version has.
 
 `s3://` roots use S3_ENDPOINT, S3_KEY and S3_SECRET. With CHECK_NO_STRAY=1
 (after a clean stop) it also fails on data files the manifest does not list.
@@ -59,7 +61,7 @@ def raw(t):
         [pa.field(f.name, c.type, metadata=f.metadata) for f, c in zip(t.schema, cols)]))
 
 
-def load(root, db, table, key, no_stray=False):
+def load(root, db, table, key, no_stray=False, only=None):
     """({column: field} over every schema version, {key: row dict}) of the
     committed archive."""
     fs, root = open_root(root)
@@ -85,19 +87,53 @@ def load(root, db, table, key, no_stray=False):
         fields.update((f.name, f) for f in t.schema)
         for r in raw(t).to_pylist():
             rows.append((r["_position"], len(rows), r))
+    # Rows of a table without a key are told apart by their values: the
+    # columns asked for, which every schema version has.
+    image = only or [c for c in fields if not c.startswith("_")]
+    if key == "-":
+        return fields, replay_keyless(rows, image)
+    keys = key.split(",")
     seen = set()
     for _, _, r in rows:
-        change = (r["_position"], r[key], r["_op"])
+        change = (r["_position"], tuple(r[k] for k in keys), r["_op"])
         if change in seen:
             raise Broken(f"the change {change} is in the archive twice")
         seen.add(change)
     state = {}
     for _, _, r in sorted(rows, key=lambda x: (x[0], x[1])):
+        k = tuple(r[c] for c in keys)
         if r["_op"] == "delete":
-            state.pop(r[key], None)
+            state.pop(k, None)
         else:
-            state[r[key]] = r
+            state[k] = r
     return fields, state
+
+
+def replay_keyless(rows, image):
+    """{(row tuple, n): row} of a table without a key: rows as a multiset."""
+    counts = {}
+    first = {}
+
+    def add(t, r):
+        counts[t] = counts.get(t, 0) + 1
+        first.setdefault(t, r)
+
+    def remove(t):
+        if counts.get(t, 0) > 0:
+            counts[t] -= 1
+
+    for _, _, r in sorted(rows, key=lambda x: (x[0], x[1])):
+        t = tuple(r.get(c) for c in image)
+        if r["_op"] == "delete":
+            remove(t)
+        elif r["_op"] == "update":
+            if not any(f"_before_{c}" in r for c in image):
+                raise Broken("an update of a table without a key, without before images")
+            remove(tuple(r.get(f"_before_{c}") for c in image))
+            add(t, r)
+        else:
+            add(t, r)
+    return {(t, i): first[t] for t, n in counts.items() for i in range(n)}
 
 
 def civil(days):
@@ -152,11 +188,15 @@ def main():
     root, db, table, key = sys.argv[1:5]
     only = sys.argv[5:]
     try:
-        fields, state = load(root, db, table, key, os.environ.get("CHECK_NO_STRAY") == "1")
+        fields, state = load(root, db, table, key, os.environ.get("CHECK_NO_STRAY") == "1", only)
     except Broken as e:
         print(f"error: {e}")
         return
-    for k in sorted(state):
+    try:
+        order = sorted(state)
+    except TypeError:  # NULLs among the keys
+        order = sorted(state, key=repr)
+    for k in order:
         r = state[k]
         names = only or [c for c in r if not c.startswith("_")]
         print("\t".join(text(fields.get(c), r.get(c)) for c in names))

@@ -2,7 +2,10 @@
 //! statement rewritten for the target's names.
 //!
 //! A small tokenizer is enough: sluice only needs the statement's kind and
-//! the byte spans of the table names it mentions in table positions.
+//! the byte spans of the table names it mentions in table positions. A
+//! statement that changes a table's definition but that this parser cannot
+//! tie to its tables is [`DdlKind::Unrecognized`], never "nothing to do":
+//! the source stops on it, or skips it with a warning (`on_unsupported_ddl`).
 
 use crate::event::{quote_ident, TableId};
 
@@ -19,8 +22,12 @@ pub enum DdlKind {
     CreateDatabase,
     DropDatabase,
     AlterDatabase,
-    /// Triggers, views, routines, events on a table.
+    /// Triggers, views, routines, events on a table; data moved in from
+    /// outside the binlog (IMPORT TABLESPACE).
     Unsupported(String),
+    /// A statement that changes a table's or database's definition in a way
+    /// this parser does not know; `tables` holds what it could read.
+    Unrecognized,
     /// Not schema-changing (GRANT, SET, FLUSH, ANALYZE, ...), or temporary tables.
     Other,
 }
@@ -39,6 +46,10 @@ pub struct Statement {
     /// Tables named in table positions, resolved against the default schema.
     /// For RENAME, pairs (from, to) in order; for ALTER ... RENAME TO, the new name last.
     pub tables: Vec<TableRef>,
+    /// Other tables the statement names: read (`CREATE TABLE a LIKE b`,
+    /// `REFERENCES b`) or exchanged with (`EXCHANGE PARTITION ... WITH
+    /// TABLE b`). They are renamed for the target like `tables`.
+    pub others: Vec<TableRef>,
     /// For database statements.
     pub database: Option<(String, (usize, usize))>,
 }
@@ -60,9 +71,15 @@ fn tokenize(sql: &str) -> Vec<(Tok, usize, usize)> {
         if c.is_ascii_whitespace() {
             i += 1;
         } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            // `/*!NNNNN ... */` is executed by MySQL: keep its content.
-            if b.get(i + 2) == Some(&b'!') {
-                i += 3;
+            // `/*!NNNNN ... */` is executed by MySQL, `/*M!NNNNNN ... */`
+            // by MariaDB: keep their content.
+            let exec = match (b.get(i + 2), b.get(i + 3)) {
+                (Some(b'!'), _) => Some(3),
+                (Some(b'M'), Some(b'!')) => Some(4),
+                _ => None,
+            };
+            if let Some(skip) = exec {
+                i += skip;
                 while i < b.len() && b[i].is_ascii_digit() {
                     i += 1;
                 }
@@ -192,6 +209,26 @@ impl Parser<'_> {
     }
 }
 
+/// Objects whose statements change no table: they are not copied.
+const NOT_TABLES: &[&str] = &[
+    "USER",
+    "ROLE",
+    "SERVER",
+    "TABLESPACE",
+    "LOGFILE",
+    "SEQUENCE",
+    "PACKAGE",
+    "RESOURCE",
+    "SPATIAL",
+    "AGGREGATE",
+    "FUNCTION",
+    "PROCEDURE",
+    "EVENT",
+    "VIEW",
+    "ALGORITHM",
+    "SQL",
+];
+
 /// Classifies `sql`, run with `default_db` as the current database.
 pub fn parse(default_db: &str, sql: &str) -> Statement {
     let mut p = Parser {
@@ -202,141 +239,246 @@ pub fn parse(default_db: &str, sql: &str) -> Statement {
     let mut st = Statement {
         kind: DdlKind::Other,
         tables: Vec::new(),
+        others: Vec::new(),
         database: None,
     };
+    // MariaDB's `SET STATEMENT var = value [, ...] FOR statement`.
+    if p.eat_seq(&["SET", "STATEMENT"]) {
+        while p.pos < p.toks.len() && !p.eat("FOR") {
+            p.pos += 1;
+        }
+    }
     let Some(first) = p.peek_word() else {
         return st;
     };
     p.pos += 1;
     match first.as_str() {
-        "CREATE" => {
-            p.eat_seq(&["OR", "REPLACE"]);
-            while p.eat("DEFINER") {
-                // DEFINER = user@host: skip to the object keyword.
-                while p.pos < p.toks.len() {
-                    let stop = p.peek_word().is_some_and(|w| {
-                        ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT", "SQL"]
-                            .contains(&w.as_str())
-                    });
-                    if stop {
-                        break;
-                    }
-                    p.pos += 1;
-                }
-            }
-            if p.eat("TEMPORARY") {
-                return st;
-            }
-            if p.eat("TABLE") {
-                p.eat_seq(&["IF", "NOT", "EXISTS"]);
-                st.kind = DdlKind::CreateTable;
-                st.tables.extend(p.table());
-                // CREATE TABLE a LIKE b: b is only read.
-            } else if p.eat("DATABASE") || p.eat("SCHEMA") {
-                p.eat_seq(&["IF", "NOT", "EXISTS"]);
-                st.kind = DdlKind::CreateDatabase;
-                st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
-            } else {
-                p.eat("ONLINE");
-                let _ = p.eat("UNIQUE") || p.eat("FULLTEXT") || p.eat("SPATIAL");
-                if p.eat("INDEX") {
-                    p.eat_seq(&["IF", "NOT", "EXISTS"]);
-                    p.name_part();
-                    if p.eat("ON") {
-                        st.kind = DdlKind::CreateIndex;
-                        st.tables.extend(p.table());
-                    }
-                } else if let Some(w) = p.peek_word() {
-                    if ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"].contains(&w.as_str()) {
-                        st.kind = DdlKind::Unsupported(format!("CREATE {w}"));
-                        if w == "TRIGGER" {
-                            // CREATE TRIGGER name {BEFORE|AFTER} event ON table
-                            while p.pos < p.toks.len() {
-                                let on = p.peek_word().is_some_and(|w| w == "ON");
-                                p.pos += 1;
-                                if on {
-                                    st.tables.extend(p.table());
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        "ALTER" => {
-            p.eat("ONLINE");
-            p.eat("IGNORE");
-            if p.eat("TABLE") {
-                p.eat_seq(&["IF", "EXISTS"]);
-                st.kind = DdlKind::AlterTable;
-                st.tables.extend(p.table());
-                // ALTER TABLE t ..., RENAME [TO|AS] new
-                while p.pos < p.toks.len() {
-                    if p.eat("RENAME") {
-                        if p.eat("COLUMN") || p.eat("INDEX") || p.eat("KEY") {
-                            continue;
-                        }
-                        let _ = p.eat("TO") || p.eat("AS");
-                        st.tables.extend(p.table());
-                        break;
-                    }
-                    p.pos += 1;
-                }
-            } else if p.eat("DATABASE") || p.eat("SCHEMA") {
-                st.kind = DdlKind::AlterDatabase;
-                st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
-            }
-        }
-        "DROP" => {
-            if p.eat("TEMPORARY") {
-                return st;
-            }
+        "CREATE" => create(&mut p, &mut st),
+        "ALTER" => alter(&mut p, &mut st),
+        "DROP" => drop(&mut p, &mut st),
+        "RENAME" => {
             if p.eat("TABLE") || p.eat("TABLES") {
                 p.eat_seq(&["IF", "EXISTS"]);
-                st.kind = DdlKind::DropTable;
+                st.kind = DdlKind::RenameTable;
                 loop {
-                    st.tables.extend(p.table());
+                    let from = p.table();
+                    p.eat("TO");
+                    let to = p.table();
+                    match (from, to) {
+                        (Some(a), Some(b)) => st.tables.extend([a, b]),
+                        _ => st.kind = DdlKind::Unrecognized,
+                    }
                     if !p.comma() {
                         break;
                     }
+                    p.eat_seq(&["IF", "EXISTS"]);
                 }
-            } else if p.eat("DATABASE") || p.eat("SCHEMA") {
-                p.eat_seq(&["IF", "EXISTS"]);
-                st.kind = DdlKind::DropDatabase;
-                st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
-            } else if p.eat("INDEX") {
-                p.eat_seq(&["IF", "EXISTS"]);
-                p.name_part();
-                if p.eat("ON") {
-                    st.kind = DdlKind::DropIndex;
-                    st.tables.extend(p.table());
-                }
-            } else if let Some(w) = p.peek_word() {
-                if ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"].contains(&w.as_str()) {
-                    st.kind = DdlKind::Unsupported(format!("DROP {w}"));
-                }
-            }
-        }
-        "RENAME" if p.eat("TABLE") || p.eat("TABLES") => {
-            st.kind = DdlKind::RenameTable;
-            loop {
-                st.tables.extend(p.table());
-                p.eat("TO");
-                st.tables.extend(p.table());
-                if !p.comma() {
-                    break;
-                }
+            } else if !p
+                .peek_word()
+                .is_some_and(|w| NOT_TABLES.contains(&w.as_str()))
+            {
+                st.kind = DdlKind::Unrecognized;
             }
         }
         "TRUNCATE" => {
             p.eat("TABLE");
             st.kind = DdlKind::TruncateTable;
-            st.tables.extend(p.table());
+            match p.table() {
+                Some(t) => st.tables.push(t),
+                None => st.kind = DdlKind::Unrecognized,
+            }
         }
         _ => {}
     }
+    let names_a_table = matches!(
+        st.kind,
+        DdlKind::CreateTable
+            | DdlKind::AlterTable
+            | DdlKind::DropTable
+            | DdlKind::CreateIndex
+            | DdlKind::DropIndex
+    );
+    if names_a_table && st.tables.is_empty() {
+        st.kind = DdlKind::Unrecognized;
+    }
     st
+}
+
+fn create(p: &mut Parser<'_>, st: &mut Statement) {
+    p.eat_seq(&["OR", "REPLACE"]);
+    // ALGORITHM = x, DEFINER = user@host, SQL SECURITY x (views, routines):
+    // skip to the object keyword.
+    while p.eat("DEFINER") || p.eat("ALGORITHM") || p.eat_seq(&["SQL", "SECURITY"]) {
+        while p.pos < p.toks.len() {
+            let stop = p.peek_word().is_some_and(|w| {
+                [
+                    "TRIGGER",
+                    "VIEW",
+                    "PROCEDURE",
+                    "FUNCTION",
+                    "EVENT",
+                    "SQL",
+                    "DEFINER",
+                    "AGGREGATE",
+                ]
+                .contains(&w.as_str())
+            });
+            if stop {
+                break;
+            }
+            p.pos += 1;
+        }
+    }
+    if p.eat("TEMPORARY") {
+        return;
+    }
+    if p.eat("TABLE") {
+        p.eat_seq(&["IF", "NOT", "EXISTS"]);
+        st.kind = DdlKind::CreateTable;
+        st.tables.extend(p.table());
+        references(p, st);
+        return;
+    }
+    if p.eat("DATABASE") || p.eat("SCHEMA") {
+        p.eat_seq(&["IF", "NOT", "EXISTS"]);
+        st.kind = DdlKind::CreateDatabase;
+        st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
+        return;
+    }
+    let _ = p.eat("ONLINE") || p.eat("OFFLINE");
+    let _ = p.eat("UNIQUE") || p.eat("FULLTEXT") || p.eat("SPATIAL");
+    if p.eat("INDEX") || p.eat("KEY") {
+        st.kind = DdlKind::CreateIndex;
+        p.eat_seq(&["IF", "NOT", "EXISTS"]);
+        p.name_part();
+        // `USING BTREE` / `TYPE HASH` may come before ON.
+        while p.eat("USING") || p.eat("TYPE") {
+            p.name_part();
+        }
+        if p.eat("ON") {
+            st.tables.extend(p.table());
+        }
+        return;
+    }
+    match p.peek_word() {
+        Some(w) if ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"].contains(&w.as_str()) => {
+            st.kind = DdlKind::Unsupported(format!("CREATE {w}"));
+            if w == "TRIGGER" {
+                // CREATE TRIGGER name {BEFORE|AFTER} event ON table
+                while p.pos < p.toks.len() {
+                    let on = p.eat("ON");
+                    if on {
+                        st.tables.extend(p.table());
+                        break;
+                    }
+                    p.pos += 1;
+                }
+            }
+        }
+        Some(w) if NOT_TABLES.contains(&w.as_str()) => {}
+        _ => st.kind = DdlKind::Unrecognized,
+    }
+}
+
+fn alter(p: &mut Parser<'_>, st: &mut Statement) {
+    let _ = p.eat("ONLINE") || p.eat("OFFLINE");
+    p.eat("IGNORE");
+    if p.eat("TABLE") {
+        p.eat_seq(&["IF", "EXISTS"]);
+        st.kind = DdlKind::AlterTable;
+        st.tables.extend(p.table());
+        // ALTER TABLE t ..., RENAME [TO|AS] new; ... WITH TABLE other;
+        // ... REFERENCES parent; IMPORT / DISCARD TABLESPACE.
+        let mut renamed = None;
+        while p.pos < p.toks.len() {
+            if p.eat("RENAME") {
+                if p.eat("COLUMN") || p.eat("INDEX") || p.eat("KEY") || p.eat("CONSTRAINT") {
+                    continue;
+                }
+                let _ = p.eat("TO") || p.eat("AS");
+                renamed = p.table();
+                continue;
+            }
+            if p.eat_seq(&["WITH", "TABLE"]) {
+                st.others.extend(p.table());
+                continue;
+            }
+            if p.eat("REFERENCES") {
+                st.others.extend(p.table());
+                continue;
+            }
+            if (p.eat("IMPORT") || p.eat("DISCARD")) && p.eat("TABLESPACE") {
+                st.kind = DdlKind::Unsupported("ALTER TABLE ... IMPORT/DISCARD TABLESPACE".into());
+            }
+            p.pos += 1;
+        }
+        st.tables.extend(renamed);
+        return;
+    }
+    if p.eat("DATABASE") || p.eat("SCHEMA") {
+        st.kind = DdlKind::AlterDatabase;
+        st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
+        return;
+    }
+    match p.peek_word() {
+        Some(w) if NOT_TABLES.contains(&w.as_str()) || w == "DEFINER" => {}
+        _ => st.kind = DdlKind::Unrecognized,
+    }
+}
+
+fn drop(p: &mut Parser<'_>, st: &mut Statement) {
+    if p.eat("TEMPORARY") {
+        return;
+    }
+    if p.eat("TABLE") || p.eat("TABLES") {
+        p.eat_seq(&["IF", "EXISTS"]);
+        st.kind = DdlKind::DropTable;
+        loop {
+            st.tables.extend(p.table());
+            if !p.comma() {
+                break;
+            }
+        }
+        return;
+    }
+    if p.eat("DATABASE") || p.eat("SCHEMA") {
+        p.eat_seq(&["IF", "EXISTS"]);
+        st.kind = DdlKind::DropDatabase;
+        st.database = p.name_part().map(|(n, a, b)| (n, (a, b)));
+        return;
+    }
+    let _ = p.eat("ONLINE") || p.eat("OFFLINE");
+    if p.eat("INDEX") || p.eat("KEY") {
+        st.kind = DdlKind::DropIndex;
+        p.eat_seq(&["IF", "EXISTS"]);
+        p.name_part();
+        if p.eat("ON") {
+            st.tables.extend(p.table());
+        }
+        return;
+    }
+    match p.peek_word() {
+        Some(w) if ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"].contains(&w.as_str()) => {
+            st.kind = DdlKind::Unsupported(format!("DROP {w}"));
+        }
+        Some(w) if NOT_TABLES.contains(&w.as_str()) => {}
+        _ => st.kind = DdlKind::Unrecognized,
+    }
+}
+
+/// Tables after `REFERENCES` and `LIKE` in a CREATE TABLE.
+fn references(p: &mut Parser<'_>, st: &mut Statement) {
+    if p.eat("LIKE") {
+        st.others.extend(p.table());
+        return;
+    }
+    while p.pos < p.toks.len() {
+        if p.eat("REFERENCES") {
+            st.others.extend(p.table());
+        } else {
+            p.pos += 1;
+        }
+    }
 }
 
 /// `sql` with each table name replaced by `map(table)`, fully qualified.
@@ -350,6 +492,7 @@ pub fn rewrite(
     let mut spans: Vec<((usize, usize), String)> = st
         .tables
         .iter()
+        .chain(&st.others)
         .map(|t| (t.span, map(&t.table).quoted()))
         .collect();
     if let Some((db, span)) = &st.database {
@@ -413,6 +556,95 @@ mod tests {
         assert_eq!(st.database.as_ref().map(|d| d.0.as_str()), Some("shop2"));
     }
 
+    /// The statements of tests/data/ddl-corpus.sql with their expectations.
+    fn corpus() -> Vec<(String, String)> {
+        let text = include_str!("../../../tests/data/ddl-corpus.sql");
+        let mut out = Vec::new();
+        let mut expect = None;
+        let mut sql = String::new();
+        for line in text.lines() {
+            if let Some(e) = line.strip_prefix("-- expect: ") {
+                expect = Some(e.to_string());
+                continue;
+            }
+            if line.starts_with("--") || (sql.is_empty() && line.trim().is_empty()) {
+                continue;
+            }
+            sql.push_str(line);
+            sql.push('\n');
+            if line.trim_end().ends_with(';') {
+                let stmt = sql.trim().trim_end_matches(';').to_string();
+                out.push((
+                    stmt,
+                    expect
+                        .take()
+                        .expect("an `-- expect:` line before every statement"),
+                ));
+                sql.clear();
+            }
+        }
+        out
+    }
+
+    fn describe(st: &Statement) -> String {
+        let kind = match &st.kind {
+            DdlKind::Unsupported(_) => "Unsupported".to_string(),
+            k => format!("{k:?}"),
+        };
+        let mut out = kind;
+        if !st.tables.is_empty() {
+            out.push_str(": ");
+            out.push_str(&names(st).join(", "));
+        }
+        if !st.others.is_empty() {
+            let others: Vec<String> = st.others.iter().map(|t| t.table.to_string()).collect();
+            out.push_str(" | ");
+            out.push_str(&others.join(", "));
+        }
+        out
+    }
+
+    #[test]
+    fn a_corpus_of_real_schema_changes() {
+        let all = corpus();
+        assert!(all.len() >= 40, "the corpus has {} statements", all.len());
+        for (sql, expect) in all {
+            assert_eq!(describe(&parse("ddl", &sql)), expect, "{sql}");
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_tied_to_tables_is_never_nothing() {
+        for (sql, want) in [
+            // ANSI_QUOTES names, and statements of kinds the parser does not know.
+            ("CREATE TABLE \"t\" (a INT)", "Unrecognized"),
+            ("ALTER TABLE \"t\" ADD COLUMN b INT", "Unrecognized"),
+            ("CREATE INDEX i ON", "Unrecognized"),
+            ("RENAME TABLE a", "Unrecognized"),
+            ("CREATE FANCY THING x", "Unrecognized"),
+            ("DROP MATERIALIZED VIEW x", "Unrecognized"),
+            ("ALTER TABLE t IMPORT TABLESPACE", "Unsupported: ddl.t"),
+            (
+                "CREATE TRIGGER tr AFTER DELETE ON t FOR EACH ROW SET @x = 1",
+                "Unsupported: ddl.t",
+            ),
+            ("CREATE OR REPLACE VIEW v AS SELECT 1", "Unsupported"),
+            (
+                "CREATE DEFINER=`a`@`%` SQL SECURITY INVOKER VIEW v AS SELECT 1",
+                "Unsupported",
+            ),
+            ("CREATE TEMPORARY TABLE tmp (a INT)", "Other"),
+            ("DROP TEMPORARY TABLE IF EXISTS tmp", "Other"),
+            ("CREATE SEQUENCE s START WITH 1", "Other"),
+            ("ALTER USER 'a'@'%' IDENTIFIED BY 'x'", "Other"),
+            ("RENAME USER a TO b", "Other"),
+            ("FLUSH PRIVILEGES", "Other"),
+            ("SAVEPOINT a", "Other"),
+        ] {
+            assert_eq!(describe(&parse("ddl", sql)), want, "{sql}");
+        }
+    }
+
     #[test]
     fn rewrites_names_for_the_target() {
         let sql = "ALTER TABLE shop.`orders` ADD COLUMN x INT";
@@ -429,6 +661,17 @@ mod tests {
         assert_eq!(
             rewrite(sql, &st, |t| t.clone(), |_| "copy".into()),
             "CREATE DATABASE `copy` CHARACTER SET latin1"
+        );
+        let sql = "CREATE TABLE t2 LIKE shop.t1";
+        let to_copy = |t: &TableId| TableId::new("copy", &t.name);
+        assert_eq!(
+            rewrite(sql, &parse("shop", sql), to_copy, |d| d.to_string()),
+            "CREATE TABLE `copy`.`t2` LIKE `copy`.`t1`"
+        );
+        let sql = "ALTER TABLE c ADD FOREIGN KEY (p) REFERENCES shop.p (id)";
+        assert_eq!(
+            rewrite(sql, &parse("shop", sql), to_copy, |d| d.to_string()),
+            "ALTER TABLE `copy`.`c` ADD FOREIGN KEY (p) REFERENCES `copy`.`p` (id)"
         );
     }
 }

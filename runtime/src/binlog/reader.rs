@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::RowsEventFlags;
 use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
+use mysql_async::{BinlogStream, BinlogStreamRequest};
 
 use super::mariadb::{self, Gtid, GtidPos};
 use super::schema::{self, Collations, MappedTable};
@@ -22,8 +23,7 @@ pub enum StartAt {
     MariaDbGtid(String),
 }
 
-/// One row change: the images before and after, in table column order.
-pub type RowImages = (Option<Vec<Value>>, Option<Vec<Value>>);
+pub use super::rows::RowImages;
 
 /// What the reader hands on.
 #[derive(Debug)]
@@ -39,6 +39,9 @@ pub enum BinlogEvent {
         rows: Vec<RowImages>,
         /// The table as its TABLE_MAP describes it (needs binlog_row_metadata=FULL).
         mapped: Option<MappedTable>,
+        /// Whether the source session checked foreign keys for these rows
+        /// (`foreign_key_checks`): a replica applies them the same way.
+        foreign_key_checks: bool,
     },
     /// The transaction committed (XID, or `COMMIT`).
     Commit,
@@ -271,28 +274,24 @@ impl BinlogReader {
             ));
         }
         let mapped = schema::from_table_map(tme, &self.collations);
-        let decode =
-            |row: Option<mysql_async::binlog::row::BinlogRow>| -> Result<Option<Vec<Value>>> {
-                row.map(|r| {
-                    r.unwrap()
-                        .into_iter()
-                        .map(|v| Value::try_from(v).map_err(|e| Error::Data(format!("{at}: {e}"))))
-                        .collect()
-                })
-                .transpose()
-            };
-        let mut rows = Vec::new();
-        for r in re.rows(tme) {
-            let (before, after) = r.map_err(|e| {
-                Error::Data(format!("{}: cannot decode rows at {at}: {e}", self.role))
-            })?;
-            rows.push((decode(before)?, decode(after)?));
-        }
+        let n = re.num_columns() as usize;
+        // Which columns each image carries; `None` for the image a kind of
+        // event lacks (inserts have no before image, deletes no after image).
+        let before: Option<Vec<bool>> = re
+            .columns_before_image()
+            .map(|b| (0..n).map(|i| b.get(i).is_some_and(|x| *x)).collect());
+        let after: Option<Vec<bool>> = re
+            .columns_after_image()
+            .map(|b| (0..n).map(|i| b.get(i).is_some_and(|x| *x)).collect());
+        let rows = super::rows::decode(tme, re.rows_data(), before.as_deref(), after.as_deref())
+            .map_err(|e| Error::Data(format!("{}: cannot decode rows at {at}: {e}", self.role)))?;
+        let foreign_key_checks = !re.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS);
         Ok(BinlogEvent::Rows {
             table: TableId::new(tme.database_name(), tme.table_name()),
             op,
             rows,
             mapped,
+            foreign_key_checks,
         })
     }
 

@@ -18,8 +18,8 @@ use mysql_async::consts::ColumnType;
 use crate::event::ColumnDef;
 use crate::mysql::types::MysqlType;
 
-/// Collation id → character set name, from the source's information_schema.
-pub type Collations = HashMap<u16, String>;
+/// Collation id → (character set, collation) names, from the source's information_schema.
+pub type Collations = HashMap<u16, (String, String)>;
 
 /// The collation id of binary strings.
 const BINARY: u16 = 63;
@@ -132,14 +132,14 @@ pub fn from_table_map(tme: &TableMapEvent<'_>, collations: &Collations) -> Optio
         } else {
             None
         };
-        let charset = collation.map(|c| {
+        let names = collation.map(|c| {
             if c == BINARY {
-                "binary".to_string()
+                ("binary".to_string(), "binary".to_string())
             } else {
                 collations
                     .get(&c)
                     .cloned()
-                    .unwrap_or_else(|| format!("collation#{c}"))
+                    .unwrap_or_else(|| (format!("collation#{c}"), format!("collation#{c}")))
             }
         });
         let binary = collation == Some(BINARY);
@@ -230,7 +230,8 @@ pub fn from_table_map(tme: &TableMapEvent<'_>, collations: &Collations) -> Optio
             source_type,
             column_type,
             nullable: tme.null_bitmask().get(i).is_none_or(|b| *b),
-            charset: if binary { None } else { charset },
+            charset: names.as_ref().filter(|_| !binary).map(|n| n.0.clone()),
+            collation: names.filter(|_| !binary).map(|n| n.1),
         });
     }
     Some(MappedTable {
@@ -290,8 +291,16 @@ pub fn same_shape(known: &[ColumnDef], mapped: &[ColumnDef]) -> bool {
             let lists_match = !(m.column_type.starts_with("enum(")
                 || m.column_type.starts_with("set("))
                 || m.column_type.eq_ignore_ascii_case(&k.column_type);
+            // Another collation changes which values are equal.
+            let collation_match = k.collation.is_none()
+                || m.collation.is_none()
+                || k.collation.as_deref().map(str::to_ascii_lowercase)
+                    == m.collation.as_deref().map(str::to_ascii_lowercase);
             k.name == m.name
                 && (special
-                    || (k.source_type == m.source_type && k.charset == m.charset && lists_match))
+                    || (k.source_type == m.source_type
+                        && k.charset == m.charset
+                        && lists_match
+                        && collation_match))
         })
 }

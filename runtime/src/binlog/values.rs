@@ -216,9 +216,11 @@ fn to_utf8(charset: Option<&str>, b: Vec<u8>) -> Result<Vec<u8>, String> {
     match charset.unwrap_or("utf8mb4") {
         "utf8mb4" | "utf8mb3" | "utf8" | "ascii" => Ok(b),
         // MySQL's latin1 is Windows-1252 with the five undefined bytes mapped
-        // to the C1 controls, exactly as the WHATWG decoder does.
+        // to the C1 controls, exactly as the WHATWG decoder does. Without
+        // BOM sniffing: `decode` would read text starting with 0xFF 0xFE
+        // ("ÿþ") as UTF-16.
         "latin1" => {
-            let (s, _, _) = encoding_rs::WINDOWS_1252.decode(&b);
+            let (s, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&b);
             Ok(s.into_owned().into_bytes())
         }
         other => Err(format!(
@@ -238,6 +240,7 @@ mod tests {
             column_type: column_type.into(),
             nullable: true,
             charset: Some("latin1".into()),
+            collation: None,
         }
     }
 
@@ -304,6 +307,11 @@ mod tests {
         assert_eq!(
             normalize(&l, Value::Bytes(vec![0x63, 0xe9, 0x80])).unwrap(),
             Value::Bytes("cé€".as_bytes().to_vec())
+        );
+        // Not a UTF-16 byte order mark: latin1 "ÿþý".
+        assert_eq!(
+            normalize(&l, Value::Bytes(vec![0xff, 0xfe, 0xfd])).unwrap(),
+            Value::Bytes("ÿþý".as_bytes().to_vec())
         );
     }
 }

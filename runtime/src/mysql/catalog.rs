@@ -6,7 +6,9 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use crate::event::{quote_ident, ColumnDef, KeyKind, TableDdl, TableId, TableSchema, TriggerDdl};
+use crate::event::{
+    quote_ident, ColumnDef, Constraints, KeyKind, TableDdl, TableId, TableSchema, TriggerDdl,
+};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::types::{arrow_schema, ColumnFacts, MysqlType};
 use crate::{Error, Result};
@@ -108,6 +110,7 @@ type ColumnRow = (
     String,
     String,
     Option<String>,
+    Option<String>,
     Option<u64>,
     Option<u64>,
     Option<u64>,
@@ -125,7 +128,7 @@ pub async fn load_schema(
     let ctx = |what: &str| format!("reading the {what} of {id}");
     let cols: Vec<ColumnRow> = conn
         .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, NUMERIC_PRECISION, \
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, NUMERIC_PRECISION, \
              NUMERIC_SCALE, DATETIME_PRECISION, IS_NULLABLE, GENERATION_EXPRESSION \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
              ORDER BY ORDINAL_POSITION",
@@ -134,9 +137,13 @@ pub async fn load_schema(
         .await
         .map_err(|e| ep.error(ctx("columns"), e))?;
     let mut columns = Vec::with_capacity(cols.len());
-    for (name, data_type, column_type, charset, prec, scale, dtp, nullable, gen) in cols {
+    let mut generated = Vec::new();
+    for (i, (name, data_type, column_type, charset, collation, prec, scale, dtp, nullable, gen)) in
+        cols.into_iter().enumerate()
+    {
         // Generated columns are computed by the target from the others.
         if gen.as_deref().is_some_and(|g| !g.is_empty()) {
+            generated.push((i, name));
             continue;
         }
         let facts = ColumnFacts {
@@ -159,6 +166,7 @@ pub async fn load_schema(
             column_type,
             nullable: nullable == "YES",
             charset,
+            collation,
         });
     }
     mark_mariadb_json(conn, id, &mut columns).await;
@@ -169,8 +177,9 @@ pub async fn load_schema(
         ));
     }
 
-    let (key, key_kind) = identifying_key(ep, conn, id, &columns).await?;
-    let ddl = load_ddl(ep, conn, id).await?;
+    let (key, key_kind, unique_keys) = identifying_key(ep, conn, id, &columns).await?;
+    let mut ddl = load_ddl(ep, conn, id).await?;
+    ddl.generated = generated;
     Ok(TableSchema {
         arrow: arrow_schema(&columns),
         id: id.clone(),
@@ -179,7 +188,51 @@ pub async fn load_schema(
         key_kind,
         ddl,
         estimated_rows,
+        constraints: Constraints {
+            unique_keys,
+            // Set by [`mark_foreign_keys`], which knows the other tables.
+            foreign_key: false,
+        },
     })
+}
+
+/// Every foreign key's (child, parent) table pair on the server.
+pub async fn foreign_key_edges(ep: &Endpoint, conn: &mut Conn) -> Result<Vec<(TableId, TableId)>> {
+    let rows: Vec<(String, String, String, String)> = conn
+        .query(
+            "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME \
+             FROM information_schema.REFERENTIAL_CONSTRAINTS",
+        )
+        .await
+        .map_err(|e| ep.error("reading the foreign keys", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|(cd, ct, pd, pt)| (TableId::new(cd, ct), TableId::new(pd, pt)))
+        .collect())
+}
+
+/// Marks the tables that a foreign key joins to another of `tables` (a
+/// self-reference counts): their changes are applied in source order with
+/// the source's foreign key checks, so that foreign key actions happen on
+/// the target too. A key to a table outside `tables` cannot act on the
+/// target and is left alone. Returns whether any mark changed.
+pub fn mark_foreign_keys(tables: &mut [Arc<TableSchema>], edges: &[(TableId, TableId)]) -> bool {
+    let selected: std::collections::HashSet<TableId> =
+        tables.iter().map(|t| t.id.clone()).collect();
+    let joined: std::collections::HashSet<&TableId> = edges
+        .iter()
+        .filter(|(c, p)| selected.contains(c) && selected.contains(p))
+        .flat_map(|(c, p)| [c, p])
+        .collect();
+    let mut changed = false;
+    for t in tables.iter_mut() {
+        let fk = joined.contains(&t.id);
+        if t.constraints.foreign_key != fk {
+            Arc::make_mut(t).constraints.foreign_key = fk;
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// MariaDB's JSON is LONGTEXT with a `json_valid()` check; such columns are
@@ -213,13 +266,14 @@ async fn mark_mariadb_json(conn: &mut Conn, id: &TableId, columns: &mut [ColumnD
     }
 }
 
-/// The primary key, else the narrowest unique key over NOT NULL columns.
+/// The primary key, else the narrowest unique key over NOT NULL columns;
+/// and every unique index.
 async fn identifying_key(
     ep: &Endpoint,
     conn: &mut Conn,
     id: &TableId,
     columns: &[ColumnDef],
-) -> Result<(Vec<usize>, KeyKind)> {
+) -> Result<(Vec<usize>, KeyKind, Vec<Vec<usize>>)> {
     // COLUMN_NAME is NULL for MySQL's functional index parts.
     let rows: Vec<(String, u64, Option<String>, String)> = conn
         .exec(
@@ -247,15 +301,17 @@ async fn identifying_key(
             )),
         }
     }
+    let unique: Vec<Vec<usize>> = indexes.iter().map(|(_, cols, _)| cols.clone()).collect();
     if let Some((_, cols, _)) = indexes.iter().find(|(n, _, _)| n == "PRIMARY") {
-        return Ok((cols.clone(), KeyKind::Primary));
+        return Ok((cols.clone(), KeyKind::Primary, unique));
     }
-    Ok(indexes
+    let (key, kind) = indexes
         .into_iter()
         .filter(|(_, _, ok)| *ok)
         .min_by_key(|(_, cols, _)| cols.len())
         .map(|(_, cols, _)| (cols, KeyKind::Unique))
-        .unwrap_or((Vec::new(), KeyKind::None)))
+        .unwrap_or((Vec::new(), KeyKind::None));
+    Ok((key, kind, unique))
 }
 
 async fn load_ddl(ep: &Endpoint, conn: &mut Conn, id: &TableId) -> Result<TableDdl> {
@@ -301,6 +357,7 @@ async fn load_ddl(ep: &Endpoint, conn: &mut Conn, id: &TableId) -> Result<TableD
         create_database: db.map(|d| d.1).unwrap_or_default(),
         create_table: table.map(|t| t.1).unwrap_or_default(),
         triggers,
+        generated: Vec::new(),
     })
 }
 

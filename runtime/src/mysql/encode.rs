@@ -14,7 +14,7 @@ use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 
-use crate::event::{quote_ident, TableSchema};
+use crate::event::{quote_ident, ColumnDef, Equality, TableSchema};
 use crate::mysql::temporal;
 use crate::mysql::types::MysqlType;
 use crate::{Error, Result};
@@ -151,6 +151,29 @@ pub fn write_row(encoders: &[ColumnEncoder<'_>], row: usize, out: &mut String) {
         e.write(row, out);
     }
     out.push(')');
+}
+
+/// `column <=> literal`; with `bytes`, a text column whose collation holds
+/// different bytes equal is compared byte for byte in its character set
+/// instead (under a `_ci` collation `'a'` equals `'A'`, under PAD SPACE
+/// `'x'` equals `'x '`).
+pub fn push_exact_match(out: &mut String, column: &ColumnDef, literal: &str, bytes: bool) {
+    if !bytes || column.equality() == Equality::Bytes {
+        out.push_str(&quote_ident(&column.name));
+        out.push_str(" <=> ");
+        out.push_str(literal);
+        return;
+    }
+    out.push_str("CAST(");
+    out.push_str(&quote_ident(&column.name));
+    out.push_str(" AS BINARY) <=> CAST(");
+    match column.charset.as_deref() {
+        None | Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii") => out.push_str(literal),
+        Some(cs) => {
+            let _ = write!(out, "CONVERT({literal} USING {cs})");
+        }
+    }
+    out.push_str(" AS BINARY)");
 }
 
 /// `` `a`, `b`, `c` `` for a table's columns.

@@ -104,10 +104,43 @@ fn crate_name(dir: &Path) -> Result<String> {
         .ok_or_else(|| Error::Data(format!("{}/Cargo.toml has no package name", dir.display())))
 }
 
+/// A plugin copied out of sluice's repository (a bundled one, say) names
+/// the SDK by a path that no longer exists: the SDK this sluice carries is
+/// written beside it, as `sluice plugin new` does, and the manifest pointed
+/// at it.
+fn provide_sdk(dir: &Path) -> Result<()> {
+    let manifest_path = dir.join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| Error::Data(format!("reading {}: {e}", manifest_path.display())))?;
+    let Some(line) = manifest
+        .lines()
+        .find(|l| l.trim_start().starts_with("sluice-sdk") && l.contains("path"))
+    else {
+        return Ok(());
+    };
+    let Some(path) = line
+        .split("path")
+        .nth(1)
+        .and_then(|rest| rest.split('"').nth(1))
+    else {
+        return Ok(());
+    };
+    if dir.join(path).join("Cargo.toml").is_file() {
+        return Ok(());
+    }
+    super::scaffold::write_sdk(&dir.join("sluice-sdk"))?;
+    let fixed = manifest.replace(line, "sluice-sdk = { path = \"sluice-sdk\" }");
+    std::fs::write(&manifest_path, fixed)
+        .map_err(|e| Error::Data(format!("writing {}: {e}", manifest_path.display())))?;
+    tracing::warn!(plugin = %dir.display(), missing = %path, "the plugin's sluice-sdk path does not exist: wrote this sluice's SDK into sluice-sdk/ and pointed Cargo.toml at it");
+    Ok(())
+}
+
 /// Builds the plugin in `dir` and returns the component's path.
 pub fn build(dir: &Path) -> Result<PathBuf> {
     let toolchain = choose_toolchain()?;
     let name = crate_name(dir)?;
+    provide_sdk(dir)?;
     // Plugins side by side in a `plugins` folder share one target folder,
     // so the SDK builds once; any other plugin builds in its own.
     let shared = dir

@@ -14,6 +14,8 @@ use arrow_buffer::i256;
 use arrow_schema::{DataType, SchemaRef};
 
 use super::wasm::types::Value;
+use crate::mysql::temporal;
+use crate::mysql::types::MysqlType;
 
 /// Every row of `image` as plugin values, converted column by column.
 pub fn rows(image: &RecordBatch) -> Vec<Vec<Value>> {
@@ -320,29 +322,296 @@ pub fn check_fits(v: &Value, cap: Capacity, column_type: &str) -> Result<(), Str
     Ok(())
 }
 
-/// The capacities of a table's columns, to check values a plugin wrote:
-/// (capacity, column name, column type) for columns that have one.
-pub struct Limits(Vec<Option<(Capacity, String, String)>>);
+/// What a column accepts, to check every value a plugin wrote before any
+/// sink sees it: a value the target would refuse (strict mode) would stop a
+/// sink half way through a transaction, and one it would change (a `?` for
+/// a character its charset lacks, a rounded fraction) must never pass.
+struct ColumnCheck {
+    name: String,
+    column_type: String,
+    ty: MysqlType,
+    nullable: bool,
+    capacity: Option<Capacity>,
+    charset: Option<(&'static encoding_rs::Encoding, String)>,
+    /// utf8mb3 and ucs2 hold the Basic Multilingual Plane only, ascii 7 bits.
+    max_char: char,
+    /// ENUM or SET members.
+    members: Option<(bool, Vec<String>)>,
+    json: bool,
+    unsigned: bool,
+}
 
-impl Limits {
-    pub fn of(columns: &[crate::event::ColumnDef]) -> Self {
-        Limits(
-            columns
-                .iter()
-                .map(|c| {
-                    capacity(&c.column_type).map(|cap| (cap, c.name.clone(), c.column_type.clone()))
-                })
-                .collect(),
-        )
+impl ColumnCheck {
+    fn of(c: &crate::event::ColumnDef) -> ColumnCheck {
+        let ct = c.column_type.to_ascii_lowercase();
+        let cs = c.charset.as_deref().map(str::to_ascii_lowercase);
+        let max_char = match cs.as_deref() {
+            Some("utf8mb3" | "utf8" | "ucs2") => '\u{ffff}',
+            Some("ascii") => '\u{7f}',
+            _ => char::MAX,
+        };
+        let encoding = match cs.as_deref() {
+            // MySQL's latin1 is windows-1252 with its five holes kept as
+            // C1 controls, as the WHATWG encoding does.
+            Some("latin1") => Some(encoding_rs::WINDOWS_1252),
+            Some(other)
+                if !other.starts_with("utf")
+                    && other != "ascii"
+                    && other != "ucs2"
+                    && other != "binary" =>
+            {
+                encoding_rs::Encoding::for_label(mysql_charset_label(other).as_bytes())
+            }
+            _ => None,
+        };
+        let charset = encoding.zip(cs.clone());
+        let members = if ct.starts_with("enum(") {
+            Some((false, crate::binlog::values::quoted_list(&c.column_type)))
+        } else if ct.starts_with("set(") {
+            Some((true, crate::binlog::values::quoted_list(&c.column_type)))
+        } else {
+            None
+        };
+        ColumnCheck {
+            name: c.name.clone(),
+            column_type: c.column_type.clone(),
+            ty: c.source_type,
+            nullable: c.nullable,
+            capacity: capacity(&c.column_type),
+            charset,
+            max_char,
+            members,
+            json: ct == "json",
+            unsigned: ct.contains("unsigned"),
+        }
     }
 
-    /// `Err` naming the column when `v` does not fit column `j`.
+    fn check(&self, v: &Value) -> Result<(), String> {
+        let bad = |what: String| Err(format!("{what}, which `{}` cannot hold", self.column_type));
+        if let Some(cap) = self.capacity {
+            check_fits(v, cap, &self.column_type)?;
+        }
+        match (v, self.ty) {
+            (Value::Null, _) if !self.nullable => Err("NULL, but the column is NOT NULL".into()),
+            (Value::Null, _) => Ok(()),
+            (Value::Float32(f), _) if !f.is_finite() => bad(format!("{f}")),
+            (Value::Float64(f), _) if !f.is_finite() => bad(format!("{f}")),
+            (Value::Float64(f), MysqlType::Float) if f.abs() > f32::MAX as f64 => {
+                bad(format!("{f} (beyond FLOAT's range)"))
+            }
+            (Value::Int(i), MysqlType::Int { bytes: 3, unsigned }) => {
+                let ok = if unsigned {
+                    (0..=0xff_ffff).contains(i)
+                } else {
+                    (-0x80_0000..=0x7f_ffff).contains(i)
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    bad(format!("{i}"))
+                }
+            }
+            (Value::Uint(u), MysqlType::Int { bytes: 3, .. }) if *u > 0xff_ffff => {
+                bad(format!("{u}"))
+            }
+            (Value::Uint(u), MysqlType::Bit { width }) if width < 64 && *u >> width != 0 => {
+                bad(format!("{u}"))
+            }
+            (Value::Int(i), MysqlType::Bit { width })
+                if *i < 0 || (width < 64 && *i >> width != 0) =>
+            {
+                bad(format!("{i}"))
+            }
+            (Value::Int(y), MysqlType::Year) if *y != 0 && !(1901..=2155).contains(y) => {
+                bad(format!("the year {y}"))
+            }
+            (Value::Uint(y), MysqlType::Year) if *y != 0 && !(1901..=2155).contains(y) => {
+                bad(format!("the year {y}"))
+            }
+            (Value::Decimal(d) | Value::Text(d), MysqlType::Decimal { precision, scale }) => {
+                let t = d.trim();
+                let negative = t.starts_with('-');
+                let digits = t
+                    .trim_start_matches(['-', '+'])
+                    .split('.')
+                    .next()
+                    .unwrap_or("");
+                let int_digits = digits.trim_start_matches('0').len();
+                if int_digits > (precision - scale) as usize {
+                    bad(format!(
+                        "{d} (more than {} digits before the point)",
+                        precision - scale
+                    ))
+                } else if negative && self.unsigned && t.trim_start_matches(['-', '0', '.']) != "" {
+                    bad(format!("{d} (negative)"))
+                } else {
+                    Ok(())
+                }
+            }
+            (Value::Date(days), _) => {
+                let (y, m, d) = temporal::days_to_date(*days);
+                if y <= 9999 && temporal::date_to_days(y, m, d) == *days {
+                    Ok(())
+                } else {
+                    bad(format!("the date {days} days from 1970-01-01"))
+                }
+            }
+            (Value::Timestamp(us), MysqlType::DateTime { fsp } | MysqlType::Timestamp { fsp }) => {
+                let p = temporal::us_to_datetime(*us);
+                if p.year > 9999 || temporal::datetime_to_us(p) != *us {
+                    return bad(format!("the time {us} µs from 1970-01-01"));
+                }
+                let zero = p.year == 0
+                    && p.month == 0
+                    && p.day == 0
+                    && *us
+                        == temporal::datetime_to_us(temporal::DateTimeParts {
+                            hour: 0,
+                            minute: 0,
+                            second: 0,
+                            micro: 0,
+                            ..p
+                        });
+                if matches!(self.ty, MysqlType::Timestamp { .. })
+                    && !zero
+                    && !(1_000_000..=2_147_483_647_999_999).contains(us)
+                {
+                    return bad(format!(
+                        "{} (TIMESTAMP holds 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC)",
+                        shown_datetime(*us)
+                    ));
+                }
+                fraction(*us, fsp).or_else(|()| {
+                    bad(format!(
+                        "{} (a finer fraction than {fsp} digits)",
+                        shown_datetime(*us)
+                    ))
+                })
+            }
+            (Value::Time(us), MysqlType::Time { fsp }) => {
+                const MAX: i64 = ((838 * 60 + 59) * 60 + 59) * 1_000_000;
+                if us.abs() > MAX {
+                    return bad(format!(
+                        "a time of {us} µs (TIME holds -838:59:59 to 838:59:59)"
+                    ));
+                }
+                fraction(*us, fsp).or_else(|()| {
+                    bad(format!(
+                        "a time of {us} µs (a finer fraction than {fsp} digits)"
+                    ))
+                })
+            }
+            (Value::Text(s), _) => self.check_text(s),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_text(&self, s: &str) -> Result<(), String> {
+        let shown = || shown_text(s);
+        if let Some(c) = s.chars().find(|c| *c > self.max_char) {
+            return Err(format!(
+                "{} holds {c:?} (U+{:04X}), which `{}` in its character set cannot hold",
+                shown(),
+                c as u32,
+                self.column_type
+            ));
+        }
+        if let Some((enc, name)) = &self.charset {
+            let (_, _, unmappable) = enc.encode(s);
+            if unmappable {
+                let c = s
+                    .chars()
+                    .find(|c| enc.encode(c.encode_utf8(&mut [0; 4])).2)
+                    .unwrap_or('?');
+                return Err(format!(
+                    "{} holds {c:?} (U+{:04X}), which the column's character set ({name}) cannot hold; the target would store `?`",
+                    shown(),
+                    c as u32,
+                ));
+            }
+        }
+        if let Some((set, members)) = &self.members {
+            let ok = if *set {
+                s.is_empty()
+                    || s.split(',')
+                        .all(|m| members.iter().any(|x| x.eq_ignore_ascii_case(m)))
+            } else {
+                members.iter().any(|x| x.eq_ignore_ascii_case(s))
+            };
+            if !ok {
+                return Err(format!(
+                    "{} is not a member of `{}`",
+                    shown(),
+                    self.column_type
+                ));
+            }
+        }
+        if self.json && serde_json::from_str::<serde::de::IgnoredAny>(s).is_err() {
+            return Err(format!("{} is not valid JSON", shown()));
+        }
+        Ok(())
+    }
+}
+
+/// MySQL's name of a character set as the WHATWG encoding label.
+fn mysql_charset_label(cs: &str) -> &str {
+    match cs {
+        "cp1250" => "windows-1250",
+        "cp1251" => "windows-1251",
+        "cp1256" => "windows-1256",
+        "cp1257" => "windows-1257",
+        "latin2" => "iso-8859-2",
+        "greek" => "iso-8859-7",
+        "hebrew" => "iso-8859-8",
+        "latin5" => "windows-1254",
+        "koi8r" => "koi8-r",
+        "koi8u" => "koi8-u",
+        "sjis" | "cp932" => "shift_jis",
+        "ujis" | "eucjpms" => "euc-jp",
+        "euckr" => "euc-kr",
+        "gb2312" | "gbk" => "gbk",
+        "gb18030" => "gb18030",
+        "big5" => "big5",
+        other => other,
+    }
+}
+
+/// Whether `us` has no more fractional digits than `fsp`.
+fn fraction(us: i64, fsp: u8) -> Result<(), ()> {
+    let unit = 10i64.pow(6u32.saturating_sub(fsp as u32));
+    if us.rem_euclid(unit) == 0 {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+fn shown_datetime(us: i64) -> String {
+    let mut s = String::new();
+    temporal::write_datetime(&mut s, temporal::us_to_datetime(us));
+    s
+}
+
+fn shown_text(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((at, _)) => format!("{:?}...", &s[..at]),
+        None => format!("{s:?}"),
+    }
+}
+
+/// What every column of a table accepts, to check the values a plugin wrote.
+pub struct Checks(Vec<ColumnCheck>);
+
+impl Checks {
+    pub fn of(columns: &[crate::event::ColumnDef]) -> Self {
+        Checks(columns.iter().map(ColumnCheck::of).collect())
+    }
+
+    /// `Err` naming the column when column `j` cannot hold `v` exactly.
     pub fn check(&self, j: usize, v: &Value) -> Result<(), String> {
         match self.0.get(j) {
-            Some(Some((cap, name, column_type))) => {
-                check_fits(v, *cap, column_type).map_err(|m| format!("column `{name}`: {m}"))
-            }
-            _ => Ok(()),
+            Some(c) => c.check(v).map_err(|m| format!("column `{}`: {m}", c.name)),
+            None => Ok(()),
         }
     }
 }
@@ -364,18 +633,154 @@ mod tests {
             .contains("3 characters"));
     }
 
-    #[test]
-    fn limits_name_the_column() {
-        let col = |name: &str, ty: &str| crate::event::ColumnDef {
+    fn col(
+        name: &str,
+        ty: MysqlType,
+        column_type: &str,
+        charset: Option<&str>,
+    ) -> crate::event::ColumnDef {
+        crate::event::ColumnDef {
             name: name.into(),
-            source_type: crate::mysql::types::MysqlType::Text,
-            column_type: ty.into(),
-            nullable: true,
-            charset: None,
-        };
-        let limits = Limits::of(&[col("id", "int(11)"), col("code", "varchar(2)")]);
-        assert!(limits.check(0, &Value::Text("long".into())).is_ok());
-        let e = limits.check(1, &Value::Text("abc".into())).unwrap_err();
+            source_type: ty,
+            column_type: column_type.into(),
+            nullable: false,
+            charset: charset.map(str::to_string),
+            collation: None,
+        }
+    }
+
+    #[test]
+    fn checks_name_the_column() {
+        let checks = Checks::of(&[
+            col(
+                "id",
+                MysqlType::Int {
+                    bytes: 4,
+                    unsigned: false,
+                },
+                "int(11)",
+                None,
+            ),
+            col("code", MysqlType::Text, "varchar(2)", Some("utf8mb4")),
+        ]);
+        assert!(checks.check(1, &Value::Text("ab".into())).is_ok());
+        let e = checks.check(1, &Value::Text("abc".into())).unwrap_err();
         assert!(e.contains("`code`") && e.contains("varchar(2)"), "{e}");
+        let e = checks.check(0, &Value::Null).unwrap_err();
+        assert!(e.contains("`id`") && e.contains("NOT NULL"), "{e}");
+    }
+
+    #[test]
+    fn values_the_target_would_change_or_refuse() {
+        let bad = |ty, ct: &str, cs: Option<&str>, v: Value| {
+            Checks::of(&[col("c", ty, ct, cs)]).check(0, &v).is_err()
+        };
+        assert!(bad(
+            MysqlType::Text,
+            "varchar(10)",
+            Some("latin1"),
+            Value::Text("🎉".into())
+        ));
+        assert!(!bad(
+            MysqlType::Text,
+            "varchar(10)",
+            Some("latin1"),
+            Value::Text("café €".into())
+        ));
+        assert!(bad(
+            MysqlType::Text,
+            "varchar(10)",
+            Some("utf8mb3"),
+            Value::Text("🎉".into())
+        ));
+        assert!(!bad(
+            MysqlType::Text,
+            "varchar(10)",
+            Some("utf8mb4"),
+            Value::Text("🎉".into())
+        ));
+        assert!(bad(
+            MysqlType::Double,
+            "double",
+            None,
+            Value::Float64(f64::NAN)
+        ));
+        assert!(bad(
+            MysqlType::Double,
+            "double",
+            None,
+            Value::Float64(f64::INFINITY)
+        ));
+        assert!(bad(MysqlType::Float, "float", None, Value::Float64(1e300)));
+        assert!(bad(
+            MysqlType::Int {
+                bytes: 3,
+                unsigned: false
+            },
+            "mediumint(9)",
+            None,
+            Value::Int(9_000_000)
+        ));
+        assert!(bad(
+            MysqlType::Bit { width: 3 },
+            "bit(3)",
+            None,
+            Value::Uint(8)
+        ));
+        assert!(bad(MysqlType::Year, "year(4)", None, Value::Int(1800)));
+        assert!(bad(
+            MysqlType::Decimal {
+                precision: 5,
+                scale: 2
+            },
+            "decimal(5,2)",
+            None,
+            Value::Decimal("1234.5".into())
+        ));
+        assert!(!bad(
+            MysqlType::Decimal {
+                precision: 5,
+                scale: 2
+            },
+            "decimal(5,2)",
+            None,
+            Value::Decimal("-123.45".into())
+        ));
+        assert!(bad(
+            MysqlType::DateTime { fsp: 0 },
+            "datetime",
+            None,
+            Value::Timestamp(1_500_000)
+        ));
+        assert!(!bad(
+            MysqlType::DateTime { fsp: 1 },
+            "datetime(1)",
+            None,
+            Value::Timestamp(1_500_000)
+        ));
+        assert!(bad(
+            MysqlType::Time { fsp: 0 },
+            "time",
+            None,
+            Value::Time(839 * 3_600_000_000)
+        ));
+        assert!(bad(
+            MysqlType::Text,
+            "enum('a','b')",
+            None,
+            Value::Text("c".into())
+        ));
+        assert!(!bad(
+            MysqlType::Text,
+            "set('a','b')",
+            None,
+            Value::Text("a,b".into())
+        ));
+        assert!(bad(
+            MysqlType::Text,
+            "json",
+            None,
+            Value::Text("{nope".into())
+        ));
     }
 }

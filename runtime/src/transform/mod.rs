@@ -278,7 +278,7 @@ impl WasmTransform {
                 })
         {
             return patch(batch, input.events, output.outcomes)
-                .map_err(|m| Error::Data(format!("plugin `{name}` output for {at}: {m}")));
+                .map_err(|m| bad_output(&name, &format!("output for {at}: {m}")));
         }
 
         let new_tables: Vec<Arc<TableSchema>> = output
@@ -354,7 +354,7 @@ impl WasmTransform {
         if let Some(d) = &self.dead_letter {
             d.write(&dead)?;
         }
-        rebuild(out)
+        rebuild(out).map_err(|m| bad_output(&name, &format!("output for {at}: {m}")))
     }
 }
 
@@ -362,6 +362,14 @@ impl Transform for WasmTransform {
     fn process(&mut self, batch: ChangeBatch) -> Result<Vec<ChangeBatch>> {
         self.apply(batch)
     }
+}
+
+/// A plugin's output sluice refuses: no sink has seen any of it, so the
+/// open source transaction is not applied anywhere.
+fn bad_output(plugin: &str, message: &str) -> Error {
+    Error::Data(format!(
+        "plugin `{plugin}` {message}\n  hint: nothing of this source transaction was written; fix the plugin or its `config:` so that its values fit the target columns (or declare wider columns in its `schema`), then rerun"
+    ))
 }
 
 /// A batch whose rows a plugin kept, dropped or changed in place: the kept
@@ -390,7 +398,7 @@ fn patch(
         return Ok(Vec::new());
     }
     let table = batch.table.clone();
-    let limits = convert::Limits::of(&table.columns);
+    let checks = convert::Checks::of(&table.columns);
     let indices = arrow_array::UInt32Array::from(kept.clone());
     let rebuild = |image: &arrow_array::RecordBatch,
                    side: fn(&types::Event) -> &Option<Vec<types::Value>>|
@@ -425,7 +433,7 @@ fn patch(
                     format!("a replaced event lacks a value for column `{}`", c.name)
                 })?;
                 if replaced[k].is_some() {
-                    limits.check(j, v).map_err(|m| {
+                    checks.check(j, v).map_err(|m| {
                         format!("{m} (at {})", batch.events[kept[k] as usize].position)
                     })?;
                 }
@@ -497,23 +505,23 @@ fn select_rows(batch: ChangeBatch, keep: &[u32]) -> Result<Option<ChangeBatch>> 
 /// Output events back into batches, one per table and run of events with
 /// the same images present (a batch's images cover all its rows). Events of
 /// one table stay in order.
-fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
+fn rebuild(events: Vec<Routed>) -> std::result::Result<Vec<ChangeBatch>, String> {
     struct Open {
         table: Arc<TableSchema>,
-        limits: convert::Limits,
+        checks: convert::Checks,
         shape: (bool, bool),
         before: Vec<Vec<types::Value>>,
         after: Vec<Vec<types::Value>>,
         infos: Vec<EventInfo>,
     }
-    fn close(o: Open) -> Result<ChangeBatch> {
-        let image = |rows: Vec<Vec<types::Value>>, present: bool| -> Result<_> {
+    fn close(o: Open) -> std::result::Result<ChangeBatch, String> {
+        let image = |rows: Vec<Vec<types::Value>>, present: bool| {
             if !present {
                 return Ok(None);
             }
             convert::image(&o.table.arrow, rows)
                 .map(Some)
-                .map_err(|m| Error::Data(format!("a plugin's output for {}: {m}", o.table.id)))
+                .map_err(|m| format!("{}: {m}", o.table.id))
         };
         Ok(ChangeBatch {
             before: image(o.before, o.shape.0)?,
@@ -533,7 +541,7 @@ fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
                     done.push(close(open.remove(i))?);
                 }
                 open.push(Open {
-                    limits: convert::Limits::of(&table.columns),
+                    checks: convert::Checks::of(&table.columns),
                     table: table.clone(),
                     shape,
                     before: Vec::new(),
@@ -547,17 +555,17 @@ fn rebuild(events: Vec<Routed>) -> Result<Vec<ChangeBatch>> {
         for (image, rows) in [(e.before, &mut o.before), (e.after, &mut o.after)] {
             if let Some(values) = image {
                 if values.len() != table.columns.len() {
-                    return Err(Error::Data(format!(
-                        "a plugin returned {} values for {}, which has {} columns",
+                    return Err(format!(
+                        "{} values for {}, which has {} columns",
                         values.len(),
                         table.id,
                         table.columns.len()
-                    )));
+                    ));
                 }
                 for (j, v) in values.iter().enumerate() {
-                    o.limits.check(j, v).map_err(|m| {
-                        Error::Data(format!("{} {m} (at {})", table.id, info.position))
-                    })?;
+                    o.checks
+                        .check(j, v)
+                        .map_err(|m| format!("{} {m} (at {})", table.id, info.position))?;
                 }
                 rows.push(values);
             }

@@ -6,14 +6,29 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
+const SDK_MANIFEST: &str = include_str!("../../../sdk/Cargo.toml");
 const SDK_LIB: &str = include_str!("../../../sdk/src/lib.rs");
 const SDK_WIT: &str = include_str!("../../../sdk/wit/sluice.wit");
 
-fn sdk_manifest() -> String {
-    format!(
-        "[package]\nname = \"sluice-sdk\"\nversion = \"{}\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nwit-bindgen = {{ version = \"0.61\", default-features = false, features = [\"macros\", \"realloc\"] }}\n",
-        env!("CARGO_PKG_VERSION")
-    )
+/// Writes the SDK this sluice was built with into `dir` (a `sluice-sdk`
+/// folder beside a plugin's sources).
+pub fn write_sdk(dir: &Path) -> Result<()> {
+    for (rel, text) in [
+        ("Cargo.toml", SDK_MANIFEST),
+        ("src/lib.rs", SDK_LIB),
+        ("wit/sluice.wit", SDK_WIT),
+    ] {
+        write_file(&dir.join(rel), text)?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::Data(format!("creating {}: {e}", parent.display())))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::Data(format!("writing {}: {e}", path.display())))
 }
 
 fn manifest(name: &str) -> String {
@@ -111,20 +126,8 @@ pub fn new_plugin(dir: &Path) -> Result<()> {
                 "use letters, digits, - and _",
             )
         })?;
-    let write = |rel: &str, text: &str| -> Result<()> {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::Data(format!("creating {}: {e}", parent.display())))?;
-        }
-        std::fs::write(&path, text)
-            .map_err(|e| Error::Data(format!("writing {}: {e}", path.display())))
-    };
-    write("Cargo.toml", &manifest(&name))?;
-    write("src/lib.rs", LIB)?;
-    write(".gitignore", "/target\n")?;
-    write("sluice-sdk/Cargo.toml", &sdk_manifest())?;
-    write("sluice-sdk/src/lib.rs", SDK_LIB)?;
-    write("sluice-sdk/wit/sluice.wit", SDK_WIT)?;
-    Ok(())
+    write_file(&dir.join("Cargo.toml"), &manifest(&name))?;
+    write_file(&dir.join("src/lib.rs"), LIB)?;
+    write_file(&dir.join(".gitignore"), "/target\n")?;
+    write_sdk(&dir.join("sluice-sdk"))
 }

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use super::wasm::types;
-use crate::event::{quote_ident, ColumnDef, KeyKind, TableDdl, TableId, TableSchema};
+use crate::event::{quote_ident, ColumnDef, Constraints, KeyKind, TableDdl, TableId, TableSchema};
+use crate::mysql::catalog::SYSTEM_SCHEMAS;
 use crate::mysql::types::{arrow_schema, ColumnFacts, MysqlType};
 
 /// A table as the contract describes it.
@@ -66,6 +67,16 @@ pub fn derive(out: &types::Table, input: &Arc<TableSchema>) -> Result<Arc<TableS
     if out.columns.is_empty() {
         return Err(format!("declared table `{name}` without columns"));
     }
+    // A plugin is untrusted code: it must not make sinks write into the
+    // server's own schemas or sluice's checkpoints.
+    if let Some(system) = SYSTEM_SCHEMAS
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(&out.database))
+    {
+        return Err(format!(
+            "declared table `{name}` in `{system}`, a schema of the server (or sluice's own); plugins may only declare tables in application databases"
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     let mut columns = Vec::with_capacity(out.columns.len());
     for c in &out.columns {
@@ -86,18 +97,26 @@ pub fn derive(out: &types::Table, input: &Arc<TableSchema>) -> Result<Arc<TableS
                 nullable,
                 ..ic.clone()
             },
-            None => ColumnDef {
-                name: c.name.clone(),
-                source_type: parse_type(&c.mysql_type).ok_or_else(|| {
+            None => {
+                let source_type = parse_type(&c.mysql_type).ok_or_else(|| {
                     format!(
                         "declared column `{}` of `{name}` with type `{}`, which sluice does not know",
                         c.name, c.mysql_type
                     )
-                })?,
-                column_type: c.mysql_type.clone(),
-                nullable,
-                charset: None,
-            },
+                })?;
+                ColumnDef {
+                    name: c.name.clone(),
+                    source_type,
+                    column_type: c.mysql_type.clone(),
+                    nullable,
+                    // New text columns take the table's default character
+                    // set, so values are checked against it.
+                    charset: (source_type == MysqlType::Text)
+                        .then(|| default_charset(&input.ddl.create_table))
+                        .flatten(),
+                    collation: None,
+                }
+            }
         });
     }
     let key: Vec<usize> = out
@@ -120,22 +139,31 @@ pub fn derive(out: &types::Table, input: &Arc<TableSchema>) -> Result<Arc<TableS
         columns,
         ddl: TableDdl::default(),
         estimated_rows: input.estimated_rows,
+        constraints: Constraints::default(),
     };
     let create_database =
         rename_database(&input.ddl.create_database, &input.id.database, &id.database);
-    schema.ddl = if same_shape(&schema, input) {
-        TableDdl {
+    if same_shape(&schema, input) {
+        // The source's own DDL under the new name: its indexes and foreign keys too.
+        schema.ddl = TableDdl {
             create_database,
             create_table: rename_table(&input.ddl.create_table, &input.id.name, &id.name),
             triggers: input.ddl.triggers.clone(),
-        }
+            generated: input.ddl.generated.clone(),
+        };
+        schema.constraints = input.constraints.clone();
     } else {
-        TableDdl {
+        schema.ddl = TableDdl {
             create_database,
             create_table: create_table(&schema, &input.ddl.create_table),
             triggers: Vec::new(),
+            generated: Vec::new(),
+        };
+        // The generated table has its primary key and nothing else.
+        if !schema.key.is_empty() {
+            schema.constraints.unique_keys = vec![schema.key.clone()];
         }
-    };
+    }
     Ok(Arc::new(schema))
 }
 
@@ -221,6 +249,17 @@ fn create_table(t: &TableSchema, source_create: &str) -> String {
     )
 }
 
+/// The `DEFAULT CHARSET=` of a `SHOW CREATE TABLE` text.
+fn default_charset(create: &str) -> Option<String> {
+    let options = &create[create.rfind("\n)")?..];
+    let at = options.find("CHARSET=")? + "CHARSET=".len();
+    let name: String = options[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
 fn rename_table(create: &str, from: &str, to: &str) -> String {
     let prefix = format!("CREATE TABLE {}", quote_ident(from));
     match create.strip_prefix(&prefix) {
@@ -279,6 +318,7 @@ mod tests {
             column_type: "int(11)".into(),
             nullable: false,
             charset: None,
+            collation: None,
         }];
         let t = TableSchema {
             id: TableId::new("d", "u"),
@@ -288,6 +328,7 @@ mod tests {
             key_kind: KeyKind::Primary,
             ddl: TableDdl::default(),
             estimated_rows: 0,
+            constraints: Constraints::default(),
         };
         assert_eq!(
             create_table(&t, source),

@@ -74,6 +74,9 @@ struct HostState {
     table: ResourceTable,
     limits: StoreLimits,
     plugin: Arc<str>,
+    /// What the plugin's last panic said (the SDK's panic hook logs it
+    /// just before the trap), for the error.
+    panic: Option<String>,
 }
 
 impl WasiView for HostState {
@@ -95,6 +98,9 @@ impl sluice::plugin::host::Host for HostState {
             types::Level::Debug => tracing::debug!(plugin, "{message}"),
             types::Level::Info => tracing::info!(plugin, "{message}"),
             types::Level::Warn => tracing::warn!(plugin, "{message}"),
+            types::Level::Error if message.starts_with("panicked at") => {
+                self.panic = Some(message);
+            }
             types::Level::Error => tracing::error!(plugin, "{message}"),
         }
     }
@@ -176,9 +182,12 @@ impl Plugin {
                 .trap_on_grow_failure(true)
                 .build(),
             plugin: self.name.clone(),
+            panic: None,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
+        // Data a call may pass out of the plugin: its memory bounds it anyway.
+        store.set_hostcall_fuel(HOSTCALL_FUEL_PER_MEMORY * self.limits.memory_bytes.max(1 << 20));
         let deadline_ticks = (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(deadline_ticks);
         let bindings =
@@ -209,7 +218,10 @@ impl Plugin {
                     "fix the transform's `config:` in the pipeline file",
                 ))
             }
-            Err(e) => return Err(fail("init trapped", &describe(&e))),
+            Err(e) => {
+                let panic = store.data_mut().panic.take();
+                return Err(fail("init trapped", &describe(&e, panic)));
+            }
         }
         Ok(Instance {
             name: self.name.clone(),
@@ -241,7 +253,7 @@ impl Instance {
         self.store.set_epoch_deadline(self.deadline_ticks);
         match self.bindings.call_schema(&mut self.store, table) {
             Ok(r) => r,
-            Err(e) => Err(describe(&e)),
+            Err(e) => Err(describe(&e, self.store.data_mut().panic.take())),
         }
     }
 
@@ -251,7 +263,7 @@ impl Instance {
         self.store.set_epoch_deadline(self.deadline_ticks);
         self.bindings
             .call_process(&mut self.store, input)
-            .map_err(|e| describe(&e))
+            .map_err(|e| describe(&e, self.store.data_mut().panic.take()))
     }
 }
 
@@ -326,14 +338,33 @@ pub mod cache {
     }
 }
 
-/// A trap in words a user can act on.
-fn describe(e: &wasmtime::Error) -> String {
+/// Hostcall fuel per byte of plugin memory: what lowering a plugin's
+/// answer may copy out is counted in host-side bytes, a few times the
+/// guest's.
+const HOSTCALL_FUEL_PER_MEMORY: usize = 4;
+
+/// A trap in words a user can act on; `panic` is the plugin's own panic
+/// message, when its SDK reported one.
+fn describe(e: &wasmtime::Error, panic: Option<String>) -> String {
+    if let Some(p) = panic {
+        return format!(
+            "panicked: {}",
+            p.trim_start_matches("panicked at ")
+                .replacen(":\n", ": ", 1)
+        );
+    }
+    let text = format!("{e:#}");
+    if text.contains("fuel allocated for hostcalls") {
+        return format!(
+            "returned more data in one call than its memory limit allows ({text}); lower `settings.batch_size` or raise the transform's `memory_mb`"
+        );
+    }
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => {
             "exceeded its deadline (an endless loop, or raise `deadline_ms`)".into()
         }
         Some(wasmtime::Trap::UnreachableCodeReached) => {
-            format!("trapped (panic or unreachable code): {e:#}")
+            format!("trapped (unreachable code): {e:#}")
         }
         Some(t) => format!("trapped: {t}"),
         None if format!("{e:#}").contains("memory") => {

@@ -112,6 +112,9 @@ pub struct TableReport {
     /// Why this table was not compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// What of this table could not be compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
 }
 
 /// A source table and where it lands on one sink.
@@ -333,6 +336,7 @@ fn pairs_for(
             differences: Vec::new(),
             repaired: 0,
             skipped: None,
+            partial: None,
         };
         match out {
             Ok((o, transformed)) => {
@@ -673,11 +677,7 @@ fn as_target(
         rows::keyed(&pair.target, &source_batch, rows)?;
         return Ok(source_batch.num_rows() as u64);
     };
-    let info = EventInfo {
-        op: Op::Read,
-        position: Arc::new(Position::default()),
-        commit_ts_us: 0,
-    };
+    let info = EventInfo::new(Op::Read, Arc::new(Position::default()), 0);
     let batch = ChangeBatch {
         table: pair.source.clone(),
         events: vec![info; source_batch.num_rows()],
@@ -729,14 +729,25 @@ impl ArchiveCheck<'_> {
                         .await?;
                 n += as_target(pair, batch, chain.as_deref_mut(), &mut source_rows)?;
             }
-            let state = archive::replay(
+            let replayed = archive::replay(
                 &pair.target,
                 &archive.committed_batches(&pair.target.id).await?,
             )?;
             tables_out[ti].rows = n;
             tables_out[ti].chunks = chunk_plans[ti].len();
-            tables_out[ti].chunks_compared = chunk_plans[ti].len();
-            found[ti] = rows::diff(&pair.target, &source_rows, &state);
+            match replayed {
+                Ok(state) => {
+                    tables_out[ti].chunks_compared = chunk_plans[ti].len();
+                    found[ti] = rows::diff(&pair.target, &source_rows, &state.rows);
+                    if state.partial_rows > 0 {
+                        tables_out[ti].partial = Some(format!(
+                            "{} row(s) were archived before a schema change added columns; the values the server gave them are not in the archive and were not compared",
+                            state.partial_rows
+                        ));
+                    }
+                }
+                Err(why) => tables_out[ti].skipped = Some(why),
+            }
         }
         let _ = conn.disconnect().await;
         Ok(found)
@@ -772,6 +783,9 @@ pub fn render(report: &Report) -> String {
                 "  {:<32} -> {:<32} {:>9} rows, {}/{} ranges: {verdict}{repaired}",
                 t.source, t.target, t.rows, t.chunks_compared, t.chunks
             );
+            if let Some(partial) = &t.partial {
+                let _ = writeln!(out, "      note: {partial}");
+            }
             for d in t.differences.iter().take(10) {
                 let key = d
                     .key

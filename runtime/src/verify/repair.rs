@@ -5,19 +5,49 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
 use super::rows::{Difference, Kind};
-use crate::event::{quote_ident, TableSchema};
+use crate::event::TableSchema;
 use crate::mysql::connect::Endpoint;
-use crate::mysql::encode::column_list;
+use crate::mysql::encode::{column_list, push_exact_match};
 use crate::Result;
 
 /// Rows per REPLACE statement.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// The statements that turn the target's rows into the source's: missing
-/// and different rows are replaced, extra rows deleted (one occurrence per
-/// difference, for tables without a key).
+/// The statements that turn the target's rows into the source's: extra
+/// rows deleted first (one occurrence per difference, for tables without a
+/// key), matched byte for byte, then missing and different rows replaced.
+/// In the other order, a row whose key differs only in case from an extra
+/// one (`'c00777'` against `'C00777'` under a `_ci` collation) would be
+/// written and then deleted as the extra row.
 pub fn statements(table: &TableSchema, diffs: &[Difference]) -> Vec<String> {
     let mut out = Vec::new();
+    let keyless = table.key.is_empty();
+    let identity: Vec<usize> = if keyless {
+        (0..table.columns.len()).collect()
+    } else {
+        table.key.clone()
+    };
+    for d in diffs.iter().filter(|d| d.kind == Kind::Extra) {
+        let Some(values) = &d.target else { continue };
+        let mut cond = String::new();
+        for (n, &i) in identity.iter().enumerate() {
+            if n > 0 {
+                cond.push_str(" AND ");
+            }
+            let column = &table.columns[i];
+            if !keyless {
+                // The key's own comparison finds the row by its index...
+                push_exact_match(&mut cond, column, &values[i], false);
+                cond.push_str(" AND ");
+            }
+            // ...and only the row with exactly these bytes is deleted.
+            push_exact_match(&mut cond, column, &values[i], true);
+        }
+        out.push(format!(
+            "DELETE FROM {} WHERE {cond} LIMIT 1",
+            table.id.quoted()
+        ));
+    }
     let replace: Vec<&Vec<String>> = diffs
         .iter()
         .filter(|d| d.kind != Kind::Extra)
@@ -30,23 +60,6 @@ pub fn statements(table: &TableSchema, diffs: &[Difference]) -> Vec<String> {
             table.id.quoted(),
             column_list(table),
             rows.join(",")
-        ));
-    }
-    let identity: Vec<usize> = if table.key.is_empty() {
-        (0..table.columns.len()).collect()
-    } else {
-        table.key.clone()
-    };
-    for d in diffs.iter().filter(|d| d.kind == Kind::Extra) {
-        let Some(values) = &d.target else { continue };
-        let cond: Vec<String> = identity
-            .iter()
-            .map(|&i| format!("{} <=> {}", quote_ident(&table.columns[i].name), values[i]))
-            .collect();
-        out.push(format!(
-            "DELETE FROM {} WHERE {} LIMIT 1",
-            table.id.quoted(),
-            cond.join(" AND ")
         ));
     }
     out

@@ -19,6 +19,7 @@ use crate::event::{quote_ident, TableSchema};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
 use crate::mysql::encode::{column_list, row_encoders};
+use crate::mysql::types::MysqlType;
 use crate::Result;
 
 /// One row as SQL literals, one per column, and how often it occurs (more
@@ -112,8 +113,7 @@ pub enum Checksum {
 }
 
 /// `(rows, checksum)` of a chunk computed by the server, order-free and
-/// without moving the rows. NULL and empty are told apart by a trailing
-/// null map.
+/// without moving the rows, over [`row_text`].
 pub async fn checksum(
     ep: &Endpoint,
     conn: &mut Conn,
@@ -244,26 +244,31 @@ pub async fn fetch_keys(
     decoder.finish()
 }
 
-/// A whole row as one string for hashing: columns joined by `#`, then a
-/// map of which nullable columns are NULL, so NULL and empty differ (NOT
-/// NULL columns need no map: a third of the hashing's cost).
+/// A whole row as one string for hashing, unambiguous and exact: each
+/// column as its length in bytes, `:`, and its bytes (`N` for NULL), so no
+/// value can pass for another across a column boundary (`('p#', 'q')` and
+/// `('p', '#q')` differ); FLOAT through its exact DOUBLE (the server prints
+/// a FLOAT with six digits, a DOUBLE with all it needs to round-trip);
+/// text as the bytes of its character set, so collations play no part.
 fn row_text(table: &TableSchema) -> String {
-    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let nulls: Vec<String> = table
+    let parts: Vec<String> = table
         .columns
         .iter()
-        .zip(&cols)
-        .filter(|(c, _)| c.nullable)
-        .map(|(_, q)| format!("ISNULL({q})"))
+        .map(|c| {
+            let q = quote_ident(&c.name);
+            let value = match c.source_type {
+                MysqlType::Float => format!("CAST(CAST({q} AS DOUBLE) AS BINARY)"),
+                _ => format!("CAST({q} AS BINARY)"),
+            };
+            let item = format!("LENGTH({value}), ':', {value}");
+            if c.nullable {
+                format!("IFNULL(CONCAT({item}), 'N')")
+            } else {
+                item
+            }
+        })
         .collect();
-    if nulls.is_empty() {
-        return format!("CONCAT_WS('#', {})", cols.join(", "));
-    }
-    format!(
-        "CONCAT_WS('#', {}, CONCAT({}))",
-        cols.join(", "),
-        nulls.join(", ")
-    )
+    format!("CONCAT({})", parts.join(", "))
 }
 
 /// How a row differs.
@@ -293,6 +298,19 @@ pub struct Difference {
     /// Row identity for the repair's DELETE of an extra row.
     #[serde(skip)]
     pub target: Option<Vec<String>>,
+}
+
+/// A value the target cannot say: a column an archive's older files lack
+/// (added by a schema change after the row was archived; the server filled
+/// it in without a change in the binlog). It matches any source value.
+pub const UNKNOWN: &str = "\u{0}(not in the archive)";
+
+fn same(source: &str, target: &str) -> bool {
+    source == target || target == UNKNOWN
+}
+
+fn same_row(source: &[String], target: &[String]) -> bool {
+    source.len() == target.len() && source.iter().zip(target).all(|(s, t)| same(s, t))
 }
 
 /// Values longer than this are cut in reports.
@@ -328,12 +346,12 @@ pub fn diff(table: &TableSchema, source: &Rows, target: &Rows) -> Vec<Difference
                 source: Some(s.values.clone()),
                 target: None,
             })),
-            Some(t) if t.values != s.values => {
+            Some(t) if !same_row(&s.values, &t.values) => {
                 let columns = table
                     .columns
                     .iter()
                     .zip(s.values.iter().zip(&t.values))
-                    .filter(|(_, (a, b))| a != b)
+                    .filter(|(_, (a, b))| !same(a, b))
                     .map(|(c, (a, b))| (c.name.clone(), [shown(a), shown(b)]))
                     .collect();
                 out.push(Difference {
@@ -372,7 +390,37 @@ pub fn diff(table: &TableSchema, source: &Rows, target: &Rows) -> Vec<Difference
             }));
         }
     }
+    if table.key.is_empty() {
+        pair_unknowns(&mut out);
+    }
     out
+}
+
+/// A table without a key is keyed by whole rows, so a row with a value the
+/// archive cannot say shows up as one missing and one extra row: such
+/// pairs that agree on every known value are the same row.
+fn pair_unknowns(diffs: &mut Vec<Difference>) {
+    let mut i = 0;
+    while i < diffs.len() {
+        let partner = (diffs[i].kind == Kind::Extra)
+            .then(|| diffs[i].target.as_deref())
+            .flatten()
+            .filter(|t| t.iter().any(|v| v == UNKNOWN))
+            .and_then(|t| {
+                diffs.iter().position(|d| {
+                    d.kind == Kind::Missing && d.source.as_deref().is_some_and(|s| same_row(s, t))
+                })
+            });
+        match partner {
+            Some(j) => {
+                let (a, b) = (i.max(j), i.min(j));
+                diffs.remove(a);
+                diffs.remove(b);
+                i = b;
+            }
+            None => i += 1,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -391,6 +439,7 @@ mod tests {
             column_type: "int(11)".into(),
             nullable: true,
             charset: None,
+            collation: None,
         };
         let columns = vec![col("id"), col("v")];
         TableSchema {
@@ -405,6 +454,7 @@ mod tests {
             key,
             ddl: TableDdl::default(),
             estimated_rows: 0,
+            constraints: Default::default(),
         }
     }
 
@@ -441,6 +491,23 @@ mod tests {
         );
         assert_eq!(d[1].columns["v"], ["NULL".to_string(), "0".to_string()]);
         assert!(diff(&t, &src, &src).is_empty());
+    }
+
+    #[test]
+    fn values_an_archive_cannot_say_match_anything() {
+        let t = table(vec![0]);
+        let src = rows(&t, &[["1", "94"]]);
+        let dst = rows(&t, &[["1", UNKNOWN]]);
+        assert!(diff(&t, &src, &dst).is_empty());
+        let keyless = table(vec![]);
+        let src = rows(&keyless, &[["1", "94"], ["2", "94"]]);
+        let dst = rows(&keyless, &[["1", UNKNOWN], ["3", UNKNOWN]]);
+        let kinds: Vec<Kind> = diff(&keyless, &src, &dst).iter().map(|d| d.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![Kind::Missing, Kind::Extra],
+            "row 2 missing, row 3 extra"
+        );
     }
 
     #[test]

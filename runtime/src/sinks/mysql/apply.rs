@@ -1,20 +1,28 @@
 //! Applying changes to a MySQL target, in parallel and exactly once.
 //!
-//! Every row change becomes an idempotent operation: an insert or an update
-//! that keeps its key becomes `REPLACE` of the after image; a delete becomes
-//! `DELETE` by key; an update that changes the key becomes both. Operations
-//! are routed by a hash of (table, key) to one of N partitions, each with its
-//! own connection, so changes to one row stay in order while different rows
-//! apply in parallel. A partition commits only at source transaction
-//! boundaries, grouping several source transactions into one target
-//! transaction, and writes its checkpoint row in that same transaction.
+//! Operations are routed to one of N partitions, each with its own
+//! connection, by [`crate::partition`]: changes that can touch the same row
+//! (under the key's collation), collide on a unique key or act through a
+//! foreign key stay in one partition, in source order, while the rest apply
+//! in parallel. A partition commits only at source transaction boundaries,
+//! grouping several source transactions into one target transaction, and
+//! writes its checkpoint row in that same transaction.
+//!
+//! Most tables are **merged**: every row change becomes an idempotent
+//! operation, an insert or an update that keeps its key becomes `REPLACE`
+//! of the after image, a delete becomes `DELETE` by key, an update that
+//! changes the key becomes both, and a partition keeps only the last
+//! operation per key of a window. Tables a foreign key joins, and tables
+//! without a key, are **ordered**: each change becomes the statement the
+//! source ran (INSERT, UPDATE or DELETE of one row; rows of tables without
+//! a key matched byte for byte), in source order, with the source's
+//! `foreign_key_checks`, so cascades happen on the target as on the source
+//! (a REPLACE of a parent row would delete its children).
 //!
 //! With `consistency: transactional` there is one partition, so the target
 //! never shows part of a source transaction.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,9 +35,12 @@ use tokio::task::JoinSet;
 use super::checkpoint::{self, Checkpoints};
 use super::rename::Renames;
 use crate::binlog::ddl;
-use crate::event::{quote_ident, ChangeBatch, KeyKind, Op, Position, TableId};
+use crate::event::{quote_ident, ChangeBatch, KeyKind, Op, Position, TableId, TableSchema};
 use crate::mysql::connect::Endpoint;
-use crate::mysql::encode::{column_list, row_encoders, write_row, Chunked, ColumnEncoder};
+use crate::mysql::encode::{
+    column_list, push_exact_match, row_encoders, write_row, Chunked, ColumnEncoder,
+};
+use crate::partition::Routes;
 use crate::progress::Progress;
 use crate::stage::{Commit, DdlChange};
 use crate::{Error, Result};
@@ -45,10 +56,13 @@ const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// Make the row equal to the after image.
+    /// Make the row equal to the after image (ordered: insert it).
     Upsert,
-    /// Remove the row with the before image's key.
+    /// Remove the row with the before image's key (ordered: the row equal
+    /// to the before image).
     Delete,
+    /// Ordered tables only: change the row of the before image into the after image.
+    Update,
 }
 
 /// One row change, routed to a partition.
@@ -56,8 +70,10 @@ struct RowOp {
     batch: Arc<ChangeBatch>,
     row: usize,
     kind: Kind,
-    /// The row's key as text (empty for tables without a key).
+    /// The row's key as SQL literals, byte for byte (merged operations only).
     key: String,
+    /// Applied as the source ran it, in order, not merged by key.
+    ordered: bool,
 }
 
 enum PartMsg {
@@ -110,6 +126,7 @@ pub struct Applier {
     parts: Vec<mpsc::Sender<PartMsg>>,
     tasks: JoinSet<Result<()>>,
     control: Conn,
+    routes: Routes,
 }
 
 impl Applier {
@@ -121,6 +138,16 @@ impl Applier {
             .checkpoints
             .read_parts(&ctx.endpoint, &mut control)
             .await?;
+        let parts = partitions(&ctx, parts, &done);
+        if done.iter().any(|(p, _)| *p >= parts) {
+            // Rows of partitions this run does not have, all at the same
+            // position as the others: they would hold the resume point back.
+            let sql = ctx.checkpoints.trim(parts);
+            control
+                .query_drop(sql)
+                .await
+                .map_err(|e| ctx.endpoint.error("removing unused checkpoint rows", e))?;
+        }
         let mut senders = Vec::new();
         let mut tasks = JoinSet::new();
         for part in 0..parts.max(1) {
@@ -138,6 +165,7 @@ impl Applier {
             parts: senders,
             tasks,
             control,
+            routes: Routes::default(),
         })
     }
 
@@ -166,11 +194,11 @@ impl Applier {
         let batch = Arc::new(batch);
         let mut routed: Vec<Vec<RowOp>> = (0..n).map(|_| Vec::new()).collect();
         let table = &batch.table;
-        let keyed = table.key_kind != KeyKind::None;
-        if !keyed {
+        let route = self.routes.get(table).clone();
+        if table.key_kind == KeyKind::None {
             if let Ok(mut w) = self.ctx.warned_keyless.lock() {
                 if w.insert(table.id.clone()) {
-                    tracing::warn!(table = %table.id, "no primary or unique key: changes are applied by full-row match, one partition, one row at a time");
+                    tracing::warn!(table = %table.id, "no primary or unique key: changes are applied by whole-row match, one partition, one row at a time");
                 }
             }
         }
@@ -184,43 +212,43 @@ impl Applier {
             }
             s
         };
-        let part_of = |key: &str| -> usize {
-            let mut h = DefaultHasher::new();
-            table.id.hash(&mut h);
-            if keyed {
-                key.hash(&mut h);
-            }
-            (h.finish() % n as u64) as usize
+        let missing = |op: Op| {
+            Error::Internal(format!(
+                "{}: a {op:?} event without its row image",
+                table.id
+            ))
         };
         for (row, ev) in batch.events.iter().enumerate() {
-            let before_key = batch.before.as_ref().map(|b| key_of(b, row));
-            let after_key = batch.after.as_ref().map(|a| key_of(a, row));
-            let mut push = |kind: Kind, key: &str| {
-                routed[part_of(key)].push(RowOp {
+            let (before, after) = (batch.before.as_ref(), batch.after.as_ref());
+            let mut push = |kind: Kind, image: &RecordBatch, key: String| {
+                routed[route.lane(image, row, n)].push(RowOp {
                     batch: batch.clone(),
                     row,
                     kind,
-                    key: if keyed {
-                        key.to_string()
-                    } else {
-                        String::new()
-                    },
+                    key,
+                    ordered: route.ordered,
                 })
             };
-            match (ev.op, before_key, after_key) {
-                (Op::Insert | Op::Read, _, Some(a)) => push(Kind::Upsert, &a),
-                (Op::Delete, Some(b), _) => push(Kind::Delete, &b),
-                (Op::Update, Some(b), Some(a)) if keyed && a == b => push(Kind::Upsert, &a),
+            if route.ordered {
+                match (ev.op, before, after) {
+                    (Op::Insert | Op::Read, _, Some(a)) => push(Kind::Upsert, a, String::new()),
+                    (Op::Delete, Some(b), _) => push(Kind::Delete, b, String::new()),
+                    (Op::Update, Some(b), Some(_)) => push(Kind::Update, b, String::new()),
+                    (op, _, _) => return Err(missing(op)),
+                }
+                continue;
+            }
+            match (ev.op, before, after) {
+                (Op::Insert | Op::Read, _, Some(a)) => push(Kind::Upsert, a, key_of(a, row)),
+                (Op::Delete, Some(b), _) => push(Kind::Delete, b, key_of(b, row)),
                 (Op::Update, Some(b), Some(a)) => {
-                    push(Kind::Delete, &b);
-                    push(Kind::Upsert, &a);
+                    let (kb, ka) = (key_of(b, row), key_of(a, row));
+                    if kb != ka {
+                        push(Kind::Delete, b, kb);
+                    }
+                    push(Kind::Upsert, a, ka);
                 }
-                _ => {
-                    return Err(Error::Internal(format!(
-                        "{}: a {:?} event without its row image",
-                        table.id, ev.op
-                    )))
-                }
+                (op, _, _) => return Err(missing(op)),
             }
         }
         for (part, ops) in routed.into_iter().enumerate() {
@@ -337,6 +365,28 @@ impl Applier {
         let _ = self.control.disconnect().await;
         Ok(())
     }
+}
+
+/// How many partitions to apply with: `wanted`, unless the partitions of
+/// an earlier run stopped at different positions (a crash) and were
+/// another number. Each partition skips what its own checkpoint covers, and
+/// a change goes to the partition its hash picks among *that many*: the
+/// earlier number is kept until the partitions agree (a clean stop, or a
+/// schema change, brings them to one position).
+fn partitions(ctx: &ApplyCtx, wanted: usize, done: &[(usize, Position)]) -> usize {
+    let wanted = wanted.max(1);
+    let earlier = done.len();
+    let agree = done.windows(2).all(|w| w[0].1 == w[1].1);
+    if earlier == 0 || earlier == wanted || agree {
+        return wanted;
+    }
+    tracing::warn!(
+        sink = %ctx.endpoint.role,
+        earlier,
+        wanted,
+        "the last run stopped with its {earlier} apply partitions at different positions: applying with {earlier} partitions until they agree (stop the pipeline cleanly, then {wanted} take over)"
+    );
+    earlier
 }
 
 impl ApplyCtx {
@@ -680,140 +730,244 @@ fn is_lock_conflict(e: &mysql_async::Error) -> bool {
     matches!(e, mysql_async::Error::Server(s) if s.code == 1213 || s.code == 1205)
 }
 
-/// The statements for a window: per table definition, in order of first
-/// appearance, its deletes, its upserts, and (tables without a key) every
-/// operation in order. Only the last operation on each key is kept.
+/// The statements for a window: per merged table definition, in order of
+/// first appearance, its deletes then its upserts, only the last operation
+/// on each key kept; then the ordered operations, one by one in order.
 fn window_statements(ctx: &ApplyCtx, window: &[RowOp]) -> Result<Vec<String>> {
     let mut last: HashMap<(&TableId, &str), usize> = HashMap::new();
     for (i, op) in window.iter().enumerate() {
-        if !op.key.is_empty() {
+        if !op.ordered {
             last.insert((&op.batch.table.id, op.key.as_str()), i);
         }
     }
-    type Group<'a> = (usize, Vec<&'a RowOp>, Vec<&'a RowOp>, Vec<&'a RowOp>);
+    type Group<'a> = (usize, Vec<&'a RowOp>, Vec<&'a RowOp>);
     let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut ordered: Vec<&RowOp> = Vec::new();
     for (i, op) in window.iter().enumerate() {
-        if !op.key.is_empty() && last.get(&(&op.batch.table.id, op.key.as_str())) != Some(&i) {
+        if op.ordered {
+            ordered.push(op);
+            continue;
+        }
+        if last.get(&(&op.batch.table.id, op.key.as_str())) != Some(&i) {
             continue;
         }
         let id = Arc::as_ptr(&op.batch.table) as usize;
         let g = match groups.iter().position(|g| g.0 == id) {
             Some(p) => &mut groups[p],
             None => {
-                groups.push((id, Vec::new(), Vec::new(), Vec::new()));
+                groups.push((id, Vec::new(), Vec::new()));
                 let n = groups.len() - 1;
                 &mut groups[n]
             }
         };
-        match (op.key.is_empty(), op.kind) {
-            (true, _) => g.3.push(op),
-            (false, Kind::Delete) => g.1.push(op),
-            (false, Kind::Upsert) => g.2.push(op),
+        match op.kind {
+            Kind::Delete => g.1.push(op),
+            Kind::Upsert | Kind::Update => g.2.push(op),
         }
     }
     let mut sqls = Vec::new();
-    for (_, deletes, upserts, keyless) in &groups {
+    for (_, deletes, upserts) in &groups {
         if !deletes.is_empty() {
-            sqls.extend(statements(ctx, Kind::Delete, true, deletes)?);
+            sqls.extend(merged_statements(ctx, Kind::Delete, deletes)?);
         }
         if !upserts.is_empty() {
-            sqls.extend(statements(ctx, Kind::Upsert, true, upserts)?);
-        }
-        for op in keyless {
-            sqls.extend(statements(ctx, op.kind, false, &[op])?);
+            sqls.extend(merged_statements(ctx, Kind::Upsert, upserts)?);
         }
     }
+    ordered_statements(ctx, &ordered, &mut sqls)?;
     Ok(sqls)
 }
 
-/// Encoders for one row image of an operation.
-fn image_encoders(op: &RowOp) -> Result<Vec<ColumnEncoder<'_>>> {
-    let image = match op.kind {
-        Kind::Upsert => op.batch.after.as_ref(),
-        Kind::Delete => op.batch.before.as_ref(),
+/// Encoders for one row image of an operation: the before image of
+/// deletes and updates (which row), else the after image.
+fn image_encoders(op: &RowOp, after: bool) -> Result<Vec<ColumnEncoder<'_>>> {
+    let image = if after {
+        op.batch.after.as_ref()
+    } else {
+        op.batch.before.as_ref()
     }
     .ok_or_else(|| Error::Internal(format!("{}: missing row image", op.batch.table.id)))?;
     row_encoders(&op.batch.table, image)
 }
 
-/// SQL for operations of one kind on one table definition: multi-row
-/// REPLACE / DELETE ... IN for keyed tables, one statement per row otherwise.
-fn statements(ctx: &ApplyCtx, kind: Kind, keyed: bool, ops: &[&RowOp]) -> Result<Vec<String>> {
+/// Multi-row REPLACE, or DELETE ... IN, for merged operations of one kind
+/// on one table definition.
+fn merged_statements(ctx: &ApplyCtx, kind: Kind, ops: &[&RowOp]) -> Result<Vec<String>> {
     let table = &ops[0].batch.table;
     let target = ctx.renames.target(&table.id);
     let mut item = String::new();
-    match (kind, keyed) {
-        (Kind::Upsert, _) => {
-            let verb = if keyed { "REPLACE" } else { "INSERT" };
-            let head = format!(
-                "{verb} INTO {} ({}) VALUES ",
-                target.quoted(),
-                column_list(table)
-            );
-            let mut out = Chunked::new(head, "", ctx.max_statement_bytes);
-            for op in ops {
-                item.clear();
-                write_row(&image_encoders(op)?, op.row, &mut item);
-                out.push(&item);
-            }
-            Ok(out.finish())
+    if kind != Kind::Delete {
+        let head = format!(
+            "REPLACE INTO {} ({}) VALUES ",
+            target.quoted(),
+            column_list(table)
+        );
+        let mut out = Chunked::new(head, "", ctx.max_statement_bytes);
+        for op in ops {
+            item.clear();
+            write_row(&image_encoders(op, true)?, op.row, &mut item);
+            out.push(&item);
         }
-        (Kind::Delete, true) => {
-            let cols: Vec<String> = table
-                .key
-                .iter()
-                .map(|&k| quote_ident(&table.columns[k].name))
-                .collect();
-            let composite = cols.len() > 1;
-            let head = if composite {
-                format!(
-                    "DELETE FROM {} WHERE ({}) IN (",
-                    target.quoted(),
-                    cols.join(", ")
-                )
-            } else {
-                format!(
-                    "DELETE FROM {} WHERE {} IN (",
-                    target.quoted(),
-                    cols.join(", ")
-                )
-            };
-            let mut out = Chunked::new(head, ")", ctx.max_statement_bytes);
-            for op in ops {
-                let encoders = image_encoders(op)?;
-                item.clear();
-                if composite {
-                    item.push('(');
-                }
-                for (i, &k) in table.key.iter().enumerate() {
-                    if i > 0 {
-                        item.push(',');
-                    }
-                    encoders[k].write(op.row, &mut item);
-                }
-                if composite {
-                    item.push(')');
-                }
-                out.push(&item);
-            }
-            Ok(out.finish())
+        return Ok(out.finish());
+    }
+    let mut out = Chunked::new(key_in_head(table, &target), ")", ctx.max_statement_bytes);
+    for op in ops {
+        item.clear();
+        write_key(table, &image_encoders(op, false)?, op.row, &mut item);
+        out.push(&item);
+    }
+    Ok(out.finish())
+}
+
+/// `DELETE FROM t WHERE k IN (` (or `(k1, k2) IN (` for a composite key).
+fn key_in_head(table: &TableSchema, target: &TableId) -> String {
+    let cols: Vec<String> = table
+        .key
+        .iter()
+        .map(|&k| quote_ident(&table.columns[k].name))
+        .collect();
+    if cols.len() > 1 {
+        format!(
+            "DELETE FROM {} WHERE ({}) IN (",
+            target.quoted(),
+            cols.join(", ")
+        )
+    } else {
+        format!(
+            "DELETE FROM {} WHERE {} IN (",
+            target.quoted(),
+            cols.join(", ")
+        )
+    }
+}
+
+/// The key of one row: `v` or `(v1,v2)`. Text of a column in another
+/// character set than the connection's is converted to it first: MariaDB
+/// 10.11 compares a row constructor against a list of several utf8mb4
+/// tuples wrongly for a latin1 column (`(k, s) IN ((1, 'é'), (2, 'y'))`
+/// misses the first row).
+fn write_key(table: &TableSchema, encoders: &[ColumnEncoder<'_>], row: usize, out: &mut String) {
+    let composite = table.key.len() > 1;
+    if composite {
+        out.push('(');
+    }
+    for (i, &k) in table.key.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        (Kind::Delete, false) => ops
-            .iter()
-            .map(|op| {
-                let encoders = image_encoders(op)?;
+        match table.columns[k].charset.as_deref() {
+            Some(cs)
+                if table.columns[k].source_type == crate::mysql::types::MysqlType::Text
+                    && !matches!(cs, "utf8mb4" | "utf8mb3" | "utf8")
+                    && cs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
+                out.push_str("CONVERT(");
+                encoders[k].write(row, out);
+                out.push_str(" USING ");
+                out.push_str(cs);
+                out.push(')');
+            }
+            _ => encoders[k].write(row, out),
+        }
+    }
+    if composite {
+        out.push(')');
+    }
+}
+
+/// `WHERE` for the row of an ordered operation's before image: its key, or
+/// for a table without a key every column, text compared byte for byte
+/// (under a case-insensitive collation `'a'` would match `'A'`).
+fn write_row_match(
+    table: &TableSchema,
+    encoders: &[ColumnEncoder<'_>],
+    row: usize,
+    out: &mut String,
+) {
+    let columns: Vec<usize> = if table.key.is_empty() {
+        (0..table.columns.len()).collect()
+    } else {
+        table.key.clone()
+    };
+    let mut literal = String::new();
+    for (i, &c) in columns.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" AND ");
+        }
+        literal.clear();
+        encoders[c].write(row, &mut literal);
+        push_exact_match(out, &table.columns[c], &literal, table.key.is_empty());
+    }
+    if table.key.is_empty() {
+        out.push_str(" LIMIT 1");
+    }
+}
+
+/// The ordered operations, one statement each (consecutive inserts into one
+/// table share one), with the session's `foreign_key_checks` set as the
+/// source had it for tables a foreign key joins, and off again after.
+fn ordered_statements(ctx: &ApplyCtx, ops: &[&RowOp], sqls: &mut Vec<String>) -> Result<()> {
+    let mut checks = false;
+    let mut inserts: Option<(usize, Chunked)> = None;
+    let mut item = String::new();
+    for op in ops {
+        let table = &op.batch.table;
+        let target = ctx.renames.target(&table.id);
+        let want = table.constraints.foreign_key && op.batch.events[op.row].foreign_key_checks;
+        let id = Arc::as_ptr(table) as usize;
+        let continues = op.kind == Kind::Upsert
+            && want == checks
+            && inserts.as_ref().is_some_and(|(t, _)| *t == id);
+        if !continues {
+            if let Some((_, c)) = inserts.take() {
+                sqls.extend(c.finish());
+            }
+        }
+        if want != checks {
+            sqls.push(format!("SET SESSION foreign_key_checks = {}", want as u8));
+            checks = want;
+        }
+        item.clear();
+        match op.kind {
+            Kind::Upsert => {
+                write_row(&image_encoders(op, true)?, op.row, &mut item);
+                let (_, chunked) = inserts.get_or_insert_with(|| {
+                    let head = format!(
+                        "INSERT INTO {} ({}) VALUES ",
+                        target.quoted(),
+                        column_list(table)
+                    );
+                    (id, Chunked::new(head, "", ctx.max_statement_bytes))
+                });
+                chunked.push(&item);
+            }
+            Kind::Delete => {
                 let mut sql = format!("DELETE FROM {} WHERE ", target.quoted());
-                for (i, (c, e)) in table.columns.iter().zip(&encoders).enumerate() {
+                write_row_match(table, &image_encoders(op, false)?, op.row, &mut sql);
+                sqls.push(sql);
+            }
+            Kind::Update => {
+                let after = image_encoders(op, true)?;
+                let mut sql = format!("UPDATE {} SET ", target.quoted());
+                for (i, (c, e)) in table.columns.iter().zip(&after).enumerate() {
                     if i > 0 {
-                        sql.push_str(" AND ");
+                        sql.push_str(", ");
                     }
                     sql.push_str(&quote_ident(&c.name));
-                    sql.push_str(" <=> ");
+                    sql.push_str(" = ");
                     e.write(op.row, &mut sql);
                 }
-                sql.push_str(" LIMIT 1");
-                Ok(sql)
-            })
-            .collect(),
+                sql.push_str(" WHERE ");
+                write_row_match(table, &image_encoders(op, false)?, op.row, &mut sql);
+                sqls.push(sql);
+            }
+        }
     }
+    if let Some((_, c)) = inserts.take() {
+        sqls.extend(c.finish());
+    }
+    if checks {
+        sqls.push("SET SESSION foreign_key_checks = 0".into());
+    }
+    Ok(())
 }

@@ -125,16 +125,26 @@ impl Checkpoints {
             .collect())
     }
 
-    /// Statements that replace every row with `parts` rows at `position`.
+    /// Statements that leave exactly `parts` rows, at `position`: each row
+    /// written over, then the rows of further partitions removed. The sink
+    /// always has a checkpoint, whenever a crash comes (removing every row
+    /// first would leave none for a moment; doing it in one transaction
+    /// would deadlock with the partitions' own checkpoint writes).
     pub fn reset(&self, parts: usize, phase: &str, position: &Position) -> Vec<String> {
-        let mut out = vec![format!(
-            "DELETE FROM `sluice`.`checkpoints` WHERE {}",
-            self.key()
-        )];
-        for part in 0..parts.max(1) {
-            out.push(self.upsert(part, phase, position));
-        }
+        let parts = parts.max(1);
+        let mut out: Vec<String> = (0..parts)
+            .map(|part| self.upsert(part, phase, position))
+            .collect();
+        out.push(self.trim(parts));
         out
+    }
+
+    /// Removes the rows of partitions `parts` and above.
+    pub fn trim(&self, parts: usize) -> String {
+        format!(
+            "DELETE FROM `sluice`.`checkpoints` WHERE {} AND `part` >= {parts}",
+            self.key()
+        )
     }
 
     /// Records `position` for one partition.

@@ -155,11 +155,14 @@ impl MysqlSinkConfig {
     }
 }
 
-/// Session settings for loading: values are taken as they are (no strict
-/// mode rewriting, 0 stays 0 in AUTO_INCREMENT columns, zero dates allowed),
-/// and foreign keys are not checked while tables fill in any order.
+/// Session settings for writing: strict mode (a value the column cannot
+/// hold is an error, never silently cut, rounded or replaced by `?`), 0
+/// stays 0 in AUTO_INCREMENT columns, zero and invalid dates the source
+/// holds are kept; foreign keys are not checked while tables fill in any
+/// order (changes of tables a foreign key joins turn them on, as the
+/// source had them).
 pub(crate) const WRITER_SESSION: &[&str] = &[
-    "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES'",
     "SET SESSION foreign_key_checks = 0",
 ];
 

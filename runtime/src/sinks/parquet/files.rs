@@ -87,9 +87,14 @@ fn op_name(op: Op) -> &'static str {
 /// deletes; an update that changes the row's key also gives a delete of
 /// the old key, so a reader replaying changes by key drops it. With
 /// `before`, updates also carry their old values in the `_before_` columns.
-/// Change columns follow; `txn` is the position of the transaction's
-/// commit (None for snapshot rows).
-pub fn rows(batch: &ChangeBatch, txn: Option<&Position>, before: bool) -> Result<RecordBatch> {
+/// Change columns follow; `txn` is the transaction's commit: its position
+/// (`_txn`) and time (`_commit_ts`, the same for every row of the
+/// transaction); None for snapshot rows.
+pub fn rows(
+    batch: &ChangeBatch,
+    txn: Option<(&Position, i64)>,
+    before: bool,
+) -> Result<RecordBatch> {
     let schema = file_schema(&batch.table.arrow, before);
     // (image, row) picks: image 0 is the after image, 1 the before image,
     // 2 a single NULL.
@@ -170,11 +175,12 @@ pub fn rows(batch: &ChangeBatch, txn: Option<&Position>, before: bool) -> Result
         }
     }
     columns.push(Arc::new(StringArray::from_iter_values(ops.iter().copied())));
+    let commit_ts = txn.map(|(_, ts)| ts).filter(|ts| *ts != 0);
     columns.push(Arc::new(
         TimestampMicrosecondArray::from(
             events
                 .iter()
-                .map(|e| (e.op != Op::Read && e.commit_ts_us != 0).then_some(e.commit_ts_us))
+                .map(|e| commit_ts.filter(|_| e.op != Op::Read))
                 .collect::<Vec<_>>(),
         )
         .with_timezone("UTC"),
@@ -184,7 +190,7 @@ pub fn rows(batch: &ChangeBatch, txn: Option<&Position>, before: bool) -> Result
             .iter()
             .map(|e| super::layout::position_key(&e.position)),
     )));
-    let txn = txn.map(super::layout::position_key);
+    let txn = txn.map(|(p, _)| super::layout::position_key(p));
     columns.push(Arc::new(StringArray::from(vec![txn; picks.len()])));
     RecordBatch::try_new(schema, columns)
         .map_err(|e| Error::Internal(format!("building Parquet rows: {e}")))

@@ -268,6 +268,20 @@ impl ParquetSink {
     }
 }
 
+/// Whether a `CREATE TABLE` text has a foreign key that changes this
+/// table's rows by itself (CASCADE, SET NULL, SET DEFAULT).
+fn foreign_key_actions(create: &str) -> bool {
+    let upper = create.to_ascii_uppercase();
+    ["ON DELETE", "ON UPDATE"].iter().any(|on| {
+        upper.match_indices(on).any(|(at, _)| {
+            let rest = upper[at + on.len()..].trim_start();
+            rest.starts_with("CASCADE")
+                || rest.starts_with("SET NULL")
+                || rest.starts_with("SET DEFAULT")
+        })
+    })
+}
+
 /// Deletes the staging files (`name.parquet#N`) an interrupted upload to a
 /// local folder leaves; object stores keep unfinished uploads invisible.
 fn remove_staged(dir: &std::path::Path) {
@@ -424,7 +438,11 @@ impl Run<'_> {
         }
         let at = Arc::new(c.position.clone());
         for batch in std::mem::take(&mut self.open) {
-            let rows = files::rows(&batch, Some(&c.position), self.sink.before_images)?;
+            let rows = files::rows(
+                &batch,
+                Some((&c.position, c.commit_ts_us)),
+                self.sink.before_images,
+            )?;
             let id = batch.table.id.clone();
             if let Some(p) = self.committed.get(&id) {
                 if !Arc::ptr_eq(&p.table, &batch.table) && p.table.arrow != batch.table.arrow {
@@ -573,6 +591,28 @@ impl Sink for ParquetSink {
             .map_err(fail)?;
         self.committer.store.delete(&probe).await.map_err(fail)?;
         Ok(())
+    }
+
+    fn warnings(&self, tables: &[Arc<TableSchema>]) -> Vec<crate::precheck::Finding> {
+        let check = format!("sink `{}`", self.name);
+        let mut out = Vec::new();
+        for t in tables {
+            if t.key.is_empty() && !self.before_images {
+                out.push(crate::precheck::Finding::warn(
+                    check.clone(),
+                    format!("{} has no key: the archive records its updates without the old rows, so `sluice verify` cannot replay them", t.id),
+                    "set `before_images: true` on the sink, or give the table a primary key",
+                ));
+            }
+            if foreign_key_actions(&t.ddl.create_table) {
+                out.push(crate::precheck::Finding::warn(
+                    check.clone(),
+                    format!("{} has foreign keys with ON DELETE/ON UPDATE actions: the rows those actions change are not in the source's binlog, so not in the archive", t.id),
+                    "to archive them, replicate to a MySQL sink (which applies the actions) and archive that server, or drop the actions and change the rows explicitly",
+                ));
+            }
+        }
+        out
     }
 
     async fn prepare(

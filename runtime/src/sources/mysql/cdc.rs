@@ -14,7 +14,9 @@ use crate::binlog::ddl::{self, DdlKind};
 use crate::binlog::reader::{BinlogEvent, BinlogReader, RowImages, StartAt};
 use crate::binlog::schema::{self, Collations, MappedTable};
 use crate::binlog::values;
-use crate::event::{ChangeBatch, EventInfo, KeyKind, Op, Position, TableId, TableSchema};
+use crate::event::{
+    ChangeBatch, Constraints, EventInfo, KeyKind, Op, Position, TableId, TableSchema,
+};
 use crate::mysql::catalog::{self, TableFilter};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
@@ -40,6 +42,10 @@ pub struct CdcReader {
     meta: Option<Conn>,
     collations: Collations,
     throttle: Option<Arc<Throttle>>,
+    /// Every foreign key's (child, parent) on the source, kept current
+    /// through schema changes: which tables are joined decides how sinks
+    /// order their changes.
+    foreign_keys: Vec<(TableId, TableId)>,
 }
 
 /// Why following stopped without an error.
@@ -73,6 +79,7 @@ impl CdcReader {
             meta: None,
             collations: Collations::new(),
             throttle,
+            foreign_keys: Vec::new(),
         }
     }
 
@@ -132,14 +139,17 @@ impl CdcReader {
             &super::precheck::binlog_settings(&self.endpoint, &mut conn).await?,
         )?;
         // Some collations (MariaDB's UCA 14) have no id; they never appear in a binlog.
-        let collations: Vec<(Option<u16>, Option<String>)> = conn
-            .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
+        let collations: Vec<(Option<u16>, Option<String>, String)> = conn
+            .query(
+                "SELECT ID, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS",
+            )
             .await
             .map_err(|e| self.endpoint.error("reading the collations", e))?;
         self.collations = collations
             .into_iter()
-            .filter_map(|(id, cs)| Some((id?, cs?)))
+            .filter_map(|(id, cs, name)| Some((id?, (cs?, name))))
             .collect();
+        self.foreign_keys = catalog::foreign_key_edges(&self.endpoint, &mut conn).await?;
         self.meta = Some(conn);
         Ok(())
     }
@@ -200,15 +210,22 @@ impl CdcReader {
                     op,
                     rows,
                     mapped,
+                    foreign_key_checks,
                 } => {
                     if !self.selected(&table) {
                         continue;
                     }
                     let position = Arc::new(reader.position());
-                    let schema = self.resolve(&table, mapped, &position).await?;
+                    let (schema, keep) = self.resolve(&table, mapped, &position).await?;
                     let mut ok = true;
                     for chunk in rows.chunks(self.batch_size) {
-                        let batch = self.batch(&schema, op, chunk, &position, ts_us)?;
+                        let mut batch =
+                            self.batch(&schema, keep.as_deref(), op, chunk, &position, ts_us)?;
+                        if !foreign_key_checks {
+                            for e in &mut batch.events {
+                                e.foreign_key_checks = false;
+                            }
+                        }
                         crate::throttle::while_paused().await;
                         if let Some(throttle) = &self.throttle {
                             throttle
@@ -271,22 +288,38 @@ impl CdcReader {
         table: &TableId,
         mapped: Option<MappedTable>,
         position: &Position,
-    ) -> Result<Arc<TableSchema>> {
+    ) -> Result<(Arc<TableSchema>, Option<Vec<usize>>)> {
         let cached = self.tables.get(table).cloned();
         let Some(mut mapped) = mapped else {
             // No FULL metadata: fall back to information_schema (racy under fast DDL).
-            if let Some(c) = cached {
-                return Ok(c);
-            }
-            return self.reload(table).await?.ok_or_else(|| {
-                Error::Data(format!(
-                    "{table} at {position}: the table no longer exists and the binlog does not describe it; set binlog_row_metadata=FULL on the source"
-                ))
+            let schema = match cached {
+                Some(c) => c,
+                None => self.reload(table).await?.ok_or_else(|| {
+                    Error::Data(format!(
+                        "{table} at {position}: the table no longer exists and the binlog does not describe it; set binlog_row_metadata=FULL on the source"
+                    ))
+                })?,
+            };
+            let keep = (!schema.ddl.generated.is_empty()).then(|| {
+                (0..schema.columns.len() + schema.ddl.generated.len())
+                    .filter(|i| !schema.ddl.generated.iter().any(|(g, _)| g == i))
+                    .collect()
             });
+            return Ok((schema, keep));
         };
+        // Generated columns travel in the binlog's rows; the target computes them.
+        let generated: Vec<String> = match &cached {
+            Some(c) => c.ddl.generated.iter().map(|(_, n)| n.clone()).collect(),
+            None => match self.reload(table).await? {
+                Some(k) => k.ddl.generated.iter().map(|(_, n)| n.clone()).collect(),
+                None => Vec::new(),
+            },
+        };
+        let keep = without_generated(&mut mapped, &generated);
+        let cached = self.tables.get(table).cloned();
         if let Some(c) = &cached {
             if schema::same_shape(&c.columns, &mapped.columns) {
-                return Ok(c.clone());
+                return Ok((c.clone(), keep));
             }
         }
         let known = match &cached {
@@ -294,18 +327,32 @@ impl CdcReader {
             // A table new to sluice: information_schema may know its special types.
             None => self.reload(table).await?,
         };
-        let (known_columns, known_key, known_kind, known_ddl) = match &known {
-            Some(k) => (
-                k.columns.clone(),
-                k.key
-                    .iter()
-                    .map(|&i| k.columns[i].name.clone())
-                    .collect::<Vec<_>>(),
-                k.key_kind,
-                k.ddl.clone(),
-            ),
-            None => (Vec::new(), Vec::new(), KeyKind::None, Default::default()),
+        let names = |k: &TableSchema, idx: &[usize]| -> Vec<String> {
+            idx.iter().map(|&i| k.columns[i].name.clone()).collect()
         };
+        let (known_columns, known_key, known_kind, known_ddl, known_unique, foreign_key) =
+            match &known {
+                Some(k) => (
+                    k.columns.clone(),
+                    names(k, &k.key),
+                    k.key_kind,
+                    k.ddl.clone(),
+                    k.constraints
+                        .unique_keys
+                        .iter()
+                        .map(|u| names(k, u))
+                        .collect::<Vec<_>>(),
+                    k.constraints.foreign_key,
+                ),
+                None => (
+                    Vec::new(),
+                    Vec::new(),
+                    KeyKind::None,
+                    Default::default(),
+                    Vec::new(),
+                    false,
+                ),
+            };
         schema::merge_known(&mut mapped.columns, &known_columns);
         let (key, key_kind) = match mapped.primary_key {
             Some(pk) if !pk.is_empty() => (pk, KeyKind::Primary),
@@ -321,6 +368,15 @@ impl CdcReader {
                 }
             }
         };
+        // Unique keys by column names; one whose columns are gone is gone.
+        let position_of = |n: &String| mapped.columns.iter().position(|c| &c.name == n);
+        let mut unique_keys: Vec<Vec<usize>> = known_unique
+            .iter()
+            .filter_map(|u| u.iter().map(position_of).collect::<Option<Vec<usize>>>())
+            .collect();
+        if !key.is_empty() && !unique_keys.contains(&key) {
+            unique_keys.push(key.clone());
+        }
         let schema = Arc::new(TableSchema {
             id: table.clone(),
             arrow: arrow_schema(&mapped.columns),
@@ -329,16 +385,22 @@ impl CdcReader {
             key_kind,
             ddl: known_ddl,
             estimated_rows: 0,
+            constraints: Constraints {
+                unique_keys,
+                foreign_key,
+            },
         });
         tracing::debug!(table = %table, %position, "table definition taken from the binlog");
         self.tables.insert(table.clone(), schema.clone());
-        Ok(schema)
+        Ok((schema, keep))
     }
 
-    /// One rows event (or a part of it) as a batch in the table's schema.
+    /// One rows event (or a part of it) as a batch in the table's schema;
+    /// `keep` picks the binlog's columns the schema has (all when `None`).
     fn batch(
         &self,
         schema: &Arc<TableSchema>,
+        keep: Option<&[usize]>,
         op: Op,
         rows: &[RowImages],
         position: &Arc<Position>,
@@ -350,17 +412,13 @@ impl CdcReader {
         for (b, a) in rows {
             for (image, decoder) in [(b, &mut before), (a, &mut after)] {
                 if let Some(values) = image {
-                    let row = pick(&schema, values)
+                    let row = pick(&schema, keep, values)
                         .map_err(|e| Error::Data(format!("{} at {position}: {e}", schema.id)))?;
                     decoder.push(row)?;
                 }
             }
         }
-        let info = EventInfo {
-            op,
-            position: position.clone(),
-            commit_ts_us: ts_us,
-        };
+        let info = EventInfo::new(op, position.clone(), ts_us);
         Ok(ChangeBatch {
             events: vec![info; rows.len()],
             before: (!before.is_empty()).then(|| before.finish()).transpose()?,
@@ -389,8 +447,51 @@ impl CdcReader {
             return Ok(None);
         }
         let schema = Arc::new(catalog::load_schema(&self.endpoint, conn, id, 0).await?);
-        self.tables.insert(id.clone(), schema.clone());
-        Ok(Some(schema))
+        self.tables.insert(id.clone(), schema);
+        self.mark_foreign_keys();
+        Ok(self.tables.get(id).cloned())
+    }
+
+    /// Reads again the keys and foreign keys of the tables a schema change
+    /// names: they decide how the sinks may reorder changes. What the
+    /// binlog cannot say is read from information_schema now, which may
+    /// already be past later statements: a statement that adds a unique or
+    /// foreign key counts as having added it even if it is gone again.
+    async fn refresh_constraints(&mut self, st: &ddl::Statement, sql: &str) -> Result<()> {
+        let upper = sql.to_ascii_uppercase();
+        for t in &st.tables {
+            if !self.selected(&t.table) {
+                continue;
+            }
+            let Some(fresh) = self.reload(&t.table).await? else {
+                continue;
+            };
+            if upper.contains("UNIQUE") && !fresh.has_other_unique_keys() {
+                // Conservative: a whole-row "unique key" makes the sinks
+                // order every change of the table.
+                let mut s = (*fresh).clone();
+                s.constraints
+                    .unique_keys
+                    .push((0..s.columns.len()).collect());
+                self.tables.insert(t.table.clone(), Arc::new(s));
+            }
+        }
+        if upper.contains("FOREIGN") || upper.contains("REFERENCES") {
+            if let Some(conn) = self.meta.as_mut() {
+                self.foreign_keys = catalog::foreign_key_edges(&self.endpoint, conn).await?;
+            }
+            self.mark_foreign_keys();
+        }
+        Ok(())
+    }
+
+    /// Marks the known tables a foreign key joins (a table read again from
+    /// information_schema comes without its mark).
+    fn mark_foreign_keys(&mut self) {
+        let mut all: Vec<Arc<TableSchema>> = self.tables.values().cloned().collect();
+        if catalog::mark_foreign_keys(&mut all, &self.foreign_keys) {
+            self.tables = all.into_iter().map(|t| (t.id.clone(), t)).collect();
+        }
     }
 
     fn selected(&self, t: &TableId) -> bool {
@@ -418,19 +519,45 @@ impl CdcReader {
                 .database
                 .as_ref()
                 .is_some_and(|(db, _)| self.tables.keys().any(|t| &t.database == db)),
-            DdlKind::Unsupported(what) => {
-                if !st.tables.iter().any(|t| self.selected(&t.table)) {
+            DdlKind::Unsupported(_) | DdlKind::Unrecognized => {
+                let what = match &st.kind {
+                    DdlKind::Unsupported(what) => what.clone(),
+                    _ => "a schema change sluice does not understand".to_string(),
+                };
+                // Which tables it changes is unknown when none could be read:
+                // it may concern this pipeline if it ran in a database the
+                // pipeline selects from, or names one.
+                let named = st.tables.iter();
+                let selected = if st.tables.is_empty() {
+                    let text = sql.to_ascii_lowercase();
+                    self.filter.may_select_database(schema)
+                        || self
+                            .tables
+                            .keys()
+                            .any(|t| text.contains(&t.database.to_ascii_lowercase()))
+                } else {
+                    named.clone().any(|t| self.selected(&t.table))
+                };
+                if !selected {
                     return Ok(true);
                 }
+                let on = if st.tables.is_empty() {
+                    "a table sluice cannot tell".to_string()
+                } else {
+                    named
+                        .map(|t| t.table.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 match self.on_unsupported {
                     OnUnsupportedDdl::Skip => {
-                        tracing::warn!(statement = %crate::mysql::connect::abbreviate(sql), %position, "skipping a {what} statement on a selected table (on_unsupported_ddl: skip)");
+                        tracing::warn!(statement = %crate::mysql::connect::abbreviate(sql), %position, tables = %on, "skipping {what} on a selected table (on_unsupported_ddl: skip); change the target to match by hand");
                         return Ok(true);
                     }
                     OnUnsupportedDdl::Fail => {
                         return Err(Error::precondition(
                             format!(
-                                "the source's binlog at {position} has `{}` ({what}), which sluice cannot apply",
+                                "the source's binlog at {position} has `{}` ({what}, on {on}), which sluice cannot apply",
                                 crate::mysql::connect::abbreviate(sql)
                             ),
                             "apply it to the target by hand, then set `source.mysql.cdc.on_unsupported_ddl: skip` and rerun",
@@ -482,6 +609,12 @@ impl CdcReader {
             // TABLE_MAP events from the next row on.
             _ => {}
         }
+        if matches!(
+            st.kind,
+            DdlKind::CreateTable | DdlKind::AlterTable | DdlKind::CreateIndex | DdlKind::DropIndex
+        ) {
+            self.refresh_constraints(&st, sql).await?;
+        }
         let change = DdlChange {
             schema: schema.to_string(),
             sql: sql.to_string(),
@@ -493,20 +626,50 @@ impl CdcReader {
     }
 }
 
-/// The row's values in table column order, in their SELECT form.
-fn pick(schema: &TableSchema, values: &[Value]) -> std::result::Result<Vec<Value>, String> {
-    if values.len() != schema.columns.len() {
+/// The row's values in table column order, in their SELECT form; `keep`
+/// the positions of the binlog row's values the table has.
+fn pick(
+    schema: &TableSchema,
+    keep: Option<&[usize]>,
+    values: &[Value],
+) -> std::result::Result<Vec<Value>, String> {
+    let expected = keep.map_or(values.len(), |k| k.len());
+    if expected != schema.columns.len()
+        || keep.is_some_and(|k| k.iter().any(|&i| i >= values.len()))
+    {
         return Err(format!(
             "the row has {} values, the table {} columns",
             values.len(),
             schema.columns.len()
         ));
     }
-    values
+    let value = |j: usize| -> &Value { &values[keep.map_or(j, |k| k[j])] };
+    schema
+        .columns
         .iter()
-        .zip(&schema.columns)
-        .map(|(v, col)| {
-            values::normalize(col, v.clone()).map_err(|e| format!("column `{}`: {e}", col.name))
+        .enumerate()
+        .map(|(j, col)| {
+            values::normalize(col, value(j).clone())
+                .map_err(|e| format!("column `{}`: {e}", col.name))
         })
         .collect()
+}
+
+/// Removes the generated columns (by name) from a table map's columns;
+/// the positions of the others, when any was removed.
+fn without_generated(mapped: &mut MappedTable, generated: &[String]) -> Option<Vec<usize>> {
+    if generated.is_empty() || !mapped.columns.iter().any(|c| generated.contains(&c.name)) {
+        return None;
+    }
+    let keep: Vec<usize> = (0..mapped.columns.len())
+        .filter(|&i| !generated.contains(&mapped.columns[i].name))
+        .collect();
+    let columns = std::mem::take(&mut mapped.columns);
+    mapped.columns = keep.iter().map(|&i| columns[i].clone()).collect();
+    mapped.primary_key = mapped.primary_key.take().map(|pk| {
+        pk.iter()
+            .filter_map(|old| keep.iter().position(|k| k == old))
+            .collect()
+    });
+    Some(keep)
 }

@@ -263,6 +263,8 @@ impl Source for MysqlSource {
             }
             tables.push(Arc::new(schema));
         }
+        let edges = catalog::foreign_key_edges(&self.endpoint, &mut conn).await?;
+        catalog::mark_foreign_keys(&mut tables, &edges);
         let _ = conn.disconnect().await;
         if tables.is_empty() {
             return Err(Error::precondition(

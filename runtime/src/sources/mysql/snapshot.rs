@@ -433,11 +433,7 @@ impl Worker {
 
     async fn emit(&self, t: &Arc<TableSchema>, decoder: &mut RowDecoder) -> Result<bool> {
         let after = decoder.finish()?;
-        let info = EventInfo {
-            op: Op::Read,
-            position: self.position.clone(),
-            commit_ts_us: self.taken_at_us,
-        };
+        let info = EventInfo::new(Op::Read, self.position.clone(), self.taken_at_us);
         crate::throttle::while_paused().await;
         if let Some(throttle) = &self.throttle {
             throttle
