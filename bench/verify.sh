@@ -4,7 +4,8 @@
 # target (changed, missing and extra rows), then compared by
 #   1. sluice verify (release build),
 #   2. pt-table-sync --print (Percona Toolkit, Debian package percona-toolkit),
-# in one run, on the same servers, best of two rounds each. Both must find
+# in one run, on the same servers, three interleaved rounds (median, with
+# min and max, and CPU-seconds of the tool and both servers). Both must find
 # the 20 differences. Prints wall time, rows/s and peak RSS of both; the last
 # line is `ratio: X`, sluice's throughput divided by pt-table-sync's (higher
 # is better).
@@ -38,7 +39,7 @@ for t in $(seq 1 "$TABLES"); do
 done
 PLANTED=$((TABLES * 5))
 
-for round in 1 2; do
+for round in 1 2 3; do
   echo "== round $round"
   echo "== sluice verify"
   set +e
@@ -60,10 +61,16 @@ for round in 1 2; do
   [ "$found" = "$PLANTED" ] || { head -30 "$OUT/pt.out"; echo "error: pt-table-sync printed $found statements, $PLANTED planted" >&2; exit 1; }
 done
 
-python3 - "$ROWS" "$sluice_S" "$sluice_KB" "$pt_S" "$pt_KB" <<'PY'
-import sys
-rows, s, skb, p, pkb = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-print(f"sluice verify:     {s:7.2f} s  {rows / s:10.0f} rows/s  peak RSS {skb // 1024} MB")
-print(f"pt-table-sync:     {p:7.2f} s  {rows / p:10.0f} rows/s  peak RSS {pkb // 1024} MB")
-print(f"ratio: {(rows / s) / (rows / p):.2f}")
+python3 - "$ROWS" "$sluice_WALL" "$sluice_CPU" "$sluice_KB" "$pt_WALL" "$pt_CPU" "$pt_KB" <<'PY'
+import statistics, sys
+rows = int(sys.argv[1])
+def tool(wall, cpu, kb):
+    w = [float(x) for x in wall.split()]
+    c = [float(x) for x in cpu.split()]
+    return statistics.median(w), min(w), max(w), statistics.median(c), int(kb)
+s = tool(*sys.argv[2:5])
+p = tool(*sys.argv[5:8])
+for name, (med, lo, hi, cpu, kb) in (("sluice verify", s), ("pt-table-sync", p)):
+    print(f"{name}:  median {med:5.2f} s (min {lo:.2f}, max {hi:.2f})  {rows / med:10.0f} rows/s  {cpu:5.2f} CPU-s (tool + servers)  peak RSS {kb // 1024} MB")
+print(f"ratio: {(rows / s[0]) / (rows / p[0]):.2f}")
 PY

@@ -98,17 +98,37 @@ bench_sysbench_source() {
   sandbox_sql source "ANALYZE TABLE $(seq -f 'sbtest.sbtest%g' -s, 1 "$TABLES")" >/dev/null
 }
 
+# CPU time (clock ticks) the sandbox servers have used so far, from /proc.
+_sandbox_server_ticks() {
+  local t=0 p f
+  for p in "${SANDBOX_PIDS[@]}"; do
+    # Fields 14 and 15 of /proc/PID/stat: user and system ticks.
+    read -r -a f <"/proc/$p/stat" 2>/dev/null || continue
+    t=$((t + f[13] + f[14]))
+  done
+  echo "$t"
+}
+
 # timed NAME CMD...: runs CMD under GNU time (output in $OUT); keeps the
 # best (lowest) wall time of the rounds in NAME_S and the highest peak RSS
-# in NAME_KB. Returns CMD's exit status.
+# in NAME_KB, and appends each round's wall time to NAME_WALL and its
+# CPU-seconds (the command's own plus the sandbox servers', from /proc) to
+# NAME_CPU, for medians.
+# Returns CMD's exit status.
 timed() {
   local name=$1; shift
-  local rc=0
+  local rc=0 before after
+  before=$(_sandbox_server_ticks)
   /usr/bin/time -f '%e %M %U %S' -o "$OUT/$name.time" "$@" || rc=$?
-  local s kb cpu_u cpu_s best_s best_kb
+  after=$(_sandbox_server_ticks)
+  local s kb cpu_u cpu_s best_s best_kb server_cpu
   # GNU time puts "Command exited with non-zero status N" first.
   read -r s kb cpu_u cpu_s < <(tail -n 1 "$OUT/$name.time")
-  echo "   $name: $s s wall, $cpu_u s user, $cpu_s s sys, peak RSS $((kb / 1024)) MB" >&2
+  server_cpu=$(python3 -c "print(f'{($after - $before) / $(getconf CLK_TCK):.2f}')")
+  echo "   $name: $s s wall, $cpu_u s user, $cpu_s s sys, servers $server_cpu CPU-s, peak RSS $((kb / 1024)) MB" >&2
+  local wall_var="${name}_WALL" cpu_var="${name}_CPU"
+  printf -v "$wall_var" '%s' "${!wall_var:-} $s"
+  printf -v "$cpu_var" '%s' "${!cpu_var:-} $(python3 -c "print($cpu_u + $cpu_s + $server_cpu)")"
   best_s="${name}_S"; best_kb="${name}_KB"
   if [ -z "${!best_s:-}" ] || python3 -c "import sys; sys.exit(0 if $s < ${!best_s} else 1)"; then
     printf -v "$best_s" '%s' "$s"

@@ -9,22 +9,6 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use support::*;
 
-/// A small deterministic random generator, so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn create_workload_tables(src: &MariaDb, db: &str) {
     src.exec(&format!(
         "CREATE DATABASE {db};
@@ -42,7 +26,7 @@ fn create_workload_tables(src: &MariaDb, db: &str) {
 /// Transactions of inserts, updates (some changing the key), deletes, on
 /// tables with a primary key, a composite key, only a unique key, and no key.
 fn workload(src: &MariaDb, db: &str, seed: u64, txns: usize) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut conn = src.conn();
     for t in 0..txns {
         let mut tx = conn
@@ -171,7 +155,7 @@ fn survives_sigkill_at_random_moments() {
         "crash",
         "      apply:\n        parallelism: 3\n",
     );
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::new(0x5eed);
     std::thread::scope(|s| {
         let writer = s.spawn(|| {
             workload(src, "crash", 11, 800);
@@ -395,7 +379,7 @@ fn transactional_apply_never_shows_half_a_transaction() {
         "SELECT CAST((SELECT SUM(bal) FROM bank.a) + (SELECT SUM(bal) FROM bank.b) AS SIGNED)";
     std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            let mut rng = Rng(99);
+            let mut rng = Rng::new(99);
             let mut conn = src.conn();
             for _ in 0..1500 {
                 let (from, to, x) = (1 + rng.below(20), 1 + rng.below(20), 1 + rng.below(50));
@@ -501,7 +485,7 @@ fn two_sinks_each_with_its_own_checkpoint() {
             dst.url()
         ),
     );
-    let mut rng = Rng(0xfa);
+    let mut rng = Rng::new(0xfa);
     std::thread::scope(|s| {
         let writer = s.spawn(|| workload(src, "fan", 31, 600));
         crash_at_random(&path, 3, 400..1600, &mut rng);

@@ -398,21 +398,6 @@ fn plugin_values_are_checked_before_any_sink() {
     );
 }
 
-/// A deterministic generator (xorshift), so a failing case can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A value of a temporal column of precision `fsp`: edges (zero, the
 /// extremes, the smallest and largest fraction) and random ones, with both
 /// signs for TIME.
@@ -477,7 +462,7 @@ fn binlog_values_equal_snapshot_values() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x7157_e5ee_d000_0001u64);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut cols = vec!["id INT NOT NULL".to_string()];
     let mut kinds = Vec::new();
     for fsp in 0..=6u32 {

@@ -377,18 +377,6 @@ fn verifies_a_parquet_archive() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A deterministic generator (xorshift), so a failing case can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
 /// For every column type: one bit (or the smallest step) of one value of
 /// one random row changed on the target is reported, as exactly that row;
 /// undone, nothing is reported. Includes a case-only change (one bit,
@@ -468,7 +456,7 @@ fn a_single_changed_bit_in_any_column_is_reported() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0xb175_eed5u64);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     for (col, change) in changes {
         let id = 1 + rng.below(400);
         let before = dst.rows(&format!("SELECT * FROM vbit.t WHERE id = {id}"));

@@ -251,7 +251,7 @@ mod tests {
         for _ in 1..t.columns.len() {
             cols.push(Arc::new(StringArray::from(texts.to_vec())));
         }
-        RecordBatch::try_new(t.arrow.clone(), cols).unwrap()
+        RecordBatch::try_new(t.arrow.clone(), cols).expect("a batch of the table")
     }
 
     #[test]

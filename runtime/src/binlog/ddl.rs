@@ -209,6 +209,10 @@ impl Parser<'_> {
     }
 }
 
+/// Objects on tables that sluice does not copy: a statement about one on a
+/// selected table is refused (or skipped with a warning).
+const TABLE_OBJECTS: &[&str] = &["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"];
+
 /// Objects whose statements change no table: they are not copied.
 const NOT_TABLES: &[&str] = &[
     "USER",
@@ -361,7 +365,7 @@ fn create(p: &mut Parser<'_>, st: &mut Statement) {
         return;
     }
     match p.peek_word() {
-        Some(w) if ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"].contains(&w.as_str()) => {
+        Some(w) if TABLE_OBJECTS.contains(&w.as_str()) => {
             st.kind = DdlKind::Unsupported(format!("CREATE {w}"));
             if w == "TRIGGER" {
                 // CREATE TRIGGER name {BEFORE|AFTER} event ON table
@@ -458,7 +462,7 @@ fn drop(p: &mut Parser<'_>, st: &mut Statement) {
         return;
     }
     match p.peek_word() {
-        Some(w) if ["TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"].contains(&w.as_str()) => {
+        Some(w) if TABLE_OBJECTS.contains(&w.as_str()) => {
             st.kind = DdlKind::Unsupported(format!("DROP {w}"));
         }
         Some(w) if NOT_TABLES.contains(&w.as_str()) => {}

@@ -141,7 +141,7 @@ mod tests {
     use super::*;
 
     fn decode_time(bytes: &[u8], dec: u8) -> Value {
-        time2(&mut ParseBuf(bytes), dec).unwrap()
+        time2(&mut ParseBuf(bytes), dec).expect("a whole TIME value")
     }
 
     /// The bytes MySQL's `my_time_packed_to_binary` writes.

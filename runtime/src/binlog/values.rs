@@ -254,11 +254,11 @@ mod tests {
             "mediumint(9)",
         );
         assert_eq!(
-            normalize(&mi, Value::Int(16777215)).unwrap(),
+            normalize(&mi, Value::Int(16777215)).expect("a valid value"),
             Value::Int(-1)
         );
         assert_eq!(
-            normalize(&mi, Value::Int(8388608)).unwrap(),
+            normalize(&mi, Value::Int(8388608)).expect("a valid value"),
             Value::Int(-8388608)
         );
         let tu = col(
@@ -268,49 +268,55 @@ mod tests {
             },
             "tinyint(3) unsigned",
         );
-        assert_eq!(normalize(&tu, Value::Int(-1)).unwrap(), Value::UInt(255));
+        assert_eq!(
+            normalize(&tu, Value::Int(-1)).expect("a valid value"),
+            Value::UInt(255)
+        );
     }
 
     #[test]
     fn enum_set_year_timestamp_binary() {
         let e = col(MysqlType::Text, "enum('a','b''q','c d')");
         assert_eq!(
-            normalize(&e, Value::Int(2)).unwrap(),
+            normalize(&e, Value::Int(2)).expect("a valid value"),
             Value::Bytes(b"b'q".to_vec())
         );
-        assert_eq!(normalize(&e, Value::Int(0)).unwrap(), Value::Bytes(vec![]));
+        assert_eq!(
+            normalize(&e, Value::Int(0)).expect("a valid value"),
+            Value::Bytes(vec![])
+        );
         let s = col(MysqlType::Text, "set('x','y','z')");
         assert_eq!(
-            normalize(&s, Value::Bytes(vec![5])).unwrap(),
+            normalize(&s, Value::Bytes(vec![5])).expect("a valid value"),
             Value::Bytes(b"x,z".to_vec())
         );
         let y = col(MysqlType::Year, "year(4)");
         assert_eq!(
-            normalize(&y, Value::Bytes(b"1900".to_vec())).unwrap(),
+            normalize(&y, Value::Bytes(b"1900".to_vec())).expect("a valid value"),
             Value::Int(0)
         );
         let ts = col(MysqlType::Timestamp { fsp: 6 }, "timestamp(6)");
         assert_eq!(
-            normalize(&ts, Value::Bytes(b"1704164645.123456".to_vec())).unwrap(),
+            normalize(&ts, Value::Bytes(b"1704164645.123456".to_vec())).expect("a valid value"),
             Value::Date(2024, 1, 2, 3, 4, 5, 123456)
         );
         assert_eq!(
-            normalize(&ts, Value::Bytes(b"0".to_vec())).unwrap(),
+            normalize(&ts, Value::Bytes(b"0".to_vec())).expect("a valid value"),
             Value::Date(0, 0, 0, 0, 0, 0, 0)
         );
         let b = col(MysqlType::Binary, "binary(4)");
         assert_eq!(
-            normalize(&b, Value::Bytes(vec![1])).unwrap(),
+            normalize(&b, Value::Bytes(vec![1])).expect("a valid value"),
             Value::Bytes(vec![1, 0, 0, 0])
         );
         let l = col(MysqlType::Text, "varchar(10)");
         assert_eq!(
-            normalize(&l, Value::Bytes(vec![0x63, 0xe9, 0x80])).unwrap(),
+            normalize(&l, Value::Bytes(vec![0x63, 0xe9, 0x80])).expect("a valid value"),
             Value::Bytes("cé€".as_bytes().to_vec())
         );
         // Not a UTF-16 byte order mark: latin1 "ÿþý".
         assert_eq!(
-            normalize(&l, Value::Bytes(vec![0xff, 0xfe, 0xfd])).unwrap(),
+            normalize(&l, Value::Bytes(vec![0xff, 0xfe, 0xfd])).expect("a valid value"),
             Value::Bytes("ÿþý".as_bytes().to_vec())
         );
     }

@@ -244,31 +244,44 @@ pub async fn fetch_keys(
     decoder.finish()
 }
 
-/// A whole row as one string for hashing, unambiguous and exact: each
-/// column as its length in bytes, `:`, and its bytes (`N` for NULL), so no
-/// value can pass for another across a column boundary (`('p#', 'q')` and
-/// `('p', '#q')` differ); FLOAT through its exact DOUBLE (the server prints
-/// a FLOAT with six digits, a DOUBLE with all it needs to round-trip);
-/// text as the bytes of its character set, so collations play no part.
+/// A whole row as one string for hashing, unambiguous and exact. Values
+/// are joined by `#`; a value that may hold a `#` (text, bytes) comes with
+/// its length in bytes first, so no value can pass for another across a
+/// column boundary (`('p#', 'q')` and `('p', '#q')` differ); NULL is `N`,
+/// which no number, date or length is. FLOAT enters through its exact
+/// DOUBLE (the server prints a FLOAT with six digits, a DOUBLE with all it
+/// needs to round-trip), BIT as its number; text of a character set other
+/// than utf8mb4 as its own bytes (the binary separator would otherwise
+/// convert it). Collations play no part.
 fn row_text(table: &TableSchema) -> String {
     let parts: Vec<String> = table
         .columns
         .iter()
         .map(|c| {
             let q = quote_ident(&c.name);
-            let value = match c.source_type {
-                MysqlType::Float => format!("CAST(CAST({q} AS DOUBLE) AS BINARY)"),
-                _ => format!("CAST({q} AS BINARY)"),
+            let null = |e: String| {
+                if c.nullable {
+                    format!("IFNULL({e}, 'N')")
+                } else {
+                    e
+                }
             };
-            let item = format!("LENGTH({value}), ':', {value}");
-            if c.nullable {
-                format!("IFNULL(CONCAT({item}), 'N')")
-            } else {
-                item
+            match c.source_type {
+                MysqlType::Float => null(format!("CAST({q} AS DOUBLE)")),
+                MysqlType::Bit { .. } => null(format!("{q} + 0")),
+                MysqlType::Text | MysqlType::Binary | MysqlType::Geometry => {
+                    let value = match c.charset.as_deref() {
+                        None | Some("utf8mb4" | "utf8mb3" | "utf8" | "binary") => q.clone(),
+                        Some(_) => format!("CAST({q} AS BINARY)"),
+                    };
+                    // NULL: `N` for the length, and the value is skipped.
+                    format!("{}, {value}", null(format!("OCTET_LENGTH({q})")))
+                }
+                _ => null(q),
             }
         })
         .collect();
-    format!("CONCAT({})", parts.join(", "))
+    format!("CONCAT_WS(_binary'#', {})", parts.join(", "))
 }
 
 /// How a row differs.
