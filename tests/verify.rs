@@ -392,14 +392,14 @@ fn a_single_changed_bit_in_any_column_is_reported() {
            dtm DATETIME(6), ts TIMESTAMP(6) NULL, tm TIME(6), y YEAR, c CHAR(8), v VARCHAR(30),
            l VARCHAR(30) CHARACTER SET latin1, tx TEXT, bn BINARY(6), vb VARBINARY(20), bl BLOB,
            e ENUM('a','b','c'), s SET('x','y','z'), j JSON, ci VARCHAR(10) COLLATE utf8mb4_general_ci,
-           p1 VARCHAR(5), p2 VARCHAR(5));
+           p1 VARCHAR(5), p2 VARCHAR(5), nb VARCHAR(10) COLLATE utf8mb4_nopad_bin);
          INSERT INTO vbit.t SELECT seq, CAST(seq % 100 AS SIGNED) - 50, seq * 7, CAST(seq * 1001 AS SIGNED) - 500000, seq * 100003,
            seq * 1000000007, seq * 99991, seq / 7, seq / 3, seq / 11, seq % 4096, '2020-01-01' + INTERVAL seq DAY,
            '2020-01-01' + INTERVAL seq * 997 SECOND + INTERVAL seq MICROSECOND,
            '2021-01-01' + INTERVAL seq * 13 SECOND + INTERVAL seq MICROSECOND, SEC_TO_TIME(seq * 37) + INTERVAL seq MICROSECOND,
            1901 + seq % 200, CONCAT('c', seq), CONCAT('value ', seq), CONCAT('café ', seq), REPEAT(CONCAT('t', seq), 5),
            UNHEX(LPAD(HEX(seq), 12, '0')), UNHEX(SHA1(seq)), UNHEX(SHA2(seq, 256)), 1 + seq % 2, 1 + seq % 7,
-           CONCAT('{\"n\": ', seq, '}'), CONCAT('name', seq), 'p#', 'q'
+           CONCAT('{\"n\": ', seq, '}'), CONCAT('name', seq), 'p#', 'q', CONCAT('nb', seq)
          FROM vbit.seq_1_to_400;",
     );
     let yaml = migrate_yaml("vbit", &src.url(), &dst.url(), &["vbit.*"], "");
@@ -451,6 +451,8 @@ fn a_single_changed_bit_in_any_column_is_reported() {
         ("j", "UPDATE vbit.t SET j = REPLACE(j, '\"n\"', '\"o\"') WHERE id = {id}"),
         ("ci", "UPDATE vbit.t SET ci = UPPER(ci) WHERE id = {id}"),
         ("p1", "UPDATE vbit.t SET p1 = 'p', p2 = '#q' WHERE id = {id}"),
+        // A table mixing collations: its text is hashed as bytes.
+        ("nb", "UPDATE vbit.t SET nb = CONCAT(nb, ' ') WHERE id = {id}"),
     ];
     let seed = std::env::var("SLUICE_SEED")
         .ok()

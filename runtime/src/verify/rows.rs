@@ -252,8 +252,18 @@ pub async fn fetch_keys(
 /// DOUBLE (the server prints a FLOAT with six digits, a DOUBLE with all it
 /// needs to round-trip), BIT as its number; text of a character set other
 /// than utf8mb4 as its own bytes (the binary separator would otherwise
-/// convert it). Collations play no part.
+/// convert it), and all text as bytes when the table mixes collations.
+/// Collations play no part.
 fn row_text(table: &TableSchema) -> String {
+    // Text of two collations in one CONCAT_WS is an error ("Illegal mix of
+    // collations"): such a table's text goes in as bytes.
+    let collations: std::collections::BTreeSet<Option<&str>> = table
+        .columns
+        .iter()
+        .filter(|c| c.source_type == MysqlType::Text)
+        .map(|c| c.collation.as_deref())
+        .collect();
+    let mixed = collations.len() > 1;
     let parts: Vec<String> = table
         .columns
         .iter()
@@ -271,8 +281,10 @@ fn row_text(table: &TableSchema) -> String {
                 MysqlType::Bit { .. } => null(format!("{q} + 0")),
                 MysqlType::Text | MysqlType::Binary | MysqlType::Geometry => {
                     let value = match c.charset.as_deref() {
-                        None | Some("utf8mb4" | "utf8mb3" | "utf8" | "binary") => q.clone(),
-                        Some(_) => format!("CAST({q} AS BINARY)"),
+                        None | Some("utf8mb4" | "utf8mb3" | "utf8" | "binary") if !mixed => {
+                            q.clone()
+                        }
+                        _ => format!("CAST({q} AS BINARY)"),
                     };
                     // NULL: `N` for the length, and the value is skipped.
                     format!("{}, {value}", null(format!("OCTET_LENGTH({q})")))
