@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::mysql::types::MysqlType;
+use crate::types::LogicalType;
 
 /// What happened to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,7 +125,7 @@ impl EventInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnDef {
     pub name: String,
-    pub source_type: MysqlType,
+    pub logical: LogicalType,
     /// The full type as the server prints it, e.g. `decimal(65,30) unsigned`.
     pub column_type: String,
     pub nullable: bool,
@@ -141,16 +141,10 @@ pub struct ColumnDef {
 impl ColumnDef {
     /// When the server holds two values of this column equal.
     pub fn equality(&self) -> Equality {
-        if self.source_type != MysqlType::Text {
-            return Equality::Bytes;
-        }
-        let ct = self.column_type.to_ascii_lowercase();
         // ENUM and SET values are distinct members; UUID and INET are
-        // printed in one canonical form.
-        if ct.starts_with("enum(")
-            || ct.starts_with("set(")
-            || ["uuid", "inet4", "inet6"].contains(&ct.as_str())
-        {
+        // printed in one canonical form; JSON (MariaDB's LONGTEXT) compares
+        // as its text does.
+        if self.logical != LogicalType::Text && self.logical != LogicalType::Json {
             return Equality::Bytes;
         }
         match self.collation.as_deref().map(str::to_ascii_lowercase) {

@@ -8,6 +8,8 @@
 //! Where things live:
 //! - [`config`]: the pipeline YAML, its schema, `${VAR}` interpolation and its errors.
 //! - [`event`]: the change event and table schema model shared by every stage.
+//! - [`temporal`]: calendar arithmetic, including the encoding of zero dates.
+//! - [`types`]: column types as every stage understands them, and their Arrow mapping.
 //! - [`stage`]: the Source / Transform / Sink traits.
 //! - [`engine`]: wires stages together, fans batches out to sinks.
 //! - [`mysql`]: MySQL protocol helpers shared by the MySQL source and sink:
@@ -39,8 +41,10 @@ pub mod sinks;
 pub mod sources;
 pub mod stage;
 pub mod status;
+pub mod temporal;
 pub mod throttle;
 pub mod transform;
+pub mod types;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -205,13 +205,13 @@ fn hash_value(h: u64, a: &dyn Array, row: usize, eq: Equality) -> u64 {
 mod tests {
     use super::*;
     use crate::event::{ColumnDef, Constraints, KeyKind, TableDdl, TableId};
-    use crate::mysql::types::{arrow_schema, MysqlType};
+    use crate::types::{arrow_schema, LogicalType};
     use arrow_array::{ArrayRef, Int32Array, StringArray};
 
     fn table(collations: &[&str], unique: Vec<Vec<usize>>, fk: bool) -> TableSchema {
         let mut columns = vec![ColumnDef {
             name: "id".into(),
-            source_type: MysqlType::Int {
+            logical: LogicalType::Int {
                 bytes: 4,
                 unsigned: false,
             },
@@ -223,7 +223,7 @@ mod tests {
         for (i, c) in collations.iter().enumerate() {
             columns.push(ColumnDef {
                 name: format!("s{i}"),
-                source_type: MysqlType::Text,
+                logical: LogicalType::Text,
                 column_type: "varchar(20)".into(),
                 nullable: false,
                 charset: Some("utf8mb4".into()),

@@ -16,7 +16,7 @@ use mysql_async::binlog::events::{OptionalMetadataField, TableMapEvent};
 use mysql_async::consts::ColumnType;
 
 use crate::event::ColumnDef;
-use crate::mysql::types::MysqlType;
+use crate::types::LogicalType;
 
 /// Collation id → (character set, collation) names, from the source's information_schema.
 pub type Collations = HashMap<u16, (String, String)>;
@@ -143,53 +143,53 @@ pub fn from_table_map(tme: &TableMapEvent<'_>, collations: &Collations) -> Optio
             }
         });
         let binary = collation == Some(BINARY);
-        let int = |bytes| (MysqlType::Int { bytes, unsigned }, String::new());
-        let (source_type, column_type) = match ty {
+        let int = |bytes| (LogicalType::Int { bytes, unsigned }, String::new());
+        let (logical, column_type) = match ty {
             ColumnType::MYSQL_TYPE_TINY => int(1),
             ColumnType::MYSQL_TYPE_SHORT => int(2),
             ColumnType::MYSQL_TYPE_INT24 => int(3),
             ColumnType::MYSQL_TYPE_LONG => int(4),
             ColumnType::MYSQL_TYPE_LONGLONG => int(8),
             ColumnType::MYSQL_TYPE_NEWDECIMAL => (
-                MysqlType::Decimal {
+                LogicalType::Decimal {
                     precision: *meta.first()?,
                     scale: *meta.get(1)?,
                 },
                 String::new(),
             ),
-            ColumnType::MYSQL_TYPE_FLOAT => (MysqlType::Float, String::new()),
-            ColumnType::MYSQL_TYPE_DOUBLE => (MysqlType::Double, String::new()),
+            ColumnType::MYSQL_TYPE_FLOAT => (LogicalType::Float, String::new()),
+            ColumnType::MYSQL_TYPE_DOUBLE => (LogicalType::Double, String::new()),
             ColumnType::MYSQL_TYPE_BIT => {
                 let width = meta.get(1).copied().unwrap_or(0) as u16 * 8
                     + meta.first().copied().unwrap_or(0) as u16;
                 (
-                    MysqlType::Bit {
+                    LogicalType::Bit {
                         width: width.clamp(1, 64) as u8,
                     },
                     String::new(),
                 )
             }
-            ColumnType::MYSQL_TYPE_YEAR => (MysqlType::Year, String::new()),
+            ColumnType::MYSQL_TYPE_YEAR => (LogicalType::Year, String::new()),
             ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => {
-                (MysqlType::Date, String::new())
+                (LogicalType::Date, String::new())
             }
-            ColumnType::MYSQL_TYPE_DATETIME => (MysqlType::DateTime { fsp: 0 }, String::new()),
+            ColumnType::MYSQL_TYPE_DATETIME => (LogicalType::DateTime { fsp: 0 }, String::new()),
             ColumnType::MYSQL_TYPE_DATETIME2 => (
-                MysqlType::DateTime {
+                LogicalType::DateTime {
                     fsp: *meta.first()?,
                 },
                 String::new(),
             ),
-            ColumnType::MYSQL_TYPE_TIMESTAMP => (MysqlType::Timestamp { fsp: 0 }, String::new()),
+            ColumnType::MYSQL_TYPE_TIMESTAMP => (LogicalType::Timestamp { fsp: 0 }, String::new()),
             ColumnType::MYSQL_TYPE_TIMESTAMP2 => (
-                MysqlType::Timestamp {
+                LogicalType::Timestamp {
                     fsp: *meta.first()?,
                 },
                 String::new(),
             ),
-            ColumnType::MYSQL_TYPE_TIME => (MysqlType::Time { fsp: 0 }, String::new()),
+            ColumnType::MYSQL_TYPE_TIME => (LogicalType::Time { fsp: 0 }, String::new()),
             ColumnType::MYSQL_TYPE_TIME2 => (
-                MysqlType::Time {
+                LogicalType::Time {
                     fsp: *meta.first()?,
                 },
                 String::new(),
@@ -197,18 +197,18 @@ pub fn from_table_map(tme: &TableMapEvent<'_>, collations: &Collations) -> Optio
             ColumnType::MYSQL_TYPE_ENUM => {
                 let values = enum_values.get(enum_i).cloned().unwrap_or_default();
                 enum_i += 1;
-                (MysqlType::Text, quoted("enum", &values))
+                (LogicalType::Enum, quoted("enum", &values))
             }
             ColumnType::MYSQL_TYPE_SET => {
                 let values = set_values.get(set_i).cloned().unwrap_or_default();
                 set_i += 1;
-                (MysqlType::Text, quoted("set", &values))
+                (LogicalType::Set, quoted("set", &values))
             }
             ColumnType::MYSQL_TYPE_STRING if binary => (
-                MysqlType::Binary,
+                LogicalType::Bytes,
                 format!("binary({})", string_length(meta)),
             ),
-            ColumnType::MYSQL_TYPE_STRING => (MysqlType::Text, String::new()),
+            ColumnType::MYSQL_TYPE_STRING => (LogicalType::Text, String::new()),
             ColumnType::MYSQL_TYPE_VARCHAR
             | ColumnType::MYSQL_TYPE_VAR_STRING
             | ColumnType::MYSQL_TYPE_BLOB
@@ -216,18 +216,18 @@ pub fn from_table_map(tme: &TableMapEvent<'_>, collations: &Collations) -> Optio
             | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
             | ColumnType::MYSQL_TYPE_LONG_BLOB => {
                 if binary {
-                    (MysqlType::Binary, String::new())
+                    (LogicalType::Bytes, String::new())
                 } else {
-                    (MysqlType::Text, String::new())
+                    (LogicalType::Text, String::new())
                 }
             }
-            ColumnType::MYSQL_TYPE_JSON => (MysqlType::Text, "json".to_string()),
-            ColumnType::MYSQL_TYPE_GEOMETRY => (MysqlType::Geometry, "geometry".to_string()),
+            ColumnType::MYSQL_TYPE_JSON => (LogicalType::Json, "json".to_string()),
+            ColumnType::MYSQL_TYPE_GEOMETRY => (LogicalType::Geometry, "geometry".to_string()),
             _ => return None,
         };
         columns.push(ColumnDef {
             name,
-            source_type,
+            logical,
             column_type,
             nullable: tme.null_bitmask().get(i).is_none_or(|b| *b),
             charset: names.as_ref().filter(|_| !binary).map(|n| n.0.clone()),
@@ -262,34 +262,45 @@ fn quoted(kind: &str, values: &[String]) -> String {
 }
 
 /// Keeps what information_schema knows and the binlog cannot say: MariaDB's
-/// UUID and INET columns (binary strings in the binlog, text in SELECT).
+/// UUID and INET columns (binary strings in the binlog, text in SELECT),
+/// and MariaDB's JSON (LONGTEXT in the binlog).
 pub fn merge_known(mapped: &mut [ColumnDef], known: &[ColumnDef]) {
     for col in mapped.iter_mut() {
         let Some(k) = known.iter().find(|k| k.name == col.name) else {
             continue;
         };
-        let kt = k.column_type.to_ascii_lowercase();
-        let special = matches!(kt.as_str(), "uuid" | "inet6" | "inet4");
-        if special && col.source_type == MysqlType::Binary && k.source_type == MysqlType::Text {
+        if binary_in_binlog(k, col) {
             *col = k.clone();
         } else if col.column_type.is_empty()
-            && k.source_type == col.source_type
+            && same_text(k.logical, col.logical)
             && k.charset == col.charset
         {
+            col.logical = k.logical;
             col.column_type = k.column_type.clone();
         }
     }
+}
+
+/// MariaDB's UUID and INET columns: text in SELECT, binary in the binlog.
+fn binary_in_binlog(known: &ColumnDef, mapped: &ColumnDef) -> bool {
+    matches!(
+        known.logical,
+        LogicalType::Uuid | LogicalType::Inet4 | LogicalType::Inet6
+    ) && mapped.logical == LogicalType::Bytes
+}
+
+/// Whether the binlog's type and information_schema's are one: equal, or
+/// MariaDB's JSON, which the binlog calls LONGTEXT.
+fn same_text(known: LogicalType, mapped: LogicalType) -> bool {
+    known == mapped || (known == LogicalType::Json && mapped == LogicalType::Text)
 }
 
 /// Whether `known` decodes rows described by `mapped` the same way.
 pub fn same_shape(known: &[ColumnDef], mapped: &[ColumnDef]) -> bool {
     known.len() == mapped.len()
         && known.iter().zip(mapped).all(|(k, m)| {
-            let kt = k.column_type.to_ascii_lowercase();
-            let special = matches!(kt.as_str(), "uuid" | "inet6" | "inet4")
-                && m.source_type == MysqlType::Binary;
-            let lists_match = !(m.column_type.starts_with("enum(")
-                || m.column_type.starts_with("set("))
+            let special = binary_in_binlog(k, m);
+            let lists_match = !matches!(m.logical, LogicalType::Enum | LogicalType::Set)
                 || m.column_type.eq_ignore_ascii_case(&k.column_type);
             // Another collation changes which values are equal.
             let collation_match = k.collation.is_none()
@@ -298,7 +309,7 @@ pub fn same_shape(known: &[ColumnDef], mapped: &[ColumnDef]) -> bool {
                     == m.collation.as_deref().map(str::to_ascii_lowercase);
             k.name == m.name
                 && (special
-                    || (k.source_type == m.source_type
+                    || (same_text(k.logical, m.logical)
                         && k.charset == m.charset
                         && lists_match
                         && collation_match))

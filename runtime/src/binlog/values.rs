@@ -15,8 +15,8 @@
 use mysql_async::Value;
 
 use crate::event::ColumnDef;
-use crate::mysql::temporal;
-use crate::mysql::types::MysqlType;
+use crate::temporal;
+use crate::types::LogicalType;
 
 /// Converts one binlog value of `col` into its SELECT form.
 pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
@@ -24,9 +24,9 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
         return Ok(v);
     }
     let ct = col.column_type.to_ascii_lowercase();
-    match col.source_type {
-        MysqlType::Int { bytes, unsigned } => reinterpret_int(&v, bytes, unsigned),
-        MysqlType::Year => match &v {
+    match col.logical {
+        LogicalType::Int { bytes, unsigned } => reinterpret_int(&v, bytes, unsigned),
+        LogicalType::Year => match &v {
             Value::Bytes(b) if b.as_slice() == b"1900" => Ok(Value::Int(0)),
             Value::Bytes(b) => std::str::from_utf8(b)
                 .ok()
@@ -36,11 +36,11 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
             Value::Int(1900) | Value::UInt(1900) => Ok(Value::Int(0)),
             _ => Ok(v),
         },
-        MysqlType::Timestamp { .. } => match &v {
+        LogicalType::Timestamp { .. } => match &v {
             Value::Bytes(b) => timestamp_from_text(b),
             _ => Ok(v),
         },
-        MysqlType::Text if ct.starts_with("enum(") => {
+        LogicalType::Enum => {
             let idx = match v {
                 Value::Int(i) => i as usize,
                 Value::UInt(u) => u as usize,
@@ -50,21 +50,21 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
                     .fold(0usize, |acc, x| (acc << 8) | *x as usize),
                 ref other => return Err(format!("ENUM value {other:?}")),
             };
-            let values = quoted_list(&col.column_type);
+            let values = crate::types::members(&col.column_type);
             match idx {
                 0 => Ok(Value::Bytes(Vec::new())),
                 i if i <= values.len() => Ok(Value::Bytes(values[i - 1].clone().into_bytes())),
                 i => Err(format!("ENUM index {i} beyond its {} values", values.len())),
             }
         }
-        MysqlType::Text if ct.starts_with("set(") => {
+        LogicalType::Set => {
             let mask: u64 = match v {
                 Value::Int(i) => i as u64,
                 Value::UInt(u) => u,
                 Value::Bytes(ref b) => b.iter().rev().fold(0u64, |acc, x| (acc << 8) | *x as u64),
                 ref other => return Err(format!("SET value {other:?}")),
             };
-            let values = quoted_list(&col.column_type);
+            let values = crate::types::members(&col.column_type);
             let chosen: Vec<&str> = values
                 .iter()
                 .enumerate()
@@ -73,7 +73,7 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
                 .collect();
             Ok(Value::Bytes(chosen.join(",").into_bytes()))
         }
-        MysqlType::Text if ct == "uuid" => {
+        LogicalType::Uuid => {
             let b = padded(bytes_of(v)?, 16);
             let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
             Ok(Value::Bytes(
@@ -88,7 +88,7 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
                 .into_bytes(),
             ))
         }
-        MysqlType::Text if ct == "inet6" => {
+        LogicalType::Inet6 => {
             let b = padded(bytes_of(v)?, 16);
             let mut a = [0u8; 16];
             a.copy_from_slice(&b[..16]);
@@ -96,7 +96,7 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
                 std::net::Ipv6Addr::from(a).to_string().into_bytes(),
             ))
         }
-        MysqlType::Text if ct == "inet4" => {
+        LogicalType::Inet4 => {
             let b = padded(bytes_of(v)?, 4);
             Ok(Value::Bytes(
                 std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3])
@@ -104,11 +104,11 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
                     .into_bytes(),
             ))
         }
-        MysqlType::Text => {
+        LogicalType::Text | LogicalType::Json => {
             let b = bytes_of(v)?;
             to_utf8(col.charset.as_deref(), b).map(Value::Bytes)
         }
-        MysqlType::Binary if ct.starts_with("binary(") => {
+        LogicalType::Bytes if ct.starts_with("binary(") => {
             let n = ct["binary(".len()..]
                 .trim_end_matches(')')
                 .parse::<usize>()
@@ -178,39 +178,6 @@ fn timestamp_from_text(b: &[u8]) -> Result<Value, String> {
     ))
 }
 
-/// The strings of `enum('a','b''c')` / `set(...)`, unquoted.
-pub fn quoted_list(column_type: &str) -> Vec<String> {
-    let Some(open) = column_type.find('(') else {
-        return Vec::new();
-    };
-    let body = &column_type[open + 1..column_type.rfind(')').unwrap_or(column_type.len())];
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_quote = false;
-    let mut chars = body.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (in_quote, c) {
-            (false, '\'') => in_quote = true,
-            (true, '\'') if chars.peek() == Some(&'\'') => {
-                chars.next();
-                cur.push('\'');
-            }
-            (true, '\'') => {
-                in_quote = false;
-                out.push(std::mem::take(&mut cur));
-            }
-            (true, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            (true, c) => cur.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Text in a column's character set to UTF-8.
 fn to_utf8(charset: Option<&str>, b: Vec<u8>) -> Result<Vec<u8>, String> {
     match charset.unwrap_or("utf8mb4") {
@@ -233,10 +200,10 @@ fn to_utf8(charset: Option<&str>, b: Vec<u8>) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
-    fn col(ty: MysqlType, column_type: &str) -> ColumnDef {
+    fn col(ty: LogicalType, column_type: &str) -> ColumnDef {
         ColumnDef {
             name: "c".into(),
-            source_type: ty,
+            logical: ty,
             column_type: column_type.into(),
             nullable: true,
             charset: Some("latin1".into()),
@@ -247,7 +214,7 @@ mod tests {
     #[test]
     fn integers_take_their_declared_sign() {
         let mi = col(
-            MysqlType::Int {
+            LogicalType::Int {
                 bytes: 3,
                 unsigned: false,
             },
@@ -262,7 +229,7 @@ mod tests {
             Value::Int(-8388608)
         );
         let tu = col(
-            MysqlType::Int {
+            LogicalType::Int {
                 bytes: 1,
                 unsigned: true,
             },
@@ -276,7 +243,7 @@ mod tests {
 
     #[test]
     fn enum_set_year_timestamp_binary() {
-        let e = col(MysqlType::Text, "enum('a','b''q','c d')");
+        let e = col(LogicalType::Enum, "enum('a','b''q','c d')");
         assert_eq!(
             normalize(&e, Value::Int(2)).expect("a valid value"),
             Value::Bytes(b"b'q".to_vec())
@@ -285,17 +252,17 @@ mod tests {
             normalize(&e, Value::Int(0)).expect("a valid value"),
             Value::Bytes(vec![])
         );
-        let s = col(MysqlType::Text, "set('x','y','z')");
+        let s = col(LogicalType::Set, "set('x','y','z')");
         assert_eq!(
             normalize(&s, Value::Bytes(vec![5])).expect("a valid value"),
             Value::Bytes(b"x,z".to_vec())
         );
-        let y = col(MysqlType::Year, "year(4)");
+        let y = col(LogicalType::Year, "year(4)");
         assert_eq!(
             normalize(&y, Value::Bytes(b"1900".to_vec())).expect("a valid value"),
             Value::Int(0)
         );
-        let ts = col(MysqlType::Timestamp { fsp: 6 }, "timestamp(6)");
+        let ts = col(LogicalType::Timestamp { fsp: 6 }, "timestamp(6)");
         assert_eq!(
             normalize(&ts, Value::Bytes(b"1704164645.123456".to_vec())).expect("a valid value"),
             Value::Date(2024, 1, 2, 3, 4, 5, 123456)
@@ -304,12 +271,12 @@ mod tests {
             normalize(&ts, Value::Bytes(b"0".to_vec())).expect("a valid value"),
             Value::Date(0, 0, 0, 0, 0, 0, 0)
         );
-        let b = col(MysqlType::Binary, "binary(4)");
+        let b = col(LogicalType::Bytes, "binary(4)");
         assert_eq!(
             normalize(&b, Value::Bytes(vec![1])).expect("a valid value"),
             Value::Bytes(vec![1, 0, 0, 0])
         );
-        let l = col(MysqlType::Text, "varchar(10)");
+        let l = col(LogicalType::Text, "varchar(10)");
         assert_eq!(
             normalize(&l, Value::Bytes(vec![0x63, 0xe9, 0x80])).expect("a valid value"),
             Value::Bytes("cé€".as_bytes().to_vec())

@@ -10,7 +10,7 @@ use crate::event::{
     quote_ident, ColumnDef, Constraints, KeyKind, TableDdl, TableId, TableSchema, TriggerDdl,
 };
 use crate::mysql::connect::Endpoint;
-use crate::mysql::types::{arrow_schema, ColumnFacts, MysqlType};
+use crate::types::{arrow_schema, LogicalType, TypeFacts};
 use crate::{Error, Result};
 
 /// Schemas that belong to the server itself (and sluice's own), never copied.
@@ -146,7 +146,7 @@ pub async fn load_schema(
             generated.push((i, name));
             continue;
         }
-        let facts = ColumnFacts {
+        let facts = TypeFacts {
             data_type: &data_type,
             column_type: &column_type,
             charset: charset.as_deref(),
@@ -154,7 +154,7 @@ pub async fn load_schema(
             numeric_scale: scale,
             datetime_precision: dtp,
         };
-        let source_type = MysqlType::from_facts(&facts).ok_or_else(|| {
+        let logical = LogicalType::from_facts(&facts).ok_or_else(|| {
             Error::precondition(
                 format!("{id} column `{name}` has type `{column_type}`, which sluice cannot copy exactly"),
                 format!("exclude the table with `exclude: [\"{id}\"]`, or report the type as a sluice issue"),
@@ -162,7 +162,7 @@ pub async fn load_schema(
         })?;
         columns.push(ColumnDef {
             name,
-            source_type,
+            logical,
             column_type,
             nullable: nullable == "YES",
             charset,
@@ -261,6 +261,7 @@ async fn mark_mariadb_json(conn: &mut Conn, id: &TableId, columns: &mut [ColumnD
                 .iter()
                 .any(|k| k.trim().eq_ignore_ascii_case(&check))
         {
+            c.logical = crate::types::LogicalType::Json;
             c.column_type = "json".into();
         }
     }

@@ -13,8 +13,8 @@ use arrow_buffer::i256;
 use mysql_async::Value;
 
 use crate::event::TableSchema;
-use crate::mysql::temporal::{self, DateTimeParts};
-use crate::mysql::types::MysqlType;
+use crate::temporal::{self, DateTimeParts};
+use crate::types::LogicalType;
 use crate::{Error, Result};
 
 enum Col {
@@ -47,11 +47,7 @@ pub struct RowDecoder {
 
 impl RowDecoder {
     pub fn new(table: Arc<TableSchema>) -> Self {
-        let cols = table
-            .columns
-            .iter()
-            .map(|c| new_col(c.source_type))
-            .collect();
+        let cols = table.columns.iter().map(|c| new_col(c.logical)).collect();
         RowDecoder {
             table,
             cols,
@@ -84,7 +80,7 @@ impl RowDecoder {
             )));
         }
         for (i, v) in values.into_iter().enumerate() {
-            let ty = self.table.columns[i].source_type;
+            let ty = self.table.columns[i].logical;
             if let Err(msg) = push_value(&mut self.cols[i], ty, v, &mut self.bytes) {
                 return Err(Error::Data(format!(
                     "{} column `{}`: {msg}",
@@ -106,9 +102,9 @@ impl RowDecoder {
     }
 }
 
-fn new_col(ty: MysqlType) -> Col {
+fn new_col(ty: LogicalType) -> Col {
     match ty {
-        MysqlType::Int { bytes, unsigned } => match (bytes, unsigned) {
+        LogicalType::Int { bytes, unsigned } => match (bytes, unsigned) {
             (1, false) => Col::I8(Int8Builder::new()),
             (1, true) => Col::U8(UInt8Builder::new()),
             (2, false) => Col::I16(Int16Builder::new()),
@@ -118,30 +114,30 @@ fn new_col(ty: MysqlType) -> Col {
             (_, false) => Col::I64(Int64Builder::new()),
             (_, true) => Col::U64(UInt64Builder::new()),
         },
-        MysqlType::Decimal { precision, scale } if precision <= 38 => Col::D128(
+        LogicalType::Decimal { precision, scale } if precision <= 38 => Col::D128(
             Decimal128Builder::new()
                 .with_precision_and_scale(precision, scale as i8)
                 .unwrap_or_default(),
             scale,
         ),
-        MysqlType::Decimal { precision, scale } => Col::D256(
+        LogicalType::Decimal { precision, scale } => Col::D256(
             Decimal256Builder::new()
                 .with_precision_and_scale(precision, scale as i8)
                 .unwrap_or_default(),
             scale,
         ),
-        MysqlType::Float => Col::F32(Float32Builder::new()),
-        MysqlType::Double => Col::F64(Float64Builder::new()),
-        MysqlType::Bit { .. } => Col::U64(UInt64Builder::new()),
-        MysqlType::Year => Col::U16(UInt16Builder::new()),
-        MysqlType::Date => Col::Date(Date32Builder::new()),
-        MysqlType::DateTime { .. } => Col::Ts(TimestampMicrosecondBuilder::new()),
-        MysqlType::Timestamp { .. } => {
+        LogicalType::Float => Col::F32(Float32Builder::new()),
+        LogicalType::Double => Col::F64(Float64Builder::new()),
+        LogicalType::Bit { .. } => Col::U64(UInt64Builder::new()),
+        LogicalType::Year => Col::U16(UInt16Builder::new()),
+        LogicalType::Date => Col::Date(Date32Builder::new()),
+        LogicalType::DateTime { .. } => Col::Ts(TimestampMicrosecondBuilder::new()),
+        LogicalType::Timestamp { .. } => {
             Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
         }
-        MysqlType::Time { .. } => Col::Dur(DurationMicrosecondBuilder::new()),
-        MysqlType::Text => Col::Str(StringBuilder::new()),
-        MysqlType::Binary | MysqlType::Geometry => Col::Bin(BinaryBuilder::new()),
+        LogicalType::Time { .. } => Col::Dur(DurationMicrosecondBuilder::new()),
+        t if t.is_text() => Col::Str(StringBuilder::new()),
+        _ => Col::Bin(BinaryBuilder::new()),
     }
 }
 
@@ -257,7 +253,7 @@ fn date_parts(v: &Value) -> Result<DateTimeParts, String> {
     }
 }
 
-fn push_value(c: &mut Col, ty: MysqlType, v: Value, bytes: &mut usize) -> Result<(), String> {
+fn push_value(c: &mut Col, ty: LogicalType, v: Value, bytes: &mut usize) -> Result<(), String> {
     if v == Value::NULL {
         append_null(c);
         return Ok(());
@@ -271,7 +267,7 @@ fn push_value(c: &mut Col, ty: MysqlType, v: Value, bytes: &mut usize) -> Result
         Col::U16(b) => b.append_value(int(&v)?),
         Col::U32(b) => b.append_value(int(&v)?),
         Col::U64(b) => match (ty, v) {
-            (MysqlType::Bit { .. }, Value::Bytes(raw)) => {
+            (LogicalType::Bit { .. }, Value::Bytes(raw)) => {
                 if raw.len() > 8 {
                     return Err(format!("BIT value of {} bytes", raw.len()));
                 }

@@ -15,8 +15,8 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 
 use crate::event::{quote_ident, ColumnDef, Equality, TableSchema};
-use crate::mysql::temporal;
-use crate::mysql::types::MysqlType;
+use crate::temporal;
+use crate::types::{push_decimal, LogicalType};
 use crate::{Error, Result};
 
 /// Which text form to write.
@@ -31,11 +31,11 @@ pub enum Form {
 /// Writes one column's values.
 pub struct ColumnEncoder<'a> {
     array: &'a ArrayRef,
-    ty: MysqlType,
+    ty: LogicalType,
 }
 
 impl<'a> ColumnEncoder<'a> {
-    pub fn new(array: &'a ArrayRef, ty: MysqlType) -> Result<Self> {
+    pub fn new(array: &'a ArrayRef, ty: LogicalType) -> Result<Self> {
         if array.data_type() != &ty.arrow_type() {
             return Err(Error::Data(format!(
                 "column of type {:?} cannot hold {:?} values",
@@ -68,7 +68,7 @@ impl<'a> ColumnEncoder<'a> {
             DataType::Int64 => push_num(out, a.as_primitive::<Int64Type>().value(row)),
             DataType::UInt8 => push_num(out, a.as_primitive::<UInt8Type>().value(row)),
             // YEAR as four digits: LOAD DATA reads a bare "0" as 2000, "0000" as 0000.
-            DataType::UInt16 if self.ty == MysqlType::Year => {
+            DataType::UInt16 if self.ty == LogicalType::Year => {
                 let _ = write!(out, "{:04}", a.as_primitive::<UInt16Type>().value(row));
             }
             DataType::UInt16 => push_num(out, a.as_primitive::<UInt16Type>().value(row)),
@@ -135,7 +135,7 @@ pub fn row_encoders<'a>(
         .iter()
         .zip(image.columns())
         .map(|(c, a)| {
-            ColumnEncoder::new(a, c.source_type)
+            ColumnEncoder::new(a, c.logical)
                 .map_err(|e| Error::Data(format!("{} column `{}`: {e}", table.id, c.name)))
         })
         .collect()
@@ -233,30 +233,6 @@ impl Chunked {
 
 fn push_num(out: &mut String, v: impl std::fmt::Display) {
     let _ = write!(out, "{v}");
-}
-
-/// `digits` is the unscaled integer, e.g. "-150" at scale 2 is -1.50.
-pub fn push_decimal(out: &mut String, digits: &str, scale: usize) {
-    let (neg, d) = match digits.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, digits),
-    };
-    if neg {
-        out.push('-');
-    }
-    if scale == 0 {
-        out.push_str(d);
-        return;
-    }
-    if d.len() <= scale {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', scale - d.len()));
-        out.push_str(d);
-    } else {
-        out.push_str(&d[..d.len() - scale]);
-        out.push('.');
-        out.push_str(&d[d.len() - scale..]);
-    }
 }
 
 /// A quoted string literal with MySQL's backslash escapes.

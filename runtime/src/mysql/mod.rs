@@ -1,8 +1,6 @@
 //! MySQL/MariaDB building blocks shared by the MySQL source and sink.
 //!
 //! - [`connect`]: opening connections, masking URLs, turning server errors into hints.
-//! - [`types`]: the column type model and its Arrow mapping.
-//! - [`temporal`]: calendar arithmetic, including the encoding of zero dates.
 //! - [`decode`]: server row values into Arrow arrays.
 //! - [`encode`]: Arrow values back into exact SQL literals.
 //! - [`catalog`]: which tables exist, their columns, keys and DDL.
@@ -13,5 +11,3 @@ pub mod connect;
 pub mod decode;
 pub mod encode;
 pub mod privileges;
-pub mod temporal;
-pub mod types;

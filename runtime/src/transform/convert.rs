@@ -14,8 +14,8 @@ use arrow_buffer::i256;
 use arrow_schema::{DataType, SchemaRef};
 
 use super::wasm::types::Value;
-use crate::mysql::temporal;
-use crate::mysql::types::MysqlType;
+use crate::temporal;
+use crate::types::LogicalType;
 
 /// Every row of `image` as plugin values, converted column by column.
 pub fn rows(image: &RecordBatch) -> Vec<Vec<Value>> {
@@ -276,7 +276,7 @@ fn value(a: &dyn Array, row: usize) -> Value {
 /// "-150" at scale 2 → "-1.50".
 fn scaled(digits: &str, scale: usize) -> String {
     let mut out = String::new();
-    crate::mysql::encode::push_decimal(&mut out, digits, scale);
+    crate::types::push_decimal(&mut out, digits, scale);
     out
 }
 
@@ -329,7 +329,7 @@ pub fn check_fits(v: &Value, cap: Capacity, column_type: &str) -> Result<(), Str
 struct ColumnCheck {
     name: String,
     column_type: String,
-    ty: MysqlType,
+    ty: LogicalType,
     nullable: bool,
     capacity: Option<Capacity>,
     charset: Option<(&'static encoding_rs::Encoding, String)>,
@@ -365,23 +365,21 @@ impl ColumnCheck {
             _ => None,
         };
         let charset = encoding.zip(cs.clone());
-        let members = if ct.starts_with("enum(") {
-            Some((false, crate::binlog::values::quoted_list(&c.column_type)))
-        } else if ct.starts_with("set(") {
-            Some((true, crate::binlog::values::quoted_list(&c.column_type)))
-        } else {
-            None
+        let members = match c.logical {
+            LogicalType::Enum => Some((false, crate::types::members(&c.column_type))),
+            LogicalType::Set => Some((true, crate::types::members(&c.column_type))),
+            _ => None,
         };
         ColumnCheck {
             name: c.name.clone(),
             column_type: c.column_type.clone(),
-            ty: c.source_type,
+            ty: c.logical,
             nullable: c.nullable,
             capacity: capacity(&c.column_type),
             charset,
             max_char,
             members,
-            json: ct == "json",
+            json: c.logical == LogicalType::Json,
             unsigned: ct.contains("unsigned"),
         }
     }
@@ -396,10 +394,10 @@ impl ColumnCheck {
             (Value::Null, _) => Ok(()),
             (Value::Float32(f), _) if !f.is_finite() => bad(format!("{f}")),
             (Value::Float64(f), _) if !f.is_finite() => bad(format!("{f}")),
-            (Value::Float64(f), MysqlType::Float) if f.abs() > f32::MAX as f64 => {
+            (Value::Float64(f), LogicalType::Float) if f.abs() > f32::MAX as f64 => {
                 bad(format!("{f} (beyond FLOAT's range)"))
             }
-            (Value::Int(i), MysqlType::Int { bytes: 3, unsigned }) => {
+            (Value::Int(i), LogicalType::Int { bytes: 3, unsigned }) => {
                 let ok = if unsigned {
                     (0..=0xff_ffff).contains(i)
                 } else {
@@ -411,24 +409,24 @@ impl ColumnCheck {
                     bad(format!("{i}"))
                 }
             }
-            (Value::Uint(u), MysqlType::Int { bytes: 3, .. }) if *u > 0xff_ffff => {
+            (Value::Uint(u), LogicalType::Int { bytes: 3, .. }) if *u > 0xff_ffff => {
                 bad(format!("{u}"))
             }
-            (Value::Uint(u), MysqlType::Bit { width }) if width < 64 && *u >> width != 0 => {
+            (Value::Uint(u), LogicalType::Bit { width }) if width < 64 && *u >> width != 0 => {
                 bad(format!("{u}"))
             }
-            (Value::Int(i), MysqlType::Bit { width })
+            (Value::Int(i), LogicalType::Bit { width })
                 if *i < 0 || (width < 64 && *i >> width != 0) =>
             {
                 bad(format!("{i}"))
             }
-            (Value::Int(y), MysqlType::Year) if *y != 0 && !(1901..=2155).contains(y) => {
+            (Value::Int(y), LogicalType::Year) if *y != 0 && !(1901..=2155).contains(y) => {
                 bad(format!("the year {y}"))
             }
-            (Value::Uint(y), MysqlType::Year) if *y != 0 && !(1901..=2155).contains(y) => {
+            (Value::Uint(y), LogicalType::Year) if *y != 0 && !(1901..=2155).contains(y) => {
                 bad(format!("the year {y}"))
             }
-            (Value::Decimal(d) | Value::Text(d), MysqlType::Decimal { precision, scale }) => {
+            (Value::Decimal(d) | Value::Text(d), LogicalType::Decimal { precision, scale }) => {
                 let t = d.trim();
                 let negative = t.starts_with('-');
                 let digits = t
@@ -456,7 +454,10 @@ impl ColumnCheck {
                     bad(format!("the date {days} days from 1970-01-01"))
                 }
             }
-            (Value::Timestamp(us), MysqlType::DateTime { fsp } | MysqlType::Timestamp { fsp }) => {
+            (
+                Value::Timestamp(us),
+                LogicalType::DateTime { fsp } | LogicalType::Timestamp { fsp },
+            ) => {
                 let p = temporal::us_to_datetime(*us);
                 if p.year > 9999 || temporal::datetime_to_us(p) != *us {
                     return bad(format!("the time {us} µs from 1970-01-01"));
@@ -472,7 +473,7 @@ impl ColumnCheck {
                             micro: 0,
                             ..p
                         });
-                if matches!(self.ty, MysqlType::Timestamp { .. })
+                if matches!(self.ty, LogicalType::Timestamp { .. })
                     && !zero
                     && !(1_000_000..=2_147_483_647_999_999).contains(us)
                 {
@@ -488,7 +489,7 @@ impl ColumnCheck {
                     ))
                 })
             }
-            (Value::Time(us), MysqlType::Time { fsp }) => {
+            (Value::Time(us), LogicalType::Time { fsp }) => {
                 const MAX: i64 = ((838 * 60 + 59) * 60 + 59) * 1_000_000;
                 if us.abs() > MAX {
                     return bad(format!(
@@ -635,13 +636,13 @@ mod tests {
 
     fn col(
         name: &str,
-        ty: MysqlType,
+        ty: LogicalType,
         column_type: &str,
         charset: Option<&str>,
     ) -> crate::event::ColumnDef {
         crate::event::ColumnDef {
             name: name.into(),
-            source_type: ty,
+            logical: ty,
             column_type: column_type.into(),
             nullable: false,
             charset: charset.map(str::to_string),
@@ -654,14 +655,14 @@ mod tests {
         let checks = Checks::of(&[
             col(
                 "id",
-                MysqlType::Int {
+                LogicalType::Int {
                     bytes: 4,
                     unsigned: false,
                 },
                 "int(11)",
                 None,
             ),
-            col("code", MysqlType::Text, "varchar(2)", Some("utf8mb4")),
+            col("code", LogicalType::Text, "varchar(2)", Some("utf8mb4")),
         ]);
         assert!(checks.check(1, &Value::Text("ab".into())).is_ok());
         let e = checks.check(1, &Value::Text("abc".into())).unwrap_err();
@@ -676,44 +677,49 @@ mod tests {
             Checks::of(&[col("c", ty, ct, cs)]).check(0, &v).is_err()
         };
         assert!(bad(
-            MysqlType::Text,
+            LogicalType::Text,
             "varchar(10)",
             Some("latin1"),
             Value::Text("🎉".into())
         ));
         assert!(!bad(
-            MysqlType::Text,
+            LogicalType::Text,
             "varchar(10)",
             Some("latin1"),
             Value::Text("café €".into())
         ));
         assert!(bad(
-            MysqlType::Text,
+            LogicalType::Text,
             "varchar(10)",
             Some("utf8mb3"),
             Value::Text("🎉".into())
         ));
         assert!(!bad(
-            MysqlType::Text,
+            LogicalType::Text,
             "varchar(10)",
             Some("utf8mb4"),
             Value::Text("🎉".into())
         ));
         assert!(bad(
-            MysqlType::Double,
+            LogicalType::Double,
             "double",
             None,
             Value::Float64(f64::NAN)
         ));
         assert!(bad(
-            MysqlType::Double,
+            LogicalType::Double,
             "double",
             None,
             Value::Float64(f64::INFINITY)
         ));
-        assert!(bad(MysqlType::Float, "float", None, Value::Float64(1e300)));
         assert!(bad(
-            MysqlType::Int {
+            LogicalType::Float,
+            "float",
+            None,
+            Value::Float64(1e300)
+        ));
+        assert!(bad(
+            LogicalType::Int {
                 bytes: 3,
                 unsigned: false
             },
@@ -722,14 +728,14 @@ mod tests {
             Value::Int(9_000_000)
         ));
         assert!(bad(
-            MysqlType::Bit { width: 3 },
+            LogicalType::Bit { width: 3 },
             "bit(3)",
             None,
             Value::Uint(8)
         ));
-        assert!(bad(MysqlType::Year, "year(4)", None, Value::Int(1800)));
+        assert!(bad(LogicalType::Year, "year(4)", None, Value::Int(1800)));
         assert!(bad(
-            MysqlType::Decimal {
+            LogicalType::Decimal {
                 precision: 5,
                 scale: 2
             },
@@ -738,7 +744,7 @@ mod tests {
             Value::Decimal("1234.5".into())
         ));
         assert!(!bad(
-            MysqlType::Decimal {
+            LogicalType::Decimal {
                 precision: 5,
                 scale: 2
             },
@@ -747,37 +753,37 @@ mod tests {
             Value::Decimal("-123.45".into())
         ));
         assert!(bad(
-            MysqlType::DateTime { fsp: 0 },
+            LogicalType::DateTime { fsp: 0 },
             "datetime",
             None,
             Value::Timestamp(1_500_000)
         ));
         assert!(!bad(
-            MysqlType::DateTime { fsp: 1 },
+            LogicalType::DateTime { fsp: 1 },
             "datetime(1)",
             None,
             Value::Timestamp(1_500_000)
         ));
         assert!(bad(
-            MysqlType::Time { fsp: 0 },
+            LogicalType::Time { fsp: 0 },
             "time",
             None,
             Value::Time(839 * 3_600_000_000)
         ));
         assert!(bad(
-            MysqlType::Text,
+            LogicalType::Enum,
             "enum('a','b')",
             None,
             Value::Text("c".into())
         ));
         assert!(!bad(
-            MysqlType::Text,
+            LogicalType::Set,
             "set('a','b')",
             None,
             Value::Text("a,b".into())
         ));
         assert!(bad(
-            MysqlType::Text,
+            LogicalType::Json,
             "json",
             None,
             Value::Text("{nope".into())

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::wasm::types::{self, Value};
 use crate::event::TableSchema;
-use crate::mysql::temporal;
+use crate::temporal;
 use crate::{Error, Result};
 
 /// A dead-letter file, shared by every instance of one transform.

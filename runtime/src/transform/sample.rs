@@ -22,10 +22,9 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::dead_letter::json_value;
-use super::schema::parse_type;
 use super::wasm::{self, types};
-use crate::mysql::temporal;
-use crate::mysql::types::MysqlType;
+use crate::temporal;
+use crate::types::LogicalType;
 use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -89,12 +88,12 @@ pub fn run(plugin: &str, file: &Path, config: Option<&str>) -> Result<String> {
             .as_ref()
             .map_or_else(|| "{}".into(), |c| c.to_string()),
     };
-    let types: Vec<MysqlType> = sample
+    let types: Vec<LogicalType> = sample
         .table
         .columns
         .iter()
         .map(|c| {
-            parse_type(&c.mysql_type).ok_or_else(|| {
+            LogicalType::parse(&c.mysql_type).ok_or_else(|| {
                 bad(format!(
                     "column `{}`: unknown type `{}`",
                     c.name, c.mysql_type
@@ -239,7 +238,7 @@ pub fn run(plugin: &str, file: &Path, config: Option<&str>) -> Result<String> {
 }
 
 /// A sample value for a column of type `ty`.
-fn value(v: &Json, ty: MysqlType) -> std::result::Result<types::Value, String> {
+fn value(v: &Json, ty: LogicalType) -> std::result::Result<types::Value, String> {
     use types::Value as V;
     let text = || match v {
         Json::String(s) => s.clone(),
@@ -249,41 +248,42 @@ fn value(v: &Json, ty: MysqlType) -> std::result::Result<types::Value, String> {
         (Json::Null, _) => V::Null,
         (
             _,
-            MysqlType::Int {
+            LogicalType::Int {
                 unsigned: false, ..
             }
-            | MysqlType::Year,
+            | LogicalType::Year,
         ) => V::Int(
             text()
                 .parse()
                 .map_err(|_| format!("`{}` is not an integer", text()))?,
         ),
-        (_, MysqlType::Int { unsigned: true, .. } | MysqlType::Bit { .. }) => V::Uint(
+        (_, LogicalType::Int { unsigned: true, .. } | LogicalType::Bit { .. }) => V::Uint(
             text()
                 .parse()
                 .map_err(|_| format!("`{}` is not an unsigned integer", text()))?,
         ),
-        (_, MysqlType::Float) => V::Float32(
+        (_, LogicalType::Float) => V::Float32(
             text()
                 .parse()
                 .map_err(|_| format!("`{}` is not a number", text()))?,
         ),
-        (_, MysqlType::Double) => V::Float64(
+        (_, LogicalType::Double) => V::Float64(
             text()
                 .parse()
                 .map_err(|_| format!("`{}` is not a number", text()))?,
         ),
-        (_, MysqlType::Decimal { .. }) => V::Decimal(text()),
-        (_, MysqlType::Text) => V::Text(text()),
-        (_, MysqlType::Binary | MysqlType::Geometry) => V::Bytes(text().into_bytes()),
-        (_, MysqlType::Date) => {
+        (_, LogicalType::Decimal { .. }) => V::Decimal(text()),
+        (_, LogicalType::Bytes | LogicalType::Geometry) => V::Bytes(text().into_bytes()),
+        (_, LogicalType::Date) => {
             let p = parse_datetime(&text())?;
             V::Date(temporal::date_to_days(p.year, p.month, p.day))
         }
-        (_, MysqlType::DateTime { .. } | MysqlType::Timestamp { .. }) => {
+        (_, LogicalType::DateTime { .. } | LogicalType::Timestamp { .. }) => {
             V::Timestamp(temporal::datetime_to_us(parse_datetime(&text())?))
         }
-        (_, MysqlType::Time { .. }) => V::Time(parse_time(&text())?),
+        (_, LogicalType::Time { .. }) => V::Time(parse_time(&text())?),
+        // Text, ENUM, SET, JSON, UUID, INET.
+        (_, _) => V::Text(text()),
     })
 }
 

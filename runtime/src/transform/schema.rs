@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::wasm::types;
 use crate::event::{quote_ident, ColumnDef, Constraints, KeyKind, TableDdl, TableId, TableSchema};
 use crate::mysql::catalog::SYSTEM_SCHEMAS;
-use crate::mysql::types::{arrow_schema, ColumnFacts, MysqlType};
+use crate::types::{arrow_schema, LogicalType};
 
 /// A table as the contract describes it.
 pub fn wit_table(t: &TableSchema) -> types::Table {
@@ -98,7 +98,7 @@ pub fn derive(out: &types::Table, input: &Arc<TableSchema>) -> Result<Arc<TableS
                 ..ic.clone()
             },
             None => {
-                let source_type = parse_type(&c.mysql_type).ok_or_else(|| {
+                let logical = LogicalType::parse(&c.mysql_type).ok_or_else(|| {
                     format!(
                         "declared column `{}` of `{name}` with type `{}`, which sluice does not know",
                         c.name, c.mysql_type
@@ -106,12 +106,12 @@ pub fn derive(out: &types::Table, input: &Arc<TableSchema>) -> Result<Arc<TableS
                 })?;
                 ColumnDef {
                     name: c.name.clone(),
-                    source_type,
+                    logical,
                     column_type: c.mysql_type.clone(),
                     nullable,
                     // New text columns take the table's default character
                     // set, so values are checked against it.
-                    charset: (source_type == MysqlType::Text)
+                    charset: logical.is_text()
                         .then(|| default_charset(&input.ddl.create_table))
                         .flatten(),
                     collation: None,
@@ -167,41 +167,6 @@ pub fn derive(out: &types::Table, input: &Arc<TableSchema>) -> Result<Arc<TableS
     Ok(Arc::new(schema))
 }
 
-/// A type as a plugin writes it (`varchar(64)`, `bigint unsigned`,
-/// `datetime(6)`, `decimal(12,2)`).
-pub fn parse_type(text: &str) -> Option<MysqlType> {
-    let lower = text.trim().to_ascii_lowercase();
-    let base = lower
-        .split(|c: char| c == '(' || c.is_whitespace())
-        .next()
-        .unwrap_or("");
-    let args: Vec<u64> = lower
-        .split_once('(')
-        .and_then(|(_, rest)| rest.split_once(')'))
-        .map(|(inner, _)| {
-            inner
-                .split(',')
-                .filter_map(|a| a.trim().parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let arg = |i: usize| args.get(i).copied();
-    let (precision, scale, fsp) = match base {
-        "decimal" | "numeric" => (arg(0).or(Some(10)), arg(1).or(Some(0)), None),
-        "bit" => (arg(0).or(Some(1)), None, None),
-        "datetime" | "timestamp" | "time" => (None, None, arg(0).or(Some(0))),
-        _ => (None, None, None),
-    };
-    MysqlType::from_facts(&ColumnFacts {
-        data_type: base,
-        column_type: &lower,
-        charset: None,
-        numeric_precision: precision,
-        numeric_scale: scale,
-        datetime_precision: fsp,
-    })
-}
-
 /// `CREATE TABLE` for a reshaped table: its columns and primary key, with
 /// the source table's options (engine, charset) but not its secondary
 /// indexes, partitioning or foreign keys, which named the source's columns.
@@ -210,8 +175,8 @@ fn create_table(t: &TableSchema, source_create: &str) -> String {
         .columns
         .iter()
         .map(|c| {
-            let charset = match (&c.charset, c.source_type) {
-                (Some(cs), MysqlType::Text) => format!(" CHARACTER SET {cs}"),
+            let charset = match (&c.charset, c.logical) {
+                (Some(cs), t) if t.is_text() => format!(" CHARACTER SET {cs}"),
                 _ => String::new(),
             };
             let null = if c.nullable { " NULL" } else { " NOT NULL" };
@@ -281,37 +246,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn types_plugins_write() {
-        assert_eq!(
-            parse_type("bigint unsigned"),
-            Some(MysqlType::Int {
-                bytes: 8,
-                unsigned: true
-            })
-        );
-        assert_eq!(
-            parse_type("DECIMAL(12, 2)"),
-            Some(MysqlType::Decimal {
-                precision: 12,
-                scale: 2
-            })
-        );
-        assert_eq!(
-            parse_type("datetime(6)"),
-            Some(MysqlType::DateTime { fsp: 6 })
-        );
-        assert_eq!(parse_type("varchar(64)"), Some(MysqlType::Text));
-        assert_eq!(parse_type("varbinary(16)"), Some(MysqlType::Binary));
-        assert_eq!(parse_type("vector(3)"), None);
-        assert_eq!(parse_type(""), None);
-    }
-
-    #[test]
     fn generated_ddl_keeps_table_options_only() {
         let source = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  KEY `k` (`id`)\n) ENGINE=InnoDB AUTO_INCREMENT=7 DEFAULT CHARSET=latin1\n PARTITION BY HASH (`id`)";
         let columns = vec![ColumnDef {
             name: "id".into(),
-            source_type: MysqlType::Int {
+            logical: LogicalType::Int {
                 bytes: 4,
                 unsigned: false,
             },

@@ -10,7 +10,7 @@ use mysql_async::{Conn, Params, Value};
 
 use crate::event::{quote_ident, TableSchema};
 use crate::mysql::connect::Endpoint;
-use crate::mysql::types::MysqlType;
+use crate::types::LogicalType;
 use crate::Result;
 
 /// One key range of a table.
@@ -96,7 +96,7 @@ pub async fn plan(
         return Ok(vec![Chunk::all()]);
     }
     if let [k] = table.key.as_slice() {
-        if matches!(table.columns[*k].source_type, MysqlType::Int { .. }) {
+        if matches!(table.columns[*k].logical, LogicalType::Int { .. }) {
             return plan_integer(ep, conn, table, &key[0], rows).await;
         }
     }

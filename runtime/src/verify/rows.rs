@@ -19,7 +19,7 @@ use crate::event::{quote_ident, TableSchema};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
 use crate::mysql::encode::{column_list, row_encoders};
-use crate::mysql::types::MysqlType;
+use crate::types::LogicalType;
 use crate::Result;
 
 /// One row as SQL literals, one per column, and how often it occurs (more
@@ -260,7 +260,7 @@ fn row_text(table: &TableSchema) -> String {
     let collations: std::collections::BTreeSet<Option<&str>> = table
         .columns
         .iter()
-        .filter(|c| c.source_type == MysqlType::Text)
+        .filter(|c| c.logical.is_text())
         .map(|c| c.collation.as_deref())
         .collect();
     let mixed = collations.len() > 1;
@@ -276,10 +276,10 @@ fn row_text(table: &TableSchema) -> String {
                     e
                 }
             };
-            match c.source_type {
-                MysqlType::Float => null(format!("CAST({q} AS DOUBLE)")),
-                MysqlType::Bit { .. } => null(format!("{q} + 0")),
-                MysqlType::Text | MysqlType::Binary | MysqlType::Geometry => {
+            match c.logical {
+                LogicalType::Float => null(format!("CAST({q} AS DOUBLE)")),
+                LogicalType::Bit { .. } => null(format!("{q} + 0")),
+                t if t.is_text() || matches!(t, LogicalType::Bytes | LogicalType::Geometry) => {
                     let value = match c.charset.as_deref() {
                         None | Some("utf8mb4" | "utf8mb3" | "utf8" | "binary") if !mixed => {
                             q.clone()
@@ -452,12 +452,12 @@ fn pair_unknowns(diffs: &mut Vec<Difference>) {
 mod tests {
     use super::*;
     use crate::event::{ColumnDef, KeyKind, TableDdl, TableId};
-    use crate::mysql::types::{arrow_schema, MysqlType};
+    use crate::types::{arrow_schema, LogicalType};
 
     fn table(key: Vec<usize>) -> TableSchema {
         let col = |name: &str| ColumnDef {
             name: name.into(),
-            source_type: MysqlType::Int {
+            logical: LogicalType::Int {
                 bytes: 4,
                 unsigned: false,
             },

@@ -205,7 +205,7 @@ impl Applier {
         let key_of = |img: &RecordBatch, row: usize| -> String {
             let mut s = String::new();
             for &k in &table.key {
-                if let Ok(e) = ColumnEncoder::new(img.column(k), table.columns[k].source_type) {
+                if let Ok(e) = ColumnEncoder::new(img.column(k), table.columns[k].logical) {
                     e.write(row, &mut s);
                 }
                 s.push('\u{1}');
@@ -857,7 +857,7 @@ fn write_key(table: &TableSchema, encoders: &[ColumnEncoder<'_>], row: usize, ou
         }
         match table.columns[k].charset.as_deref() {
             Some(cs)
-                if table.columns[k].source_type == crate::mysql::types::MysqlType::Text
+                if table.columns[k].logical.is_text()
                     && !matches!(cs, "utf8mb4" | "utf8mb3" | "utf8")
                     && cs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
             {

@@ -7,7 +7,7 @@ use crate::event::{quote_ident, ChangeBatch, Op, TableId};
 use arrow_array::RecordBatch;
 
 use crate::mysql::encode::{row_encoders, Form};
-use crate::mysql::types::MysqlType;
+use crate::types::LogicalType;
 use crate::{Error, Result};
 
 /// The statement and the data it reads.
@@ -43,12 +43,12 @@ pub fn load_data(batch: &ChangeBatch, target: &TableId) -> Result<Option<LoadDat
     let mut sets = Vec::new();
     for (i, c) in table.columns.iter().enumerate() {
         let col = quote_ident(&c.name);
-        match c.source_type {
-            MysqlType::Binary | MysqlType::Geometry => {
+        match c.logical {
+            LogicalType::Bytes | LogicalType::Geometry => {
                 targets.push(format!("@v{i}"));
                 sets.push(format!("{col} = UNHEX(@v{i})"));
             }
-            MysqlType::Bit { .. } => {
+            LogicalType::Bit { .. } => {
                 targets.push(format!("@v{i}"));
                 sets.push(format!("{col} = CAST(@v{i} AS UNSIGNED)"));
             }

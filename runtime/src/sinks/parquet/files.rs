@@ -2,6 +2,7 @@
 //! `_op`, `_commit_ts`, `_position` and `_txn`, with types readers
 //! understand (docs/pipeline-yaml.md, "Parquet sink").
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -25,6 +26,9 @@ pub const COMMIT_TS: &str = "_commit_ts";
 pub const POSITION: &str = "_position";
 pub const TXN: &str = "_txn";
 
+/// Field metadata key of the source's column type, e.g. `set('x','y')`.
+pub const ARCHIVE_TYPE_KEY: &str = "mysql.type";
+
 /// Prefix of the optional before-image columns (`before_images: true`).
 pub const BEFORE: &str = "_before_";
 
@@ -35,15 +39,18 @@ pub const BEFORE: &str = "_before_";
 /// columns follow.
 pub fn file_schema(image: &SchemaRef, before: bool) -> SchemaRef {
     let field = |f: &Field, name: String, nullable: bool| -> Field {
-        let json = f
-            .metadata()
-            .get(crate::mysql::types::MYSQL_TYPE_KEY)
-            .is_some_and(|t| t.eq_ignore_ascii_case("json"));
+        let native = f.metadata().get(crate::types::NATIVE_TYPE_KEY);
+        let json = native.is_some_and(|t| t.eq_ignore_ascii_case("json"));
+        // Readers of the archive find the source's column type under
+        // `mysql.type` (docs/pipeline-yaml.md, "Parquet archive").
+        let metadata = native
+            .map(|t| HashMap::from([(ARCHIVE_TYPE_KEY.to_string(), t.clone())]))
+            .unwrap_or_default();
         let out = match f.data_type() {
             DataType::Duration(_) => Field::new(name, DataType::Int64, nullable),
             t => Field::new(name, t.clone(), nullable),
         }
-        .with_metadata(f.metadata().clone());
+        .with_metadata(metadata);
         if json {
             out.with_extension_type(arrow_schema::extension::Json::default())
         } else {

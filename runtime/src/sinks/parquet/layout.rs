@@ -91,7 +91,7 @@ impl Layout {
         last: &Position,
     ) -> String {
         let secs = first_commit_us.div_euclid(1_000_000);
-        let (y, m, d) = crate::mysql::temporal::days_to_date(secs.div_euclid(86_400) as i32);
+        let (y, m, d) = crate::temporal::days_to_date(secs.div_euclid(86_400) as i32);
         let hour = secs.rem_euclid(86_400) / 3600;
         let name = fill(&self.changes, &|v| match v {
             "first" => Some(position_key(first)),

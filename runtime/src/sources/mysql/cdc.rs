@@ -20,9 +20,9 @@ use crate::event::{
 use crate::mysql::catalog::{self, TableFilter};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
-use crate::mysql::types::arrow_schema;
 use crate::stage::{Commit, DdlChange, Emitter, Message, Stop};
 use crate::throttle::Throttle;
+use crate::types::arrow_schema;
 use crate::{Error, Result};
 
 /// Longest wait between reconnection attempts.

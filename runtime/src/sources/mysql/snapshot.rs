@@ -24,9 +24,9 @@ use super::SnapshotLock;
 use crate::event::{quote_ident, ChangeBatch, EventInfo, Op, Position, TableSchema};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
-use crate::mysql::types::MysqlType;
 use crate::stage::{Emitter, Message, Stop};
 use crate::throttle::Throttle;
+use crate::types::LogicalType;
 use crate::{Error, Result};
 
 /// A batch is cut at this many bytes of variable-length data even if it has
@@ -215,7 +215,7 @@ impl SnapshotReader {
                 .key
                 .first()
                 .map(|&i| &t.columns[i])
-                .filter(|c| matches!(c.source_type, MysqlType::Int { .. }));
+                .filter(|c| matches!(c.logical, LogicalType::Int { .. }));
             let splittable = t.estimated_rows > self.chunk_rows && first_key_int.is_some();
             if !splittable {
                 chunks.push(Chunk {
