@@ -15,8 +15,9 @@ use crate::progress::{Progress, ProgressMode};
 use crate::sinks::mysql::MysqlSink;
 use crate::sinks::parquet::ParquetSink;
 use crate::sources::mysql::MysqlSource;
-use crate::sources::mysql::OnUnsupportedDdl;
-use crate::stage::{DdlChange, Message, Plan, Sink, SinkState, Source, SourceMode};
+use crate::stage::{
+    DdlChange, Message, OnUnsupportedDdl, Plan, Sink, SinkState, Source, SourceMode,
+};
 use crate::transform::Chain;
 use crate::{Error, Result};
 use futures::future::BoxFuture;
@@ -185,11 +186,9 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
         config.settings.parallelism.min(cores).max(1)
     };
     let mut chains = tokio::task::block_in_place(|| Chain::pool(&config.transforms, workers))?;
-    let on_reshaped_ddl = match &config.source {
-        SourceConfig::Mysql(c) => c.cdc.on_unsupported_ddl,
-    };
 
     // Preconditions first: nothing is written anywhere unless all pass.
+    let on_reshaped_ddl = source.on_unsupported_ddl();
     let source_tables = source.discover().await?;
     // What the sinks receive: the source's tables as the transforms reshape them.
     let mut tables = source_tables.clone();
@@ -311,17 +310,17 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
                         }));
                     }
                     Message::Ddl(d) if transform_workers > 0 && reshaped(&pool, &d) => {
-                        let table = d.statement.tables.first().map(|t| t.table.to_string()).unwrap_or_default();
+                        let table = d.change.tables().first().map(|t| t.to_string()).unwrap_or_default();
                         match on_reshaped_ddl {
                             OnUnsupportedDdl::Skip => {
-                                tracing::warn!(%table, position = %d.position, statement = %crate::mysql::connect::abbreviate(&d.sql), "skipping a schema change of a table the transforms reshape (on_unsupported_ddl: skip); change the target table to match by hand");
+                                tracing::warn!(%table, position = %d.position, statement = %crate::text::abbreviate(&d.sql), "skipping a schema change of a table the transforms reshape (on_unsupported_ddl: skip); change the target table to match by hand");
                             }
                             OnUnsupportedDdl::Fail => {
                                 transform_error = Some(Error::precondition(
                                     format!(
                                         "schema change of {table} at {}, a table the transforms rename or reshape: `{}` cannot be replayed on the target as it is",
                                         d.position,
-                                        crate::mysql::connect::abbreviate(&d.sql)
+                                        crate::text::abbreviate(&d.sql)
                                     ),
                                     "change the target table to match by hand, then set `source.mysql.cdc.on_unsupported_ddl: skip` and rerun",
                                 ));
@@ -409,7 +408,7 @@ fn reshaped(pool: &std::sync::Mutex<Vec<Chain>>, d: &DdlChange) -> bool {
     };
     chains
         .first()
-        .is_some_and(|c| d.statement.tables.iter().any(|t| c.reshapes(&t.table)))
+        .is_some_and(|c| d.change.tables().into_iter().any(|t| c.reshapes(t)))
 }
 
 /// SIGTERM or SIGINT: stop reading, let the sinks commit, exit cleanly.

@@ -10,6 +10,7 @@
 //! - [`event`]: the change event and table schema model shared by every stage.
 //! - [`temporal`]: calendar arithmetic, including the encoding of zero dates.
 //! - [`types`]: column types as every stage understands them, and their Arrow mapping.
+//! - [`schema_change`]: schema changes described for every sink, whatever its SQL dialect.
 //! - [`stage`]: the Source / Transform / Sink traits.
 //! - [`engine`]: wires stages together, fans batches out to sinks.
 //! - [`mysql`]: MySQL protocol helpers shared by the MySQL source and sink:
@@ -23,6 +24,7 @@
 //! - [`progress`]: progress bars, progress logs and replication lag.
 //! - [`precheck`]: `sluice check`, every precondition as pass / warn / fail with its fix.
 //! - [`status`]: `sluice status`, each sink's checkpoint against the source.
+//! - [`text`]: URLs with the password masked, statements abbreviated, for messages.
 //! - [`throttle`]: rows and bytes per second a source may read.
 //! - [`verify`]: `sluice verify`, targets compared with the source range by range, and repaired.
 
@@ -37,11 +39,13 @@ pub mod mysql;
 pub mod partition;
 pub mod precheck;
 pub mod progress;
+pub mod schema_change;
 pub mod sinks;
 pub mod sources;
 pub mod stage;
 pub mod status;
 pub mod temporal;
+pub mod text;
 pub mod throttle;
 pub mod transform;
 pub mod types;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 
-use crate::binlog::ddl::Statement;
 use crate::event::{ChangeBatch, Position, TableSchema};
 use crate::progress::Progress;
+use crate::schema_change::SchemaChange;
 use crate::Result;
 
 /// A source transaction's end: everything sent before it is complete.
@@ -23,13 +23,16 @@ pub struct Commit {
     pub commit_ts_us: i64,
 }
 
-/// A schema change from the binlog, for tables the pipeline selects.
+/// A schema change of tables the pipeline selects.
 #[derive(Debug, Clone)]
 pub struct DdlChange {
-    /// The default database the statement ran in.
-    pub schema: String,
+    /// What it does, in words every sink reads.
+    pub change: SchemaChange,
+    /// The statement as the source ran it, for sinks of the source's
+    /// family, which replay it under their own names.
     pub sql: String,
-    pub statement: Statement,
+    /// The default database the statement ran in.
+    pub database: String,
     /// After this statement.
     pub position: Position,
     pub commit_ts_us: i64,
@@ -96,6 +99,11 @@ pub trait Source: Send {
     /// Whether this source follows changes, and whether it snapshots first.
     fn mode(&self) -> SourceMode;
 
+    /// What to do with a schema change of a table the transforms reshape.
+    fn on_unsupported_ddl(&self) -> OnUnsupportedDdl {
+        OnUnsupportedDdl::Fail
+    }
+
     /// Where a change stream without any checkpoint starts (`cdc.start`).
     async fn cdc_start(&mut self) -> Result<Position>;
 
@@ -116,6 +124,18 @@ pub trait Source: Send {
 
     /// Emits messages according to `plan` until done or `stop` turns true.
     async fn run(self: Box<Self>, out: Emitter, plan: Plan, stop: Stop) -> Result<()>;
+}
+
+/// What to do with a schema change sinks cannot replay as it is
+/// (`on_unsupported_ddl`).
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnUnsupportedDdl {
+    /// Stop the pipeline, naming the statement and its position.
+    #[default]
+    Fail,
+    /// Log it and go on.
+    Skip,
 }
 
 /// What a source reads.

@@ -8,6 +8,7 @@
 //! the source stops on it, or skips it with a warning (`on_unsupported_ddl`).
 
 use crate::event::{quote_ident, TableId};
+use crate::schema_change::{AlterAction, SchemaChange};
 
 /// What a statement does to the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -485,6 +486,258 @@ fn references(p: &mut Parser<'_>, st: &mut Statement) {
     }
 }
 
+/// What `st` (parsed from `sql`) does, in the words every sink reads;
+/// `None` for statements that reach no sink (not schema-changing,
+/// unsupported, unrecognized).
+pub fn schema_change(default_db: &str, sql: &str, st: &Statement) -> Option<SchemaChange> {
+    let table = |i: usize| st.tables.get(i).map(|t| t.table.clone());
+    let database = || st.database.as_ref().map(|(d, _)| d.clone());
+    Some(match &st.kind {
+        DdlKind::CreateTable => SchemaChange::CreateTable {
+            table: table(0)?,
+            like: (!sql.to_ascii_uppercase().contains("REFERENCES"))
+                .then(|| st.others.first().map(|t| t.table.clone()))
+                .flatten(),
+        },
+        DdlKind::AlterTable => SchemaChange::AlterTable {
+            table: table(0)?,
+            actions: alter_actions(default_db, sql),
+            rename_to: table(1),
+        },
+        DdlKind::DropTable => SchemaChange::DropTable {
+            tables: st.tables.iter().map(|t| t.table.clone()).collect(),
+        },
+        DdlKind::RenameTable => SchemaChange::RenameTable {
+            renames: st
+                .tables
+                .chunks(2)
+                .filter(|p| p.len() == 2)
+                .map(|p| (p[0].table.clone(), p[1].table.clone()))
+                .collect(),
+        },
+        DdlKind::TruncateTable => SchemaChange::TruncateTable { table: table(0)? },
+        DdlKind::CreateIndex => SchemaChange::CreateIndex {
+            table: table(0)?,
+            index: index_name(sql, "CREATE").unwrap_or_default(),
+        },
+        DdlKind::DropIndex => SchemaChange::DropIndex {
+            table: table(0)?,
+            index: index_name(sql, "DROP").unwrap_or_default(),
+        },
+        DdlKind::CreateDatabase => SchemaChange::CreateDatabase {
+            database: database()?,
+        },
+        DdlKind::DropDatabase => SchemaChange::DropDatabase {
+            database: database()?,
+        },
+        DdlKind::AlterDatabase => SchemaChange::AlterDatabase {
+            database: database()?,
+        },
+        DdlKind::Unsupported(_) | DdlKind::Unrecognized | DdlKind::Other => return None,
+    })
+}
+
+/// The index name of `CREATE [UNIQUE|...] INDEX name` / `DROP INDEX name`.
+fn index_name(sql: &str, verb: &str) -> Option<String> {
+    let mut p = Parser {
+        toks: tokenize(sql),
+        pos: 0,
+        default_db: "",
+    };
+    while p.pos < p.toks.len() && !p.eat(verb) {
+        p.pos += 1;
+    }
+    while p.pos < p.toks.len() && !(p.eat("INDEX") || p.eat("KEY")) {
+        p.pos += 1;
+    }
+    p.eat_seq(&["IF", "NOT", "EXISTS"]);
+    p.eat_seq(&["IF", "EXISTS"]);
+    p.name_part().map(|n| n.0)
+}
+
+/// The clauses of `ALTER TABLE t clause, clause, ...`.
+fn alter_actions(default_db: &str, sql: &str) -> Vec<AlterAction> {
+    let mut p = Parser {
+        toks: tokenize(sql),
+        pos: 0,
+        default_db,
+    };
+    while p.pos < p.toks.len() && !p.eat("TABLE") {
+        p.pos += 1;
+    }
+    p.eat_seq(&["IF", "EXISTS"]);
+    if p.table().is_none() {
+        return Vec::new();
+    }
+    // Split at commas outside parentheses.
+    let mut clauses: Vec<Vec<Tok>> = vec![Vec::new()];
+    let mut depth = 0usize;
+    for (tok, _, _) in p.toks.drain(p.pos..) {
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth = depth.saturating_sub(1),
+            Tok::Punct(',') if depth == 0 => {
+                clauses.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(c) = clauses.last_mut() {
+            c.push(tok);
+        }
+    }
+    clauses
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .flat_map(alter_action)
+        .collect()
+}
+
+/// One ALTER TABLE clause (ADD may add several columns at once).
+fn alter_action(clause: Vec<Tok>) -> Vec<AlterAction> {
+    let words: Vec<String> = clause
+        .iter()
+        .map(|t| match t {
+            Tok::Word(w) => w.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect();
+    let name = |i: usize| match clause.get(i) {
+        Some(Tok::Ident(s) | Tok::Word(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    let other = || {
+        let lead: Vec<&str> = words
+            .iter()
+            .take_while(|w| !w.is_empty())
+            .take(2)
+            .map(String::as_str)
+            .collect();
+        vec![AlterAction::Other(lead.join(" "))]
+    };
+    // Index of the first word after `skip` optional words.
+    let after = |mut i: usize, optional: &[&[&str]]| {
+        for seq in optional {
+            if seq.iter().enumerate().all(|(k, s)| w(i + k) == *s) {
+                i += seq.len();
+            }
+        }
+        i
+    };
+    const INDEX_WORDS: &[&str] = &["INDEX", "KEY"];
+    match w(0) {
+        "ADD" => {
+            match w(1) {
+                "INDEX" | "KEY" | "FULLTEXT" | "SPATIAL" | "UNIQUE" => {
+                    let mut i = 2;
+                    if INDEX_WORDS.contains(&w(i)) {
+                        i += 1;
+                    }
+                    i = after(i, &[&["IF", "NOT", "EXISTS"]]);
+                    let index = match clause.get(i) {
+                        Some(Tok::Punct('(')) | None => None,
+                        _ if w(i) == "USING" => None,
+                        _ => name(i),
+                    };
+                    return vec![AlterAction::AddIndex { index }];
+                }
+                "PRIMARY" => {
+                    return vec![AlterAction::AddIndex {
+                        index: Some("PRIMARY".into()),
+                    }]
+                }
+                "CONSTRAINT" | "FOREIGN" | "CHECK" | "PARTITION" | "PERIOD" | "SYSTEM" => {
+                    return other()
+                }
+                _ => {}
+            }
+            let i = after(1, &[&["COLUMN"], &["IF", "NOT", "EXISTS"]]);
+            if matches!(clause.get(i), Some(Tok::Punct('('))) {
+                // ADD COLUMN (a INT, b INT): each name after `(` or a comma.
+                let mut out = Vec::new();
+                let mut depth = 0;
+                let mut expect_name = true;
+                for t in &clause[i..] {
+                    match t {
+                        Tok::Punct('(') => {
+                            depth += 1;
+                            if depth == 1 {
+                                expect_name = true;
+                            }
+                            continue;
+                        }
+                        Tok::Punct(')') => depth -= 1,
+                        Tok::Punct(',') if depth == 1 => {
+                            expect_name = true;
+                            continue;
+                        }
+                        Tok::Ident(s) | Tok::Word(s) if expect_name && depth == 1 => {
+                            out.push(AlterAction::AddColumn { column: s.clone() });
+                        }
+                        _ => {}
+                    }
+                    expect_name = false;
+                }
+                return out;
+            }
+            match name(i) {
+                Some(column) => vec![AlterAction::AddColumn { column }],
+                None => other(),
+            }
+        }
+        "DROP" => match w(1) {
+            "INDEX" | "KEY" => {
+                let i = after(2, &[&["IF", "EXISTS"]]);
+                match name(i) {
+                    Some(index) => vec![AlterAction::DropIndex { index }],
+                    None => other(),
+                }
+            }
+            "PRIMARY" => vec![AlterAction::DropIndex {
+                index: "PRIMARY".into(),
+            }],
+            "FOREIGN" | "CONSTRAINT" | "CHECK" | "PARTITION" | "PERIOD" | "SYSTEM" => other(),
+            _ => {
+                let i = after(1, &[&["COLUMN"], &["IF", "EXISTS"]]);
+                match name(i) {
+                    Some(column) => vec![AlterAction::DropColumn { column }],
+                    None => other(),
+                }
+            }
+        },
+        "CHANGE" => {
+            let i = after(1, &[&["COLUMN"], &["IF", "EXISTS"]]);
+            match (name(i), name(i + 1)) {
+                (Some(column), Some(new_name)) => {
+                    vec![AlterAction::ModifyColumn { column, new_name }]
+                }
+                _ => other(),
+            }
+        }
+        "MODIFY" => {
+            let i = after(1, &[&["COLUMN"], &["IF", "EXISTS"]]);
+            match name(i) {
+                Some(column) => vec![AlterAction::ModifyColumn {
+                    new_name: column.clone(),
+                    column,
+                }],
+                None => other(),
+            }
+        }
+        "RENAME" if w(1) == "COLUMN" => {
+            let i = after(2, &[&["IF", "EXISTS"]]);
+            match (name(i), w(i + 1), name(i + 2)) {
+                (Some(from), "TO", Some(to)) => vec![AlterAction::RenameColumn { from, to }],
+                _ => other(),
+            }
+        }
+        // RENAME [TO|AS] new_name: the statement's `rename_to`.
+        "RENAME" if !["INDEX", "KEY", "CONSTRAINT"].contains(&w(1)) => Vec::new(),
+        _ => other(),
+    }
+}
+
 /// `sql` with each table name replaced by `map(table)`, fully qualified.
 /// Database statements get their database mapped by `map_db`.
 pub fn rewrite(
@@ -646,6 +899,81 @@ mod tests {
             ("SAVEPOINT a", "Other"),
         ] {
             assert_eq!(describe(&parse("ddl", sql)), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn describes_changes_in_neutral_words() {
+        let d = |sql: &str| schema_change("shop", sql, &parse("shop", sql));
+        let t = |n: &str| TableId::new("shop", n);
+        assert_eq!(
+            d("ALTER TABLE `orders` ADD COLUMN note TEXT, ADD (a INT, `b c` INT), DROP COLUMN old, \
+               CHANGE c d INT, MODIFY e BIGINT, RENAME COLUMN f TO g, ADD UNIQUE KEY uk (x), \
+               ADD INDEX (y), DROP INDEX k, ADD CONSTRAINT fk FOREIGN KEY (p) REFERENCES p (id), \
+               ENGINE=InnoDB, RENAME TO orders2"),
+            Some(SchemaChange::AlterTable {
+                table: t("orders"),
+                actions: vec![
+                    AlterAction::AddColumn { column: "note".into() },
+                    AlterAction::AddColumn { column: "a".into() },
+                    AlterAction::AddColumn { column: "b c".into() },
+                    AlterAction::DropColumn { column: "old".into() },
+                    AlterAction::ModifyColumn { column: "c".into(), new_name: "d".into() },
+                    AlterAction::ModifyColumn { column: "e".into(), new_name: "e".into() },
+                    AlterAction::RenameColumn { from: "f".into(), to: "g".into() },
+                    AlterAction::AddIndex { index: Some("uk".into()) },
+                    AlterAction::AddIndex { index: None },
+                    AlterAction::DropIndex { index: "k".into() },
+                    AlterAction::Other("ADD CONSTRAINT".into()),
+                    AlterAction::Other("ENGINE".into()),
+                ],
+                rename_to: Some(t("orders2")),
+            })
+        );
+        assert_eq!(
+            d("CREATE UNIQUE INDEX li USING BTREE ON t (id)"),
+            Some(SchemaChange::CreateIndex {
+                table: t("t"),
+                index: "li".into()
+            })
+        );
+        assert_eq!(
+            d("DROP INDEX IF EXISTS li ON t"),
+            Some(SchemaChange::DropIndex {
+                table: t("t"),
+                index: "li".into()
+            })
+        );
+        assert_eq!(
+            d("CREATE TABLE t2 LIKE t1"),
+            Some(SchemaChange::CreateTable {
+                table: t("t2"),
+                like: Some(t("t1"))
+            })
+        );
+        assert_eq!(
+            d("RENAME TABLE a TO b, c TO d"),
+            Some(SchemaChange::RenameTable {
+                renames: vec![(t("a"), t("b")), (t("c"), t("d"))]
+            })
+        );
+        assert_eq!(
+            d("TRUNCATE t"),
+            Some(SchemaChange::TruncateTable { table: t("t") })
+        );
+        assert_eq!(d("GRANT ALL ON *.* TO x"), None);
+        assert_eq!(
+            d("CREATE TRIGGER tr AFTER DELETE ON t FOR EACH ROW SET @x = 1"),
+            None
+        );
+        // Every statement of the corpus that reaches sinks is described.
+        for (sql, _) in corpus() {
+            let st = parse("ddl", &sql);
+            let reaches = !matches!(
+                st.kind,
+                DdlKind::Other | DdlKind::Unsupported(_) | DdlKind::Unrecognized
+            );
+            assert_eq!(schema_change("ddl", &sql, &st).is_some(), reaches, "{sql}");
         }
     }
 

@@ -301,21 +301,23 @@ impl Applier {
     pub async fn ddl(&mut self, d: Arc<DdlChange>) -> Result<()> {
         self.barrier().await?;
         let ctx = &self.ctx;
+        // The source's own statement, replayed under the target's names.
+        let statement = ddl::parse(&d.database, &d.sql);
         let sql = ddl::rewrite(
             &d.sql,
-            &d.statement,
+            &statement,
             |t| ctx.renames.target(t),
             |db| ctx.renames.target_database(db),
         );
         let mut stmts = Vec::new();
-        if !d.schema.is_empty() {
+        if !d.database.is_empty() {
             stmts.push(format!(
                 "CREATE DATABASE IF NOT EXISTS {}",
-                quote_ident(&ctx.renames.target_database(&d.schema))
+                quote_ident(&ctx.renames.target_database(&d.database))
             ));
             stmts.push(format!(
                 "USE {}",
-                quote_ident(&ctx.renames.target_database(&d.schema))
+                quote_ident(&ctx.renames.target_database(&d.database))
             ));
         }
         for s in &stmts {
@@ -396,7 +398,7 @@ impl ApplyCtx {
 }
 
 fn abbreviate(sql: &str) -> String {
-    crate::mysql::connect::abbreviate(sql)
+    crate::text::abbreviate(sql)
 }
 
 /// One apply connection and its share of the rows.

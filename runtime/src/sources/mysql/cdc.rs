@@ -9,7 +9,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 
-use super::{CdcConfig, OnUnsupportedDdl};
+use super::CdcConfig;
 use crate::binlog::ddl::{self, DdlKind};
 use crate::binlog::reader::{BinlogEvent, BinlogReader, RowImages, StartAt};
 use crate::binlog::schema::{self, Collations, MappedTable};
@@ -20,7 +20,7 @@ use crate::event::{
 use crate::mysql::catalog::{self, TableFilter};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::decode::RowDecoder;
-use crate::stage::{Commit, DdlChange, Emitter, Message, Stop};
+use crate::stage::{Commit, DdlChange, Emitter, Message, OnUnsupportedDdl, Stop};
 use crate::throttle::Throttle;
 use crate::types::arrow_schema;
 use crate::{Error, Result};
@@ -551,14 +551,14 @@ impl CdcReader {
                 };
                 match self.on_unsupported {
                     OnUnsupportedDdl::Skip => {
-                        tracing::warn!(statement = %crate::mysql::connect::abbreviate(sql), %position, tables = %on, "skipping {what} on a selected table (on_unsupported_ddl: skip); change the target to match by hand");
+                        tracing::warn!(statement = %crate::text::abbreviate(sql), %position, tables = %on, "skipping {what} on a selected table (on_unsupported_ddl: skip); change the target to match by hand");
                         return Ok(true);
                     }
                     OnUnsupportedDdl::Fail => {
                         return Err(Error::precondition(
                             format!(
                                 "the source's binlog at {position} has `{}` ({what}, on {on}), which sluice cannot apply",
-                                crate::mysql::connect::abbreviate(sql)
+                                crate::text::abbreviate(sql)
                             ),
                             "apply it to the target by hand, then set `source.mysql.cdc.on_unsupported_ddl: skip` and rerun",
                         ))
@@ -615,10 +615,17 @@ impl CdcReader {
         ) {
             self.refresh_constraints(&st, sql).await?;
         }
+        let described = ddl::schema_change(schema, sql, &st).ok_or_else(|| {
+            Error::Internal(format!(
+                "a {:?} statement at {position} reached the sinks undescribed: `{}`",
+                st.kind,
+                crate::text::abbreviate(sql)
+            ))
+        })?;
         let change = DdlChange {
-            schema: schema.to_string(),
+            change: described,
             sql: sql.to_string(),
-            statement: st,
+            database: schema.to_string(),
             position,
             commit_ts_us: ts_us,
         };

@@ -21,7 +21,7 @@ use crate::event::{KeyKind, TableSchema};
 use crate::mysql::catalog::{self, TableFilter};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::privileges::Grants;
-use crate::stage::{Emitter, Plan, Source, SourceMode as StageMode, Stop};
+use crate::stage::{Emitter, OnUnsupportedDdl, Plan, Source, SourceMode as StageMode, Stop};
 use crate::throttle::Throttle;
 use crate::{Error, Result};
 
@@ -104,15 +104,6 @@ pub enum CdcStart {
     Position { file: String, offset: u64 },
     /// `{gtid: "0-1-100"}` (MariaDB GTID position).
     Gtid(String),
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnUnsupportedDdl {
-    #[default]
-    Fail,
-    /// Log it and go on.
-    Skip,
 }
 
 /// `source.mysql.snapshot`.
@@ -228,6 +219,10 @@ impl MysqlSource {
 
 #[async_trait]
 impl Source for MysqlSource {
+    fn on_unsupported_ddl(&self) -> OnUnsupportedDdl {
+        self.config.cdc.on_unsupported_ddl
+    }
+
     async fn discover(&mut self) -> Result<Vec<Arc<TableSchema>>> {
         let mut conn = self.endpoint.connect(&[]).await?;
         if self.config.snapshot.lock == SnapshotLock::FlushTables {
