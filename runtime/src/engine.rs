@@ -11,12 +11,12 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
 use crate::event::ChangeBatch;
 use crate::event::{Position, TableId};
-use crate::progress::{Progress, ProgressMode};
+use crate::progress::{Progress, ProgressMode, Reporter};
 use crate::sinks::mysql::MysqlSink;
 use crate::sinks::parquet::ParquetSink;
 use crate::sources::mysql::MysqlSource;
 use crate::stage::{
-    DdlChange, Message, OnUnsupportedDdl, Plan, Sink, SinkState, Source, SourceMode,
+    DdlChange, Message, OnUnsupportedDdl, Plan, Sink, SinkContext, SinkState, Source, SourceMode,
 };
 use crate::transform::Chain;
 use crate::{Error, Result};
@@ -251,12 +251,16 @@ async fn run_once(config: &PipelineConfig, options: &RunOptions) -> Result<RunSu
     for (i, sink) in sinks.iter().enumerate() {
         let (stx, srx) = mpsc::channel::<Message>(capacity);
         sink_txs.push(stx);
-        sink_tasks.push(tokio::spawn(sink.clone().run(
+        let ctx = SinkContext {
+            tables: tables.clone(),
+            plan: plan.clone(),
+            reporter: Reporter::new(progress.clone(), i),
+        };
+        sink_tasks.push(tokio::spawn(crate::driver::drive(
+            sink.clone(),
             srx,
-            tables.clone(),
-            plan.clone(),
-            progress.clone(),
-            i,
+            ctx,
+            states[i].clone(),
         )));
     }
 

@@ -12,6 +12,7 @@
 //! - [`types`]: column types as every stage understands them, and their Arrow mapping.
 //! - [`schema_change`]: schema changes described for every sink, whatever its SQL dialect.
 //! - [`stage`]: the Source / Transform / Sink traits.
+//! - [`driver`]: the loop every sink runs: snapshot rows, then changes, resumed past its checkpoint.
 //! - [`engine`]: wires stages together, fans batches out to sinks.
 //! - [`mysql`]: MySQL protocol helpers shared by the MySQL source and sink:
 //!   connections, type mapping, row decoding into Arrow, SQL literal encoding.
@@ -26,11 +27,13 @@
 //! - [`status`]: `sluice status`, each sink's checkpoint against the source.
 //! - [`text`]: URLs with the password masked, statements abbreviated, for messages.
 //! - [`throttle`]: rows and bytes per second a source may read.
+//! - [`view`]: what `sluice verify` reads of each sink.
 //! - [`verify`]: `sluice verify`, targets compared with the source range by range, and repaired.
 
 pub mod binlog;
 pub mod checkpoint;
 pub mod config;
+pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod event;
@@ -50,5 +53,6 @@ pub mod throttle;
 pub mod transform;
 pub mod types;
 pub mod verify;
+pub mod view;
 
 pub use error::{Error, Result};

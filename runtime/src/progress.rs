@@ -403,6 +403,41 @@ impl Progress {
     }
 }
 
+/// What one sink tells the run's progress: a sink's writers hold one and
+/// need not know where they sit among the pipeline's sinks.
+#[derive(Clone)]
+pub struct Reporter {
+    progress: Arc<Progress>,
+    sink: usize,
+}
+
+impl Reporter {
+    pub fn new(progress: Arc<Progress>, sink: usize) -> Reporter {
+        Reporter { progress, sink }
+    }
+
+    /// `rows` snapshot rows of `table` are written.
+    pub fn loaded(&self, table: &TableId, rows: u64) {
+        self.progress.add(self.sink, table, rows);
+    }
+
+    /// `rows` row changes of `table` are applied.
+    pub fn changed(&self, table: &TableId, rows: u64) {
+        self.progress.changed(self.sink, table, rows);
+    }
+
+    /// Changes up to a source commit at `commit_ts_us` are applied, with the
+    /// checkpoint.
+    pub fn applied(&self, commit_ts_us: i64, changes: u64) {
+        self.progress.applied(self.sink, commit_ts_us, changes);
+    }
+
+    /// Whether everything the source sent is applied (lag is then zero).
+    pub fn caught_up(&self, caught_up: bool) {
+        self.progress.set_caught_up(self.sink, caught_up);
+    }
+}
+
 /// The bars, drawn on stderr.
 pub fn bars() -> MultiProgress {
     MultiProgress::with_draw_target(ProgressDrawTarget::stderr())

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 
 use crate::event::{ChangeBatch, Position, TableSchema};
-use crate::progress::Progress;
+use crate::progress::Reporter;
 use crate::schema_change::SchemaChange;
 use crate::Result;
 
@@ -151,9 +151,25 @@ pub trait Transform: Send {
     fn process(&mut self, batch: ChangeBatch) -> Result<Vec<ChangeBatch>>;
 }
 
+/// What a sink's writers get for one run.
+#[derive(Clone)]
+pub struct SinkContext {
+    /// The tables it receives (the source's, as the transforms reshape them).
+    pub tables: Vec<Arc<TableSchema>>,
+    pub plan: Plan,
+    pub reporter: Reporter,
+}
+
 /// Writes to an external system.
+///
+/// A sink checks and prepares its target, then gives the driver
+/// ([`crate::driver`]) a writer for each phase of the run: a
+/// [`SnapshotLoad`] for the rows of a snapshot, a [`ChangeWriter`] for the
+/// changes after it. The driver owns the message loop, tells snapshot rows
+/// from changes, skips what the sink's checkpoint already covers and
+/// reports progress; a sink only writes.
 #[async_trait]
-pub trait Sink: Send + Sync {
+pub trait Sink: Send + Sync + 'static {
     /// The sink's name in the pipeline file.
     fn name(&self) -> &str;
 
@@ -187,13 +203,72 @@ pub trait Sink: Send + Sync {
         state: &SinkState,
     ) -> Result<()>;
 
-    /// Consumes every message until the channel closes.
-    async fn run(
-        self: Arc<Self>,
-        input: mpsc::Receiver<Message>,
-        tables: Vec<Arc<TableSchema>>,
-        plan: Plan,
-        progress: Arc<Progress>,
-        index: usize,
-    ) -> Result<()>;
+    /// Starts loading a snapshot (a [`Plan::Snapshot`] run, after `prepare`).
+    async fn load(self: Arc<Self>, ctx: SinkContext) -> Result<Box<dyn SnapshotLoad>>;
+
+    /// Starts applying changes (at the first change of a run that follows them).
+    async fn apply(self: Arc<Self>, ctx: SinkContext) -> Result<Box<dyn ChangeWriter>>;
+
+    /// The run is over: release connections.
+    async fn release(&self) {}
+
+    /// What `sluice verify` reads of this sink.
+    fn view(&self) -> crate::view::View;
+}
+
+/// Writes the rows of a snapshot.
+#[async_trait]
+pub trait SnapshotLoad: Send + Sync {
+    /// How many `write`s may run at once.
+    fn parallelism(&self) -> usize {
+        1
+    }
+
+    /// Writes one batch of snapshot rows (`Op::Read`) of one table.
+    async fn write(&self, batch: ChangeBatch) -> Result<()>;
+
+    /// Every row is written: finish the tables, and when the plan follows
+    /// changes, record that they continue from `position`.
+    async fn finish(self: Box<Self>, position: &Position) -> Result<()>;
+
+    /// The run stopped before the snapshot finished (the next run starts it
+    /// over): clean up what can be cleaned.
+    async fn abandon(self: Box<Self>) {}
+}
+
+/// Applies changes, exactly once: whole source transactions, each made
+/// durable together with the sink's checkpoint.
+#[async_trait]
+pub trait ChangeWriter: Send {
+    /// Row changes of one table in the open source transaction.
+    async fn write(&mut self, batch: ChangeBatch) -> Result<()>;
+
+    /// The open source transaction committed: everything written since the
+    /// last commit is one transaction, to be made durable (now or grouped
+    /// with later ones) with a checkpoint at `commit.position`.
+    async fn commit(&mut self, commit: Arc<Commit>) -> Result<()>;
+
+    /// Forget the open source transaction's changes.
+    async fn rollback(&mut self) -> Result<()>;
+
+    /// A schema change, after everything before it.
+    async fn schema_change(&mut self, change: Arc<DdlChange>) -> Result<()>;
+
+    /// The source has nothing newer. Returns whether everything received
+    /// is applied (the sink's lag is then zero).
+    async fn heartbeat(&mut self) -> Result<bool>;
+
+    /// How often [`tick`](Self::tick) runs, if at all.
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Time passed: write what is due.
+    async fn tick(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The input ended: make durable what whole transactions completed,
+    /// never part of an open one.
+    async fn close(self: Box<Self>) -> Result<()>;
 }

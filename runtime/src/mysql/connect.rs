@@ -43,6 +43,11 @@ impl Endpoint {
         })
     }
 
+    /// The URL as configured, password included: never print it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The URL with its password replaced by `***`, safe to print.
     pub fn masked(&self) -> String {
         mask_url(&self.url)

@@ -32,14 +32,12 @@ use futures::{StreamExt, TryStreamExt};
 use mysql_async::Pool;
 use serde::Serialize;
 
-use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
+use crate::config::{PipelineConfig, SourceConfig};
 use crate::event::{ChangeBatch, EventInfo, Op, Position, TableSchema};
 use crate::mysql::connect::Endpoint;
-use crate::sinks::mysql::rename::Renames;
-use crate::sinks::mysql::WRITER_SESSION;
-use crate::sinks::parquet::ParquetSink;
 use crate::stage::{Sink, SinkState, SourceMode};
 use crate::transform::Chain;
+use crate::view::{ChangeLog, View};
 use crate::{Error, Result};
 use chunks::Chunk;
 use rows::{Difference, Rows};
@@ -206,27 +204,22 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-    for (sink_config, sink) in config.sinks.value.iter().zip(&sinks) {
-        if options
-            .sink
-            .as_deref()
-            .is_some_and(|n| n != sink_config.name())
-        {
+    for sink in &sinks {
+        if options.sink.as_deref().is_some_and(|n| n != sink.name()) {
             continue;
         }
         let mut note = None;
-        let (pairs, mut tables_out) = match sink_config {
-            SinkConfig::Mysql(m) => {
-                let renames = Renames::new(&m.rename).map_err(Error::Data)?;
-                pairs_for(&tables, &outputs, |id| renames.target(id))
-            }
-            SinkConfig::Parquet(_) => pairs_for(&tables, &outputs, |id| id.clone()),
+        let view = sink.view();
+        let (pairs, mut tables_out) = match &view {
+            View::Database(db) => pairs_for(&tables, &outputs, |id| (db.target)(id)),
+            _ => pairs_for(&tables, &outputs, |id| id.clone()),
         };
-        match sink_config {
-            SinkConfig::Mysql(mysql) => {
-                let target_ep = Endpoint::new(format!("sink `{}`", mysql.name), &mysql.url.value)
+        match view {
+            View::Database(db) => {
+                let target_ep = Endpoint::new(format!("sink `{}`", sink.name()), &db.url)
                     .map_err(Error::Data)?;
-                let target_pool = target_ep.pool(WRITER_SESSION, parallelism);
+                let session: Vec<&str> = db.session.iter().map(String::as_str).collect();
+                let target_pool = target_ep.pool(&session, parallelism);
                 let ctx = Arc::new(Ctx {
                     source_ep: source_ep.clone(),
                     target_ep,
@@ -266,11 +259,10 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
                 chains = returned;
                 note = recheck_note;
             }
-            SinkConfig::Parquet(p) => {
-                let archive = ParquetSink::new(p.clone(), &config.name.value)?;
+            View::ChangeLog(archive) => {
                 let check = ArchiveCheck {
                     source_ep: &source_ep,
-                    archive: &archive,
+                    archive: archive.as_ref(),
                     pairs: &pairs,
                     chunk_plans: &chunk_plans,
                 };
@@ -293,13 +285,14 @@ pub async fn run(config: &PipelineConfig, options: &VerifyOptions) -> Result<Rep
                     t.differences = diffs;
                 }
             }
+            View::Unreadable(why) => note = Some(format!("not verified: {why}")),
         }
         for t in &tables_out {
             report.differences += t.differences.len();
             report.repaired += t.repaired;
         }
         report.sinks.push(SinkReport {
-            sink: sink_config.name().to_string(),
+            sink: sink.name().to_string(),
             tables: tables_out,
             note,
         });
@@ -697,7 +690,7 @@ fn as_target(
 /// An archive and what it is compared with.
 struct ArchiveCheck<'a> {
     source_ep: &'a Endpoint,
-    archive: &'a ParquetSink,
+    archive: &'a dyn ChangeLog,
     pairs: &'a [Option<Pair>],
     chunk_plans: &'a [Vec<Chunk>],
 }
@@ -729,10 +722,7 @@ impl ArchiveCheck<'_> {
                         .await?;
                 n += as_target(pair, batch, chain.as_deref_mut(), &mut source_rows)?;
             }
-            let replayed = archive::replay(
-                &pair.target,
-                &archive.committed_batches(&pair.target.id).await?,
-            )?;
+            let replayed = archive::replay(&pair.target, &archive.read(&pair.target).await?)?;
             tables_out[ti].rows = n;
             tables_out[ti].chunks = chunk_plans[ti].len();
             match replayed {

@@ -41,8 +41,8 @@ use crate::mysql::encode::{
     column_list, push_exact_match, row_encoders, write_row, Chunked, ColumnEncoder,
 };
 use crate::partition::Routes;
-use crate::progress::Progress;
-use crate::stage::{Commit, DdlChange};
+use crate::progress::Reporter;
+use crate::stage::{ChangeWriter, Commit, DdlChange};
 use crate::{Error, Result};
 
 /// A target transaction is committed once it holds this many row changes
@@ -90,21 +90,18 @@ pub struct ApplyCtx {
     pub session: Vec<&'static str>,
     pub renames: Renames,
     pub checkpoints: Checkpoints,
-    pub progress: Arc<Progress>,
-    pub sink_index: usize,
+    pub reporter: Reporter,
     pub max_statement_bytes: usize,
     warned_keyless: Mutex<HashSet<TableId>>,
 }
 
 impl ApplyCtx {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         endpoint: Endpoint,
         session: Vec<&'static str>,
         renames: Renames,
         checkpoints: Checkpoints,
-        progress: Arc<Progress>,
-        sink_index: usize,
+        reporter: Reporter,
         max_statement_bytes: usize,
     ) -> Self {
         ApplyCtx {
@@ -112,8 +109,7 @@ impl ApplyCtx {
             session,
             renames,
             checkpoints,
-            progress,
-            sink_index,
+            reporter,
             max_statement_bytes,
             warned_keyless: Mutex::new(HashSet::new()),
         }
@@ -188,8 +184,7 @@ impl Applier {
         Error::Internal("an apply partition stopped".into())
     }
 
-    pub async fn changes(&mut self, batch: ChangeBatch) -> Result<()> {
-        self.ctx.progress.set_caught_up(self.ctx.sink_index, false);
+    async fn changes(&mut self, batch: ChangeBatch) -> Result<()> {
         let n = self.parts.len();
         let batch = Arc::new(batch);
         let mut routed: Vec<Vec<RowOp>> = (0..n).map(|_| Vec::new()).collect();
@@ -259,14 +254,14 @@ impl Applier {
         Ok(())
     }
 
-    pub async fn commit(&mut self, c: Arc<Commit>) -> Result<()> {
+    async fn commit_all(&mut self, c: Arc<Commit>) -> Result<()> {
         for part in 0..self.parts.len() {
             self.send(part, PartMsg::Commit(c.clone())).await?;
         }
         Ok(())
     }
 
-    pub async fn rollback(&mut self) -> Result<()> {
+    async fn rollback_all(&mut self) -> Result<()> {
         for part in 0..self.parts.len() {
             self.send(part, PartMsg::Rollback).await?;
         }
@@ -289,16 +284,9 @@ impl Applier {
         Ok(())
     }
 
-    /// The source has nothing newer: once everything is committed, lag is zero.
-    pub async fn heartbeat(&mut self) -> Result<()> {
-        self.barrier().await?;
-        self.ctx.progress.set_caught_up(self.ctx.sink_index, true);
-        Ok(())
-    }
-
     /// Applies a schema change once everything before it is committed, then
     /// moves every partition's checkpoint past it.
-    pub async fn ddl(&mut self, d: Arc<DdlChange>) -> Result<()> {
+    async fn ddl(&mut self, d: Arc<DdlChange>) -> Result<()> {
         self.barrier().await?;
         let ctx = &self.ctx;
         // The source's own statement, replayed under the target's names.
@@ -350,12 +338,12 @@ impl Applier {
                     .error("writing the checkpoint after a schema change", e)
             })?;
         }
-        ctx.progress.applied(ctx.sink_index, d.commit_ts_us, 0);
+        ctx.reporter.applied(d.commit_ts_us, 0);
         Ok(())
     }
 
     /// Commits what is complete and stops the partitions.
-    pub async fn close(mut self) -> Result<()> {
+    async fn stop(mut self) -> Result<()> {
         self.barrier().await?;
         self.parts.clear();
         while let Some(r) = self.tasks.join_next().await {
@@ -366,6 +354,35 @@ impl Applier {
         }
         let _ = self.control.disconnect().await;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ChangeWriter for Applier {
+    async fn write(&mut self, batch: ChangeBatch) -> Result<()> {
+        self.changes(batch).await
+    }
+
+    async fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
+        self.commit_all(commit).await
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        self.rollback_all().await
+    }
+
+    async fn schema_change(&mut self, change: Arc<DdlChange>) -> Result<()> {
+        self.ddl(change).await
+    }
+
+    /// Once every partition committed what it has, nothing is behind.
+    async fn heartbeat(&mut self) -> Result<bool> {
+        self.barrier().await?;
+        Ok(true)
+    }
+
+    async fn close(self: Box<Self>) -> Result<()> {
+        self.stop().await
     }
 }
 
@@ -607,11 +624,11 @@ impl Partition {
             *per_table.entry(&op.batch.table.id).or_default() += 1;
         }
         for (table, n) in per_table {
-            self.ctx.progress.changed(self.ctx.sink_index, table, n);
+            self.ctx.reporter.changed(table, n);
         }
         self.ctx
-            .progress
-            .applied(self.ctx.sink_index, c.commit_ts_us, self.rows_in_txn as u64);
+            .reporter
+            .applied(c.commit_ts_us, self.rows_in_txn as u64);
         self.rows_in_txn = 0;
         self.last_flush = Instant::now();
         Ok(())

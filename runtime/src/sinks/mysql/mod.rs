@@ -24,21 +24,19 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use async_trait::async_trait;
-use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
-use tokio::sync::mpsc;
 
 use crate::config::located;
 use crate::error::ConfigError;
-use crate::event::{quote_ident, ChangeBatch, Op, Position, TableId, TableSchema};
+use crate::event::{quote_ident, ChangeBatch, Position, TableId, TableSchema};
 use crate::mysql::connect::Endpoint;
 use crate::mysql::privileges::Grants;
-use crate::progress::Progress;
-use crate::stage::{Message, Plan, Sink, SinkState};
+use crate::stage::{ChangeWriter, Plan, Sink, SinkContext, SinkState, SnapshotLoad};
+use crate::view::{DatabaseView, View};
 use crate::{Error, Result};
 use apply::{Applier, ApplyCtx};
 use checkpoint::Checkpoints;
@@ -566,72 +564,63 @@ impl Sink for MysqlSink {
         Ok(())
     }
 
-    async fn run(
-        self: Arc<Self>,
-        mut input: mpsc::Receiver<Message>,
-        tables: Vec<Arc<TableSchema>>,
-        plan: Plan,
-        progress: Arc<Progress>,
-        index: usize,
-    ) -> Result<()> {
-        let limit = self.parallelism.max(1);
-        let mut writes = FuturesUnordered::new();
-        let mut applier: Option<Applier> = None;
-        let mut snapshot_finished = !matches!(plan, Plan::Snapshot { .. });
-        loop {
-            tokio::select! {
-                Some(done) = writes.next(), if !writes.is_empty() => {
-                    let (table, rows): (TableId, usize) = done?;
-                    progress.add(index, &table, rows as u64);
-                }
-                msg = input.recv(), if writes.len() < limit => {
-                    let Some(msg) = msg else { break };
-                    match msg {
-                        Message::Batch(batch) if batch.events.first().is_some_and(|e| e.op == Op::Read) => {
-                            let me = self.clone();
-                            writes.push(async move {
-                                let table = batch.table.id.clone();
-                                let rows = batch.len();
-                                me.write_snapshot(batch).await.map(|_| (table, rows))
-                            });
-                        }
-                        Message::SnapshotDone(position) => {
-                            while let Some(done) = writes.next().await {
-                                let (table, rows) = done?;
-                                progress.add(index, &table, rows as u64);
-                            }
-                            self.build_deferred_indexes().await?;
-                            if plan.follows_changes() {
-                                if tables.iter().any(|t| !t.ddl.triggers.is_empty()) {
-                                    tracing::warn!(sink = %self.name, "triggers are not created while changes are applied: the source's binlog already holds the rows they write; create them at cutover");
-                                }
-                                self.write_checkpoints(checkpoint::CDC, &position).await?;
-                            } else {
-                                self.create_triggers(&tables).await?;
-                            }
-                            snapshot_finished = true;
-                        }
-                        Message::Batch(batch) => self.applier(&mut applier, &progress, index).await?.changes(batch).await?,
-                        Message::Commit(c) => self.applier(&mut applier, &progress, index).await?.commit(c).await?,
-                        Message::Rollback => self.applier(&mut applier, &progress, index).await?.rollback().await?,
-                        Message::Ddl(d) => self.applier(&mut applier, &progress, index).await?.ddl(d).await?,
-                        Message::Heartbeat => self.applier(&mut applier, &progress, index).await?.heartbeat().await?,
-                    }
-                }
-            }
-        }
-        while let Some(done) = writes.next().await {
-            let (table, rows) = done?;
-            progress.add(index, &table, rows as u64);
-        }
-        if let Some(a) = applier {
-            a.close().await?;
-        }
-        if !snapshot_finished {
-            tracing::warn!(sink = %self.name, "stopped before the snapshot finished; the next run starts it over");
-        }
+    async fn load(self: Arc<Self>, ctx: SinkContext) -> Result<Box<dyn SnapshotLoad>> {
+        Ok(Box::new(Load { sink: self, ctx }))
+    }
+
+    async fn apply(self: Arc<Self>, ctx: SinkContext) -> Result<Box<dyn ChangeWriter>> {
+        let ctx = Arc::new(ApplyCtx::new(
+            self.endpoint.clone(),
+            self.session.clone(),
+            self.renames.clone(),
+            self.checkpoints.clone(),
+            ctx.reporter,
+            self.max_statement_bytes.load(Relaxed),
+        ));
+        Ok(Box::new(Applier::start(ctx, self.apply_parts).await?))
+    }
+
+    async fn release(&self) {
         self.pool.clone().disconnect().await.ok();
-        Ok(())
+    }
+
+    fn view(&self) -> View {
+        let renames = self.renames.clone();
+        View::Database(DatabaseView {
+            url: self.endpoint.url().to_string(),
+            session: self.session.iter().map(|s| s.to_string()).collect(),
+            target: Arc::new(move |t| renames.target(t)),
+        })
+    }
+}
+
+/// A snapshot's rows loaded over `parallelism` connections.
+struct Load {
+    sink: Arc<MysqlSink>,
+    ctx: SinkContext,
+}
+
+#[async_trait]
+impl SnapshotLoad for Load {
+    fn parallelism(&self) -> usize {
+        self.sink.parallelism.max(1)
+    }
+
+    async fn write(&self, batch: ChangeBatch) -> Result<()> {
+        self.sink.write_snapshot(batch).await
+    }
+
+    async fn finish(self: Box<Self>, position: &Position) -> Result<()> {
+        let sink = &self.sink;
+        sink.build_deferred_indexes().await?;
+        if self.ctx.plan.follows_changes() {
+            if self.ctx.tables.iter().any(|t| !t.ddl.triggers.is_empty()) {
+                tracing::warn!(sink = %sink.name, "triggers are not created while changes are applied: the source's binlog already holds the rows they write; create them at cutover");
+            }
+            sink.write_checkpoints(checkpoint::CDC, position).await
+        } else {
+            sink.create_triggers(&self.ctx.tables).await
+        }
     }
 }
 
@@ -672,27 +661,5 @@ impl MysqlSink {
             ),
             "use a target server version that has them, or convert the source tables (ALTER TABLE ... CONVERT TO CHARACTER SET ... COLLATE ...) before copying",
         ))
-    }
-
-    async fn applier<'a>(
-        &self,
-        slot: &'a mut Option<Applier>,
-        progress: &Arc<Progress>,
-        index: usize,
-    ) -> Result<&'a mut Applier> {
-        if slot.is_none() {
-            let ctx = Arc::new(ApplyCtx::new(
-                self.endpoint.clone(),
-                self.session.clone(),
-                self.renames.clone(),
-                self.checkpoints.clone(),
-                progress.clone(),
-                index,
-                self.max_statement_bytes.load(Relaxed),
-            ));
-            *slot = Some(Applier::start(ctx, self.apply_parts).await?);
-        }
-        slot.as_mut()
-            .ok_or_else(|| Error::Internal("apply partitions did not start".into()))
     }
 }

@@ -94,6 +94,7 @@ impl CommitLog {
 }
 
 /// Reads and writes the log and manifests in the object store.
+#[derive(Clone)]
 pub struct Committer {
     pub store: Arc<dyn ObjectStore>,
     pub log_path: Path,

@@ -29,13 +29,15 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
-use tokio::sync::mpsc;
 
 use crate::config::located;
 use crate::error::ConfigError;
-use crate::event::{ChangeBatch, Op, Position, TableId, TableSchema};
-use crate::progress::Progress;
-use crate::stage::{Commit, Message, Plan, Sink, SinkState};
+use crate::event::{ChangeBatch, Position, TableId, TableSchema};
+use crate::progress::Reporter;
+use crate::stage::{
+    ChangeWriter, Commit, DdlChange, Plan, Sink, SinkContext, SinkState, SnapshotLoad,
+};
+use crate::view::View;
 use crate::{Error, Result};
 use commit::{CommitLog, Committer, FileEntry};
 use files::OpenFile;
@@ -323,70 +325,28 @@ struct Pending {
     last: Arc<Position>,
 }
 
-/// One run's state.
-struct Run<'a> {
-    sink: &'a ParquetSink,
-    log: CommitLog,
-    progress: Arc<Progress>,
-    index: usize,
-    /// Snapshot parts written but not committed yet.
-    snapshot_files: Vec<FileEntry>,
-    snapshot: BTreeMap<TableId, SnapshotTable>,
-    /// Changes of committed source transactions, per table.
-    committed: BTreeMap<TableId, Pending>,
-    /// Changes of the open source transaction.
-    open: Vec<ChangeBatch>,
-    last_commit: Option<Arc<Commit>>,
-    last_write: Instant,
-    /// Changes up to here are already in committed files (another sink of
-    /// the pipeline may make the source resume from an older position).
-    committed_until: Option<Position>,
+/// A snapshot being written: each table's open part, and the parts
+/// written but not committed yet.
+struct Load {
+    sink: Arc<ParquetSink>,
+    state: tokio::sync::Mutex<Snapshot>,
 }
 
-impl Run<'_> {
+struct Snapshot {
+    log: CommitLog,
+    tables: BTreeMap<TableId, SnapshotTable>,
+    files: Vec<FileEntry>,
+}
+
+impl ParquetSink {
     fn schema(&self, table: &TableSchema) -> arrow_schema::SchemaRef {
-        files::file_schema(&table.arrow, self.sink.before_images)
+        files::file_schema(&table.arrow, self.before_images)
     }
+}
 
-    async fn snapshot_rows(&mut self, batch: ChangeBatch) -> Result<()> {
-        let id = batch.table.id.clone();
-        let rows = files::rows(&batch, None, self.sink.before_images)?;
-        let n = rows.num_rows();
-        let schema = self.schema(&batch.table);
-        let t = self
-            .snapshot
-            .entry(id.clone())
-            .or_insert_with(|| SnapshotTable {
-                table: batch.table.clone(),
-                key: layout::position_key(&batch.events[0].position),
-                part: 0,
-                file: None,
-            });
-        if t.file.is_none() {
-            t.part += 1;
-            let path = self.sink.layout.snapshot_part(&id, &t.key, t.part);
-            let file = OpenFile::new(
-                &schema,
-                self.sink.row_group_rows,
-                Some((
-                    self.sink.committer.store.clone(),
-                    self.sink.committer.object(&path),
-                )),
-            )?;
-            t.file = Some((file, path));
-        }
-        if let Some((file, _)) = &mut t.file {
-            file.write(&rows).await?;
-        }
-        self.progress.add(self.index, &id, n as u64);
-        if t.file.as_ref().is_some_and(|(f, _)| self.sink.full(f)) {
-            self.close_snapshot_part(&id).await?;
-        }
-        Ok(())
-    }
-
-    async fn close_snapshot_part(&mut self, id: &TableId) -> Result<()> {
-        let Some(t) = self.snapshot.get_mut(id) else {
+impl Snapshot {
+    async fn close_part(&mut self, sink: &ParquetSink, id: &TableId) -> Result<()> {
+        let Some(t) = self.tables.get_mut(id) else {
             return Ok(());
         };
         let Some((file, path)) = t.file.take() else {
@@ -395,14 +355,11 @@ impl Run<'_> {
         let table = t.table.clone();
         let key = t.key.clone();
         let rows = file.rows;
-        file.finish(
-            &self.sink.committer.store,
-            &self.sink.committer.object(&path),
-        )
-        .await
-        .map_err(|e| self.sink.committer.fail("writing a snapshot part", e))?;
-        let version = self.log.schema_version(id, columns(&self.schema(&table)));
-        self.snapshot_files.push(FileEntry {
+        file.finish(&sink.committer.store, &sink.committer.object(&path))
+            .await
+            .map_err(|e| sink.committer.fail("writing a snapshot part", e))?;
+        let version = self.log.schema_version(id, columns(&sink.schema(&table)));
+        self.files.push(FileEntry {
             database: id.database.clone(),
             table: id.name.clone(),
             path,
@@ -414,28 +371,134 @@ impl Run<'_> {
         });
         Ok(())
     }
+}
 
-    async fn snapshot_done(&mut self, position: &Position) -> Result<()> {
-        let ids: Vec<TableId> = self.snapshot.keys().cloned().collect();
-        for id in ids {
-            self.close_snapshot_part(&id).await?;
+#[async_trait]
+impl SnapshotLoad for Load {
+    async fn write(&self, batch: ChangeBatch) -> Result<()> {
+        let sink = &self.sink;
+        let mut state = self.state.lock().await;
+        let id = batch.table.id.clone();
+        let rows = files::rows(&batch, None, sink.before_images)?;
+        let schema = sink.schema(&batch.table);
+        let t = state
+            .tables
+            .entry(id.clone())
+            .or_insert_with(|| SnapshotTable {
+                table: batch.table.clone(),
+                key: layout::position_key(&batch.events[0].position),
+                part: 0,
+                file: None,
+            });
+        if t.file.is_none() {
+            t.part += 1;
+            let path = sink.layout.snapshot_part(&id, &t.key, t.part);
+            let file = OpenFile::new(
+                &schema,
+                sink.row_group_rows,
+                Some((sink.committer.store.clone(), sink.committer.object(&path))),
+            )?;
+            t.file = Some((file, path));
         }
-        self.log.files.append(&mut self.snapshot_files);
+        if let Some((file, _)) = &mut t.file {
+            file.write(&rows).await?;
+        }
+        if t.file.as_ref().is_some_and(|(f, _)| sink.full(f)) {
+            state.close_part(sink, &id).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>, position: &Position) -> Result<()> {
+        let mut state = self.state.into_inner();
+        let ids: Vec<TableId> = state.tables.keys().cloned().collect();
+        for id in ids {
+            state.close_part(&self.sink, &id).await?;
+        }
+        state.log.files.append(&mut state.files);
+        state.log.phase = "cdc".into();
+        state.log.position = Some(position.into());
+        self.sink.committer.write(&state.log).await
+    }
+
+    /// Started uploads are cleaned up.
+    async fn abandon(self: Box<Self>) {
+        for (_, t) in self.state.into_inner().tables {
+            if let Some((f, _)) = t.file {
+                f.abort().await;
+            }
+        }
+    }
+}
+
+/// Changes written at source commits into one file per table, committed
+/// when a file is due.
+struct Changes {
+    sink: Arc<ParquetSink>,
+    reporter: Reporter,
+    log: CommitLog,
+    /// Changes of committed source transactions, per table.
+    committed: BTreeMap<TableId, Pending>,
+    /// Changes of the open source transaction.
+    open: Vec<ChangeBatch>,
+    last_commit: Option<Arc<Commit>>,
+    last_write: Instant,
+}
+
+impl Changes {
+    fn due(&self) -> bool {
+        self.committed.values().any(|p| self.sink.full(&p.file))
+            || (self.last_write.elapsed() >= self.sink.max_file_age && !self.committed.is_empty())
+    }
+
+    /// Closes every table's change file, then commits them.
+    async fn flush(&mut self) -> Result<()> {
+        let Some(c) = self.last_commit.clone() else {
+            return Ok(());
+        };
+        let sink = &self.sink;
+        let mut changes = 0u64;
+        for (id, p) in std::mem::take(&mut self.committed) {
+            let (first, first_us) = &p.first;
+            let path = sink.layout.change_file(&id, *first_us, first, &p.last);
+            let rows = p.file.rows;
+            p.file
+                .finish(&sink.committer.store, &sink.committer.object(&path))
+                .await
+                .map_err(|e| sink.committer.fail("writing a change file", e))?;
+            let version = self
+                .log
+                .schema_version(&id, columns(&sink.schema(&p.table)));
+            changes += rows;
+            self.reporter.changed(&id, rows);
+            self.log.files.push(FileEntry {
+                database: id.database.clone(),
+                table: id.name.clone(),
+                path,
+                kind: "changes".into(),
+                rows,
+                first_position: layout::position_key(first),
+                last_position: layout::position_key(&p.last),
+                schema_version: version,
+            });
+        }
         self.log.phase = "cdc".into();
-        self.log.position = Some(position.into());
-        self.sink.committer.write(&self.log).await?;
+        self.log.position = Some((&c.position).into());
+        sink.committer.write(&self.log).await?;
+        self.reporter.applied(c.commit_ts_us, changes);
         self.last_write = Instant::now();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ChangeWriter for Changes {
+    async fn write(&mut self, batch: ChangeBatch) -> Result<()> {
+        self.open.push(batch);
         Ok(())
     }
 
     async fn commit(&mut self, c: Arc<Commit>) -> Result<()> {
-        if let Some(done) = &self.committed_until {
-            if c.position.binlog_cmp(done) != std::cmp::Ordering::Greater {
-                self.open.clear();
-                return Ok(());
-            }
-            self.committed_until = None;
-        }
         let at = Arc::new(c.position.clone());
         for batch in std::mem::take(&mut self.open) {
             let rows = files::rows(
@@ -451,8 +514,11 @@ impl Run<'_> {
                     )));
                 }
             } else {
-                let file =
-                    OpenFile::new(&self.schema(&batch.table), self.sink.row_group_rows, None)?;
+                let file = OpenFile::new(
+                    &self.sink.schema(&batch.table),
+                    self.sink.row_group_rows,
+                    None,
+                )?;
                 self.committed.insert(
                     id.clone(),
                     Pending {
@@ -469,62 +535,47 @@ impl Run<'_> {
             }
         }
         self.last_commit = Some(c);
+        if self.due() {
+            self.flush().await?;
+        }
         Ok(())
     }
 
-    fn due(&self) -> bool {
-        self.committed.values().any(|p| self.sink.full(&p.file))
-            || (self.last_write.elapsed() >= self.sink.max_file_age && !self.committed.is_empty())
+    async fn rollback(&mut self) -> Result<()> {
+        self.open.clear();
+        Ok(())
     }
 
-    /// Closes every table's change file, then commits them.
-    async fn flush(&mut self) -> Result<()> {
-        let Some(c) = self.last_commit.clone() else {
-            return Ok(());
-        };
-        let mut changes = 0u64;
-        for (id, p) in std::mem::take(&mut self.committed) {
-            let (first, first_us) = &p.first;
-            let path = self.sink.layout.change_file(&id, *first_us, first, &p.last);
-            let rows = p.file.rows;
-            p.file
-                .finish(
-                    &self.sink.committer.store,
-                    &self.sink.committer.object(&path),
-                )
-                .await
-                .map_err(|e| self.sink.committer.fail("writing a change file", e))?;
-            let version = self
-                .log
-                .schema_version(&id, columns(&self.schema(&p.table)));
-            changes += rows;
-            self.progress.changed(self.index, &id, rows);
-            self.log.files.push(FileEntry {
-                database: id.database.clone(),
-                table: id.name.clone(),
-                path,
-                kind: "changes".into(),
-                rows,
-                first_position: layout::position_key(first),
-                last_position: layout::position_key(&p.last),
-                schema_version: version,
-            });
-        }
-        self.log.phase = "cdc".into();
-        self.log.position = Some((&c.position).into());
+    /// Files before a schema change keep the old schema.
+    async fn schema_change(&mut self, d: Arc<DdlChange>) -> Result<()> {
+        self.flush().await?;
+        self.log.position = Some((&d.position).into());
         self.sink.committer.write(&self.log).await?;
-        self.progress.applied(self.index, c.commit_ts_us, changes);
-        self.last_write = Instant::now();
+        self.reporter.applied(d.commit_ts_us, 0);
         Ok(())
     }
 
-    /// Stops without committing: started uploads are cleaned up.
-    async fn abandon(&mut self) {
-        for (_, t) in std::mem::take(&mut self.snapshot) {
-            if let Some((f, _)) = t.file {
-                f.abort().await;
-            }
+    async fn heartbeat(&mut self) -> Result<bool> {
+        if self.due() {
+            self.flush().await?;
         }
+        Ok(self.committed.is_empty() && self.open.is_empty())
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(self.sink.max_file_age.min(Duration::from_secs(1)))
+    }
+
+    async fn tick(&mut self) -> Result<()> {
+        if self.due() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Stopping: writes what whole transactions completed.
+    async fn close(mut self: Box<Self>) -> Result<()> {
+        self.flush().await
     }
 }
 
@@ -644,90 +695,32 @@ impl Sink for ParquetSink {
         self.remove_uncommitted(tables, &log).await
     }
 
-    async fn run(
-        self: Arc<Self>,
-        mut input: mpsc::Receiver<Message>,
-        _tables: Vec<Arc<TableSchema>>,
-        plan: Plan,
-        progress: Arc<Progress>,
-        index: usize,
-    ) -> Result<()> {
+    async fn load(self: Arc<Self>, _ctx: SinkContext) -> Result<Box<dyn SnapshotLoad>> {
         let log = self.committer.read().await?.unwrap_or_default();
-        let committed_until = match &plan {
-            Plan::Cdc { fresh: false, .. } => log.position.as_ref().map(Position::from),
-            _ => None,
-        };
-        let mut run = Run {
-            sink: &self,
+        Ok(Box::new(Load {
+            sink: self,
+            state: tokio::sync::Mutex::new(Snapshot {
+                log,
+                tables: BTreeMap::new(),
+                files: Vec::new(),
+            }),
+        }))
+    }
+
+    async fn apply(self: Arc<Self>, ctx: SinkContext) -> Result<Box<dyn ChangeWriter>> {
+        let log = self.committer.read().await?.unwrap_or_default();
+        Ok(Box::new(Changes {
+            sink: self,
+            reporter: ctx.reporter,
             log,
-            progress,
-            index,
-            snapshot_files: Vec::new(),
-            snapshot: BTreeMap::new(),
             committed: BTreeMap::new(),
             open: Vec::new(),
             last_commit: None,
             last_write: Instant::now(),
-            committed_until,
-        };
-        let mut snapshot_finished = !matches!(plan, Plan::Snapshot { .. });
-        let mut tick = tokio::time::interval(self.max_file_age.min(Duration::from_secs(1)));
-        loop {
-            let msg = tokio::select! {
-                m = input.recv() => m,
-                _ = tick.tick() => {
-                    if run.due() {
-                        run.flush().await?;
-                    }
-                    continue;
-                }
-            };
-            let Some(msg) = msg else { break };
-            match msg {
-                Message::Batch(b) if b.is_empty() => {}
-                Message::Batch(b) if b.events[0].op == Op::Read => run.snapshot_rows(b).await?,
-                Message::Batch(b) => {
-                    run.progress.set_caught_up(index, false);
-                    run.open.push(b);
-                }
-                Message::SnapshotDone(p) => {
-                    run.snapshot_done(&p).await?;
-                    snapshot_finished = true;
-                }
-                Message::Commit(c) => {
-                    run.commit(c).await?;
-                    if run.due() {
-                        run.flush().await?;
-                    }
-                }
-                Message::Rollback => run.open.clear(),
-                Message::Ddl(d)
-                    if run.committed_until.as_ref().is_some_and(|done| {
-                        d.position.binlog_cmp(done) != std::cmp::Ordering::Greater
-                    }) => {}
-                Message::Ddl(d) => {
-                    // Files before a schema change keep the old schema.
-                    run.flush().await?;
-                    run.log.position = Some((&d.position).into());
-                    self.committer.write(&run.log).await?;
-                    run.progress.applied(index, d.commit_ts_us, 0);
-                }
-                Message::Heartbeat => {
-                    if run.due() {
-                        run.flush().await?;
-                    }
-                    if run.committed.is_empty() && run.open.is_empty() {
-                        run.progress.set_caught_up(index, true);
-                    }
-                }
-            }
-        }
-        // Stopping: write what whole transactions completed.
-        run.flush().await?;
-        if !snapshot_finished {
-            run.abandon().await;
-            tracing::warn!(sink = %self.name, "stopped before the snapshot finished; the next run starts it over");
-        }
-        Ok(())
+        }))
+    }
+
+    fn view(&self) -> View {
+        View::ChangeLog(Arc::new(read::Archive(self.committer.clone())))
     }
 }

@@ -1,0 +1,56 @@
+//! What `sluice verify` reads of a sink: each sink says how its copy can be
+//! read back, so the verifier needs none of its internals.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+
+use crate::event::{Op, TableId, TableSchema};
+use crate::Result;
+
+/// How a sink's copy is read back.
+pub enum View {
+    /// A database of the source's family: compared with the source by
+    /// checksums on both servers, and repairable.
+    Database(DatabaseView),
+    /// An append-only log of every change (an archive): replayed into the
+    /// tables it describes.
+    ChangeLog(Arc<dyn ChangeLog>),
+    /// The sink cannot be read back, and why.
+    Unreadable(String),
+}
+
+/// A database sink's target.
+#[derive(Clone)]
+pub struct DatabaseView {
+    /// With its password: the verifier connects with it (and masks it).
+    pub url: String,
+    /// The statements the sink's writer connections start with (repairs
+    /// write the way the sink does).
+    pub session: Vec<String>,
+    /// Where a source table lands on the target.
+    pub target: Arc<dyn Fn(&TableId) -> TableId + Send + Sync>,
+}
+
+/// An archive's committed changes, read back.
+#[async_trait]
+pub trait ChangeLog: Send + Sync {
+    /// Every committed row of `table` (the snapshot, then each change), in
+    /// the order they were written.
+    async fn read(&self, table: &TableSchema) -> Result<Vec<LoggedBatch>>;
+}
+
+/// Rows of one committed file, in `table`'s current shape.
+pub struct LoggedBatch {
+    /// Each row's operation.
+    pub ops: Vec<Op>,
+    /// The row as the change left it (for a delete, the row deleted), every
+    /// column nullable.
+    pub image: RecordBatch,
+    /// Columns the file lacks (added to the table after it was written):
+    /// the server filled them in without a change in the log.
+    pub missing: Vec<usize>,
+    /// The old rows of updates, when the archive keeps them.
+    pub before: Option<RecordBatch>,
+}
