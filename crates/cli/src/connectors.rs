@@ -1,0 +1,11 @@
+//! Every source and sink this binary offers: one line each.
+
+sluice_core::connectors! {
+    sources {
+        Mysql(sluice_mysql::MysqlSourceConfig),
+    }
+    sinks {
+        Mysql(sluice_mysql::MysqlSinkConfig),
+        Parquet(sluice_parquet::ParquetSinkConfig),
+    }
+}

@@ -1,0 +1,552 @@
+//! Which apply lane gets which row change.
+//!
+//! A sink that applies changes over several connections ("lanes") may
+//! reorder changes that go to different lanes. Two changes must stay in
+//! source order, so in one lane, whenever they can touch the same row or
+//! act on each other:
+//! - **the same key under the column's collation**: `'k1'` and `'K1'` are
+//!   one row in a `_ci` column, `'x'` and `'x '` one row under PAD SPACE.
+//!   Key columns whose equality is byte equality (integers, temporal
+//!   types, binary strings, `_nopad_bin`) are hashed by their bytes, `_bin`
+//!   text without its trailing spaces; columns compared by a collation's
+//!   rules (case, accents, expansions such as `ß` = `ss`) take no part in
+//!   the hash, so values the server holds equal always share a lane;
+//! - **another unique key**: a write of one row can collide with another
+//!   row on any unique index (a REPLACE would delete it), so every change
+//!   of a table with a second unique index goes to one lane;
+//! - **foreign keys**: a change of a parent row cascades to child rows, and
+//!   a child row must follow its parent; every change of tables a foreign
+//!   key joins goes to one lane, applied one by one in source order;
+//! - **tables without a key**: rows are matched by their whole image, in
+//!   source order, one lane per table.
+//!
+//! Lanes are chosen by a fixed hash (FNV-1a), so a restarted pipeline puts
+//! every change in the lane that applied it before: each lane skips what
+//! its own checkpoint covers.
+//!
+//! [`Router`] does this for any sink that applies over several
+//! connections: it turns each batch into every lane's row operations.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+
+use crate::event::{ChangeBatch, Equality, Op, TableSchema};
+use crate::{Error, Result};
+
+/// How one table's changes are placed.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Changes are applied one by one in source order (foreign keys,
+    /// tables without a key); otherwise a lane may merge changes by key.
+    pub ordered: bool,
+    /// The key columns whose values choose the lane, and how each compares;
+    /// empty when the whole table shares one lane.
+    hashed: Vec<(usize, Equality)>,
+    /// The hash of what decides the lane besides the hashed columns.
+    seed: u64,
+}
+
+impl Route {
+    /// The route for `table`'s changes.
+    pub fn of(table: &TableSchema) -> Route {
+        if table.constraints.foreign_key {
+            // One lane for every table a foreign key joins: a cascade may
+            // reach any of them.
+            return Route {
+                ordered: true,
+                hashed: Vec::new(),
+                seed: fnv(FNV_SEED, b"\x00foreign keys"),
+            };
+        }
+        let seed = fnv(
+            fnv(FNV_SEED, table.id.database.as_bytes()),
+            format!("\x00{}", table.id.name).as_bytes(),
+        );
+        let ordered = table.key.is_empty();
+        let hashed = if ordered || table.has_other_unique_keys() {
+            Vec::new()
+        } else {
+            table
+                .key
+                .iter()
+                .map(|&k| (k, table.columns[k].equality()))
+                .filter(|(_, e)| *e != Equality::Collation)
+                .collect()
+        };
+        Route {
+            ordered,
+            hashed,
+            seed,
+        }
+    }
+
+    /// The lane of row `row` of `image`, among `lanes`.
+    pub fn lane(&self, image: &RecordBatch, row: usize, lanes: usize) -> usize {
+        let mut h = self.seed;
+        for &(col, eq) in &self.hashed {
+            h = hash_value(h, image.column(col).as_ref(), row, eq);
+        }
+        (h % lanes.max(1) as u64) as usize
+    }
+
+    /// Whether every change of the table goes to one lane.
+    pub fn whole_table(&self) -> bool {
+        self.hashed.is_empty()
+    }
+}
+
+/// Routes per table definition (an `Arc` the source shares), computed once.
+#[derive(Default)]
+pub struct Routes {
+    known: HashMap<usize, (Arc<TableSchema>, Route)>,
+}
+
+impl Routes {
+    pub fn get(&mut self, table: &Arc<TableSchema>) -> &Route {
+        let id = Arc::as_ptr(table) as usize;
+        // The entry holds the Arc, so its address is not reused while known.
+        &self
+            .known
+            .entry(id)
+            .or_insert_with(|| (table.clone(), Route::of(table)))
+            .1
+    }
+}
+
+/// What a routed row change asks of the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Make the row equal to the after image (ordered: insert it).
+    Upsert,
+    /// Remove the row with the before image's key (ordered: the row equal
+    /// to the before image).
+    Delete,
+    /// Ordered tables only: change the row of the before image into the
+    /// after image.
+    Update,
+}
+
+/// One row change, routed to a lane.
+pub struct RowOp {
+    pub batch: Arc<ChangeBatch>,
+    pub row: usize,
+    pub kind: Kind,
+    /// The row's key, byte for byte (merged operations only): within one
+    /// target transaction only the last operation on a key matters.
+    pub key: Vec<u8>,
+    /// Applied as the source ran it, in order, not merged by key.
+    pub ordered: bool,
+}
+
+impl RowOp {
+    /// The row image this operation names its row by: the before image of
+    /// deletes and updates, else the after image.
+    pub fn image(&self, after: bool) -> Result<&RecordBatch> {
+        if after {
+            self.batch.after.as_ref()
+        } else {
+            self.batch.before.as_ref()
+        }
+        .ok_or_else(|| Error::Internal(format!("{}: missing row image", self.batch.table.id)))
+    }
+}
+
+/// Splits change batches into each lane's row operations: an insert or an
+/// update that keeps its key is an upsert of the after image, a delete a
+/// delete by key, an update that changes the key both; tables whose changes
+/// must run as the source ran them (foreign keys, no key) keep their
+/// inserts, updates and deletes.
+#[derive(Default)]
+pub struct Router {
+    routes: Routes,
+}
+
+impl Router {
+    /// `batch`'s operations for each of `lanes` lanes.
+    pub fn route(&mut self, batch: ChangeBatch, lanes: usize) -> Result<Vec<Vec<RowOp>>> {
+        let n = lanes.max(1);
+        let batch = Arc::new(batch);
+        let mut routed: Vec<Vec<RowOp>> = (0..n).map(|_| Vec::new()).collect();
+        let table = &batch.table;
+        let route = self.routes.get(table).clone();
+        let missing = |op: Op| {
+            Error::Internal(format!(
+                "{}: a {op:?} event without its row image",
+                table.id
+            ))
+        };
+        for (row, ev) in batch.events.iter().enumerate() {
+            let (before, after) = (batch.before.as_ref(), batch.after.as_ref());
+            let mut push = |kind: Kind, image: &RecordBatch, key: Vec<u8>| {
+                routed[route.lane(image, row, n)].push(RowOp {
+                    batch: batch.clone(),
+                    row,
+                    kind,
+                    key,
+                    ordered: route.ordered,
+                })
+            };
+            if route.ordered {
+                match (ev.op, before, after) {
+                    (Op::Insert | Op::Read, _, Some(a)) => push(Kind::Upsert, a, Vec::new()),
+                    (Op::Delete, Some(b), _) => push(Kind::Delete, b, Vec::new()),
+                    (Op::Update, Some(b), Some(_)) => push(Kind::Update, b, Vec::new()),
+                    (op, _, _) => return Err(missing(op)),
+                }
+                continue;
+            }
+            match (ev.op, before, after) {
+                (Op::Insert | Op::Read, _, Some(a)) => {
+                    push(Kind::Upsert, a, key_bytes(table, a, row))
+                }
+                (Op::Delete, Some(b), _) => push(Kind::Delete, b, key_bytes(table, b, row)),
+                (Op::Update, Some(b), Some(a)) => {
+                    let (kb, ka) = (key_bytes(table, b, row), key_bytes(table, a, row));
+                    if kb != ka {
+                        push(Kind::Delete, b, kb);
+                    }
+                    push(Kind::Upsert, a, ka);
+                }
+                (op, _, _) => return Err(missing(op)),
+            }
+        }
+        Ok(routed)
+    }
+}
+
+/// Row `row`'s key values in `image`, byte for byte and unambiguous
+/// (each value tagged and, when variable, length-prefixed).
+pub fn key_bytes(table: &TableSchema, image: &RecordBatch, row: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 * table.key.len());
+    for &k in &table.key {
+        value_bytes(
+            image.column(k).as_ref(),
+            row,
+            Equality::Bytes,
+            true,
+            &mut out,
+        );
+    }
+    out
+}
+
+const FNV_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// Mixes one value into `h`: values the server holds equal mix equally.
+fn hash_value(h: u64, a: &dyn Array, row: usize, eq: Equality) -> u64 {
+    // The bytes without length prefixes: lanes must stay what earlier
+    // versions chose, so that a restarted pipeline finds its changes where
+    // each lane's checkpoint expects them.
+    let mut bytes = Vec::with_capacity(16);
+    value_bytes(a, row, eq, false, &mut bytes);
+    fnv(h, &bytes)
+}
+
+/// Appends one value's bytes to `out`: a tag (null or not), then the value
+/// (integers widened to 64 bits, -0.0 as 0.0, text without trailing
+/// spaces under `BytesPadded`), variable-length values length-prefixed
+/// with `prefixed` (so that a sequence of values is unambiguous). Values
+/// the server holds equal under `eq` give equal bytes; types without bytes
+/// here give the tag only.
+fn value_bytes(a: &dyn Array, row: usize, eq: Equality, prefixed: bool, out: &mut Vec<u8>) {
+    if a.is_null(row) {
+        out.push(0);
+        return;
+    }
+    out.push(1);
+    let mut var = |b: &[u8]| {
+        if prefixed {
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        }
+        out.extend_from_slice(b);
+    };
+    match a.data_type() {
+        DataType::Int8 => {
+            out.extend_from_slice(&(a.as_primitive::<Int8Type>().value(row) as i64).to_le_bytes())
+        }
+        DataType::Int16 => {
+            out.extend_from_slice(&(a.as_primitive::<Int16Type>().value(row) as i64).to_le_bytes())
+        }
+        DataType::Int32 => {
+            out.extend_from_slice(&(a.as_primitive::<Int32Type>().value(row) as i64).to_le_bytes())
+        }
+        DataType::Int64 => {
+            out.extend_from_slice(&a.as_primitive::<Int64Type>().value(row).to_le_bytes())
+        }
+        DataType::UInt8 => {
+            out.extend_from_slice(&(a.as_primitive::<UInt8Type>().value(row) as u64).to_le_bytes())
+        }
+        DataType::UInt16 => {
+            out.extend_from_slice(&(a.as_primitive::<UInt16Type>().value(row) as u64).to_le_bytes())
+        }
+        DataType::UInt32 => {
+            out.extend_from_slice(&(a.as_primitive::<UInt32Type>().value(row) as u64).to_le_bytes())
+        }
+        DataType::UInt64 => {
+            out.extend_from_slice(&a.as_primitive::<UInt64Type>().value(row).to_le_bytes())
+        }
+        // -0 and 0 are one key.
+        DataType::Float32 => {
+            let f = a.as_primitive::<Float32Type>().value(row) as f64 + 0.0;
+            out.extend_from_slice(&f.to_bits().to_le_bytes())
+        }
+        DataType::Float64 => {
+            let f = a.as_primitive::<Float64Type>().value(row) + 0.0;
+            out.extend_from_slice(&f.to_bits().to_le_bytes())
+        }
+        DataType::Decimal128(_, _) => {
+            out.extend_from_slice(&a.as_primitive::<Decimal128Type>().value(row).to_le_bytes())
+        }
+        DataType::Decimal256(_, _) => {
+            out.extend_from_slice(&a.as_primitive::<Decimal256Type>().value(row).to_le_bytes())
+        }
+        DataType::Date32 => {
+            out.extend_from_slice(&a.as_primitive::<Date32Type>().value(row).to_le_bytes())
+        }
+        DataType::Timestamp(_, _) => out.extend_from_slice(
+            &a.as_primitive::<TimestampMicrosecondType>()
+                .value(row)
+                .to_le_bytes(),
+        ),
+        DataType::Duration(_) => out.extend_from_slice(
+            &a.as_primitive::<DurationMicrosecondType>()
+                .value(row)
+                .to_le_bytes(),
+        ),
+        DataType::Utf8 => {
+            let s = a.as_string::<i32>().value(row);
+            let s = if eq == Equality::BytesPadded {
+                s.trim_end_matches(' ')
+            } else {
+                s
+            };
+            var(s.as_bytes())
+        }
+        DataType::Binary => var(a.as_binary::<i32>().value(row)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ColumnDef, Constraints, KeyKind, TableDdl, TableId};
+    use crate::types::{arrow_schema, LogicalType};
+    use arrow_array::{ArrayRef, Int32Array, StringArray};
+
+    fn table(collations: &[&str], unique: Vec<Vec<usize>>, fk: bool) -> TableSchema {
+        let mut columns = vec![ColumnDef {
+            name: "id".into(),
+            logical: LogicalType::Int {
+                bytes: 4,
+                unsigned: false,
+            },
+            column_type: "int(11)".into(),
+            nullable: false,
+            charset: None,
+            collation: None,
+        }];
+        for (i, c) in collations.iter().enumerate() {
+            columns.push(ColumnDef {
+                name: format!("s{i}"),
+                logical: LogicalType::Text,
+                column_type: "varchar(20)".into(),
+                nullable: false,
+                charset: Some("utf8mb4".into()),
+                collation: Some(c.to_string()),
+            });
+        }
+        let key: Vec<usize> = (0..columns.len()).collect();
+        TableSchema {
+            id: TableId::new("d", "t"),
+            arrow: arrow_schema(&columns),
+            columns,
+            key: key.clone(),
+            key_kind: KeyKind::Primary,
+            ddl: TableDdl::default(),
+            estimated_rows: 0,
+            constraints: Constraints {
+                unique_keys: [vec![key], unique].concat(),
+                foreign_key: fk,
+            },
+        }
+    }
+
+    fn batch(t: &TableSchema, ids: &[i32], texts: &[&str]) -> RecordBatch {
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(Int32Array::from(ids.to_vec()))];
+        for _ in 1..t.columns.len() {
+            cols.push(Arc::new(StringArray::from(texts.to_vec())));
+        }
+        RecordBatch::try_new(t.arrow.clone(), cols).expect("a batch of the table")
+    }
+
+    #[test]
+    fn values_equal_under_the_collation_share_a_lane() {
+        for (collation, same) in [
+            ("utf8mb4_general_ci", ["k1", "K1", "k1 ", "ķ1"]),
+            ("utf8mb4_bin", ["ab", "ab ", "ab  ", "ab"]),
+        ] {
+            let t = table(&[collation], Vec::new(), false);
+            let r = Route::of(&t);
+            let b = batch(&t, &[7, 7, 7, 7], &same);
+            let lanes: Vec<usize> = (0..4).map(|i| r.lane(&b, i, 8)).collect();
+            assert!(
+                lanes.iter().all(|l| *l == lanes[0]),
+                "{collation}: {lanes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_keys_spread_and_collated_keys_fall_back_to_the_table() {
+        let t = table(&[], Vec::new(), false);
+        let r = Route::of(&t);
+        let b = batch(&t, &(0..64).collect::<Vec<_>>(), &[]);
+        let lanes: std::collections::HashSet<usize> = (0..64).map(|i| r.lane(&b, i, 4)).collect();
+        assert_eq!(lanes.len(), 4);
+        assert!(!r.ordered);
+        // A text key under a case-insensitive collation: the int part still spreads.
+        assert!(!Route::of(&table(&["utf8mb4_unicode_ci"], Vec::new(), false)).whole_table());
+        // A second unique key, or a foreign key: one lane for the table.
+        assert!(Route::of(&table(&[], vec![vec![0, 0]], false)).whole_table());
+        let fk = Route::of(&table(&[], Vec::new(), true));
+        assert!(fk.whole_table() && fk.ordered);
+    }
+
+    /// Lanes must be what earlier versions chose (a restarted pipeline
+    /// finds its changes where each lane's checkpoint expects them): the
+    /// hash of every type equals the one sluice 0.1 shipped, kept here.
+    #[test]
+    fn lanes_are_the_ones_earlier_versions_chose() {
+        use arrow_array::{
+            ArrayRef, BinaryArray, Float64Array, Int32Array, StringArray, UInt64Array,
+        };
+        let arrays: Vec<(ArrayRef, Equality)> = vec![
+            (
+                Arc::new(Int32Array::from(vec![Some(-7), None, Some(1 << 30)])),
+                Equality::Bytes,
+            ),
+            (
+                Arc::new(UInt64Array::from(vec![0, u64::MAX, 42])),
+                Equality::Bytes,
+            ),
+            (
+                Arc::new(Float64Array::from(vec![-0.0, 1.5, f64::MAX])),
+                Equality::Bytes,
+            ),
+            (
+                Arc::new(StringArray::from(vec![Some("ab  "), Some(""), None])),
+                Equality::BytesPadded,
+            ),
+            (
+                Arc::new(StringArray::from(vec!["k1", "K1", "ķ1"])),
+                Equality::Bytes,
+            ),
+            (
+                Arc::new(BinaryArray::from(vec![&b"\x00\x01"[..], b"", b"xyz"])),
+                Equality::Bytes,
+            ),
+        ];
+        for (a, eq) in &arrays {
+            for row in 0..a.len() {
+                for h in [FNV_SEED, 12345] {
+                    assert_eq!(
+                        hash_value(h, a.as_ref(), row, *eq),
+                        earlier_hash_value(h, a.as_ref(), row, *eq),
+                        "{:?} row {row}",
+                        a.data_type()
+                    );
+                }
+            }
+        }
+    }
+
+    fn earlier_hash_value(h: u64, a: &dyn Array, row: usize, eq: Equality) -> u64 {
+        if a.is_null(row) {
+            return fnv(h, &[0]);
+        }
+        let h = fnv(h, &[1]);
+        match a.data_type() {
+            DataType::Int8 => fnv(
+                h,
+                &(a.as_primitive::<Int8Type>().value(row) as i64).to_le_bytes(),
+            ),
+            DataType::Int16 => fnv(
+                h,
+                &(a.as_primitive::<Int16Type>().value(row) as i64).to_le_bytes(),
+            ),
+            DataType::Int32 => fnv(
+                h,
+                &(a.as_primitive::<Int32Type>().value(row) as i64).to_le_bytes(),
+            ),
+            DataType::Int64 => fnv(h, &a.as_primitive::<Int64Type>().value(row).to_le_bytes()),
+            DataType::UInt8 => fnv(
+                h,
+                &(a.as_primitive::<UInt8Type>().value(row) as u64).to_le_bytes(),
+            ),
+            DataType::UInt16 => fnv(
+                h,
+                &(a.as_primitive::<UInt16Type>().value(row) as u64).to_le_bytes(),
+            ),
+            DataType::UInt32 => fnv(
+                h,
+                &(a.as_primitive::<UInt32Type>().value(row) as u64).to_le_bytes(),
+            ),
+            DataType::UInt64 => fnv(h, &a.as_primitive::<UInt64Type>().value(row).to_le_bytes()),
+            // -0 and 0 are one key.
+            DataType::Float32 => {
+                let f = a.as_primitive::<Float32Type>().value(row) as f64 + 0.0;
+                fnv(h, &f.to_bits().to_le_bytes())
+            }
+            DataType::Float64 => {
+                let f = a.as_primitive::<Float64Type>().value(row) + 0.0;
+                fnv(h, &f.to_bits().to_le_bytes())
+            }
+            DataType::Decimal128(_, _) => fnv(
+                h,
+                &a.as_primitive::<Decimal128Type>().value(row).to_le_bytes(),
+            ),
+            DataType::Decimal256(_, _) => fnv(
+                h,
+                &a.as_primitive::<Decimal256Type>().value(row).to_le_bytes(),
+            ),
+            DataType::Date32 => fnv(h, &a.as_primitive::<Date32Type>().value(row).to_le_bytes()),
+            DataType::Timestamp(_, _) => fnv(
+                h,
+                &a.as_primitive::<TimestampMicrosecondType>()
+                    .value(row)
+                    .to_le_bytes(),
+            ),
+            DataType::Duration(_) => fnv(
+                h,
+                &a.as_primitive::<DurationMicrosecondType>()
+                    .value(row)
+                    .to_le_bytes(),
+            ),
+            DataType::Utf8 => {
+                let s = a.as_string::<i32>().value(row);
+                let s = if eq == Equality::BytesPadded {
+                    s.trim_end_matches(' ')
+                } else {
+                    s
+                };
+                fnv(h, s.as_bytes())
+            }
+            DataType::Binary => fnv(h, a.as_binary::<i32>().value(row)),
+            // Types without a hash here share a lane.
+            _ => h,
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Arrow values back into text the server turns into exactly the source's
+//! stored value, for a connection set up by [`crate::connect`]
+//! (`utf8mb4`, `time_zone = '+00:00'`, no `NO_BACKSLASH_ESCAPES`).
+//!
+//! Two forms: SQL literals for `INSERT ... VALUES`, and fields of the
+//! tab-separated stream `LOAD DATA LOCAL INFILE` reads (where binary columns
+//! travel as hex and BIT as a decimal number, converted by the statement's
+//! `SET` clause; see `sinks::mysql::load_data`).
+
+use std::fmt::Write;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
+
+use crate::event::{quote_ident, ColumnDef, Equality, TableSchema};
+use crate::temporal;
+use crate::types::{push_decimal, LogicalType};
+use crate::{Error, Result};
+
+/// Which text form to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// A SQL literal: `'text'`, `X'00ff'`, `NULL`.
+    Literal,
+    /// A LOAD DATA field (tab-separated, backslash-escaped): `text`, `00ff`, `\N`.
+    LoadData,
+}
+
+/// Writes one column's values.
+pub struct ColumnEncoder<'a> {
+    array: &'a ArrayRef,
+    ty: LogicalType,
+}
+
+impl<'a> ColumnEncoder<'a> {
+    pub fn new(array: &'a ArrayRef, ty: LogicalType) -> Result<Self> {
+        if array.data_type() != &ty.arrow_type() {
+            return Err(Error::Data(format!(
+                "column of type {:?} cannot hold {:?} values",
+                ty,
+                array.data_type()
+            )));
+        }
+        Ok(ColumnEncoder { array, ty })
+    }
+
+    pub fn write(&self, row: usize, out: &mut String) {
+        self.write_as(row, out, Form::Literal)
+    }
+
+    pub fn write_as(&self, row: usize, out: &mut String, form: Form) {
+        let a = self.array;
+        let quote = |out: &mut String| {
+            if form == Form::Literal {
+                out.push('\'')
+            }
+        };
+        if a.is_null(row) {
+            out.push_str(if form == Form::Literal { "NULL" } else { "\\N" });
+            return;
+        }
+        match a.data_type() {
+            DataType::Int8 => push_num(out, a.as_primitive::<Int8Type>().value(row)),
+            DataType::Int16 => push_num(out, a.as_primitive::<Int16Type>().value(row)),
+            DataType::Int32 => push_num(out, a.as_primitive::<Int32Type>().value(row)),
+            DataType::Int64 => push_num(out, a.as_primitive::<Int64Type>().value(row)),
+            DataType::UInt8 => push_num(out, a.as_primitive::<UInt8Type>().value(row)),
+            // YEAR as four digits: LOAD DATA reads a bare "0" as 2000, "0000" as 0000.
+            DataType::UInt16 if self.ty == LogicalType::Year => {
+                let _ = write!(out, "{:04}", a.as_primitive::<UInt16Type>().value(row));
+            }
+            DataType::UInt16 => push_num(out, a.as_primitive::<UInt16Type>().value(row)),
+            DataType::UInt32 => push_num(out, a.as_primitive::<UInt32Type>().value(row)),
+            DataType::UInt64 => push_num(out, a.as_primitive::<UInt64Type>().value(row)),
+            DataType::Decimal128(_, s) => {
+                let v = a.as_primitive::<Decimal128Type>().value(row);
+                push_decimal(out, &v.to_string(), *s as usize)
+            }
+            DataType::Decimal256(_, s) => {
+                let v = a.as_primitive::<Decimal256Type>().value(row);
+                push_decimal(out, &v.to_string(), *s as usize)
+            }
+            // A FLOAT widened to f64 is exact; the shortest text for that f64
+            // parses back to the same bits, so no double rounding can occur.
+            DataType::Float32 => {
+                let _ = write!(
+                    out,
+                    "{:e}",
+                    a.as_primitive::<Float32Type>().value(row) as f64
+                );
+            }
+            DataType::Float64 => {
+                let _ = write!(out, "{:e}", a.as_primitive::<Float64Type>().value(row));
+            }
+            DataType::Date32 => {
+                quote(out);
+                let days = a.as_primitive::<Date32Type>().value(row);
+                temporal::write_date(out, temporal::days_to_date(days));
+                quote(out);
+            }
+            DataType::Timestamp(_, _) => {
+                quote(out);
+                let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
+                temporal::write_datetime(out, temporal::us_to_datetime(us));
+                quote(out);
+            }
+            DataType::Duration(_) => {
+                quote(out);
+                temporal::write_time(out, a.as_primitive::<DurationMicrosecondType>().value(row));
+                quote(out);
+            }
+            DataType::Utf8 if form == Form::Literal => {
+                push_str(out, a.as_string::<i32>().value(row))
+            }
+            DataType::Utf8 => push_field(out, a.as_string::<i32>().value(row)),
+            DataType::Binary if form == Form::Literal => {
+                push_hex(out, a.as_binary::<i32>().value(row))
+            }
+            DataType::Binary => push_hex_digits(out, a.as_binary::<i32>().value(row)),
+            // `new` admits only the types above.
+            _ => out.push_str("NULL"),
+        }
+    }
+}
+
+/// Encoders for every column of `table`, over one row image.
+pub fn row_encoders<'a>(
+    table: &TableSchema,
+    image: &'a RecordBatch,
+) -> Result<Vec<ColumnEncoder<'a>>> {
+    table
+        .columns
+        .iter()
+        .zip(image.columns())
+        .map(|(c, a)| {
+            ColumnEncoder::new(a, c.logical)
+                .map_err(|e| Error::Data(format!("{} column `{}`: {e}", table.id, c.name)))
+        })
+        .collect()
+}
+
+/// `(v1,v2,...)` for one row.
+pub fn write_row(encoders: &[ColumnEncoder<'_>], row: usize, out: &mut String) {
+    out.push('(');
+    for (i, e) in encoders.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        e.write(row, out);
+    }
+    out.push(')');
+}
+
+/// `column <=> literal`; with `bytes`, a text column whose collation holds
+/// different bytes equal is compared byte for byte in its character set
+/// instead (under a `_ci` collation `'a'` equals `'A'`, under PAD SPACE
+/// `'x'` equals `'x '`).
+pub fn push_exact_match(out: &mut String, column: &ColumnDef, literal: &str, bytes: bool) {
+    if !bytes || column.equality() == Equality::Bytes {
+        out.push_str(&quote_ident(&column.name));
+        out.push_str(" <=> ");
+        out.push_str(literal);
+        return;
+    }
+    out.push_str("CAST(");
+    out.push_str(&quote_ident(&column.name));
+    out.push_str(" AS BINARY) <=> CAST(");
+    match column.charset.as_deref() {
+        None | Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii") => out.push_str(literal),
+        Some(cs) => {
+            let _ = write!(out, "CONVERT({literal} USING {cs})");
+        }
+    }
+    out.push_str(" AS BINARY)");
+}
+
+/// `` `a`, `b`, `c` `` for a table's columns.
+pub fn column_list(table: &TableSchema) -> String {
+    table
+        .columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds statements of the form `HEAD item,item,... TAIL`, each at most
+/// `limit` bytes unless a single item is larger.
+pub struct Chunked {
+    head: String,
+    tail: &'static str,
+    limit: usize,
+    current: String,
+    done: Vec<String>,
+}
+
+impl Chunked {
+    pub fn new(head: String, tail: &'static str, limit: usize) -> Self {
+        Chunked {
+            head,
+            tail,
+            limit,
+            current: String::new(),
+            done: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, item: &str) {
+        if !self.current.is_empty()
+            && self.current.len() + item.len() + self.tail.len() + 1 > self.limit
+        {
+            self.current.push_str(self.tail);
+            self.done.push(std::mem::take(&mut self.current));
+        }
+        if self.current.is_empty() {
+            self.current.push_str(&self.head);
+        } else {
+            self.current.push(',');
+        }
+        self.current.push_str(item);
+    }
+
+    pub fn finish(mut self) -> Vec<String> {
+        if !self.current.is_empty() {
+            self.current.push_str(self.tail);
+            self.done.push(self.current);
+        }
+        self.done
+    }
+}
+
+fn push_num(out: &mut String, v: impl std::fmt::Display) {
+    let _ = write!(out, "{v}");
+}
+
+/// A quoted string literal with MySQL's backslash escapes.
+pub fn push_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\x1a' => out.push_str("\\Z"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// A LOAD DATA field: the terminators and the escape character escaped.
+pub fn push_field(out: &mut String, s: &str) {
+    out.reserve(s.len());
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A hexadecimal literal, `X'..'`: binary data never passes through a character set.
+pub fn push_hex(out: &mut String, b: &[u8]) {
+    out.reserve(b.len() * 2 + 3);
+    out.push_str("X'");
+    push_hex_digits(out, b);
+    out.push('\'');
+}
+
+fn push_hex_digits(out: &mut String, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(b.len() * 2);
+    for x in b {
+        out.push(HEX[(x >> 4) as usize] as char);
+        out.push(HEX[(x & 15) as usize] as char);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_statements_stay_under_the_limit() {
+        let mut c = Chunked::new("INSERT INTO t VALUES ".into(), "", 30);
+        for item in ["(1)", "(2)", "(3)", "(4)"] {
+            c.push(item);
+        }
+        assert_eq!(
+            c.finish(),
+            vec![
+                "INSERT INTO t VALUES (1),(2)",
+                "INSERT INTO t VALUES (3),(4)"
+            ]
+        );
+        let mut c = Chunked::new("DELETE FROM t WHERE k IN (".into(), ")", 1000);
+        c.push("1");
+        c.push("2");
+        assert_eq!(c.finish(), vec!["DELETE FROM t WHERE k IN (1,2)"]);
+        assert!(Chunked::new("x".into(), "", 10).finish().is_empty());
+    }
+
+    #[test]
+    fn decimals() {
+        let mut s = String::new();
+        push_decimal(&mut s, "-150", 2);
+        assert_eq!(s, "-1.50");
+        s.clear();
+        push_decimal(&mut s, "5", 3);
+        assert_eq!(s, "0.005");
+        s.clear();
+        push_decimal(&mut s, "12", 0);
+        assert_eq!(s, "12");
+    }
+
+    #[test]
+    fn strings_and_bytes() {
+        let mut s = String::new();
+        push_str(&mut s, "a'b\\c\0\n");
+        assert_eq!(s, "'a\\'b\\\\c\\0\\n'");
+        s.clear();
+        push_hex(&mut s, &[0, 255, 16]);
+        assert_eq!(s, "X'00FF10'");
+        s.clear();
+        push_field(&mut s, "a\tb\\N\n\0");
+        assert_eq!(s, "a\\tb\\\\N\\n\\0");
+    }
+
+    #[test]
+    fn floats_round_trip_through_text() {
+        for f in [f32::MAX, f32::MIN_POSITIVE, 0.1f32, -3.4028235e38, 1e-45] {
+            let s = format!("{:e}", f as f64);
+            assert_eq!(s.parse::<f64>().unwrap() as f32, f, "{s}");
+        }
+    }
+}

@@ -1,0 +1,683 @@
+//! Following the binlog: row events of the selected tables become change
+//! batches, transaction ends become commits, schema changes are tracked and
+//! passed on, and a dropped connection is resumed from the last commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+
+use super::CdcConfig;
+use crate::binlog::ddl::{self, DdlKind};
+use crate::binlog::reader::{BinlogEvent, BinlogReader, RowImages, StartAt};
+use crate::binlog::schema::{self, Collations, MappedTable};
+use crate::binlog::values;
+use crate::catalog;
+use crate::connect::Endpoint;
+use crate::decode::RowDecoder;
+use crate::event::{
+    ChangeBatch, Constraints, EventInfo, KeyKind, Op, Position, TableId, TableSchema,
+};
+use crate::filter::TableFilter;
+use crate::stage::{Commit, DdlChange, Emitter, Message, OnUnsupportedDdl, Stop};
+use crate::throttle::Throttle;
+use crate::types::arrow_schema;
+use crate::{Error, Result};
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub struct CdcReader {
+    endpoint: Endpoint,
+    server_id: u32,
+    filter: TableFilter,
+    tables: HashMap<TableId, Arc<TableSchema>>,
+    batch_size: usize,
+    heartbeat: Duration,
+    on_unsupported: OnUnsupportedDdl,
+    /// Reconnection attempts in a row without progress before giving up.
+    reconnect_attempts: u32,
+    /// For reading table definitions the binlog cannot describe.
+    meta: Option<Conn>,
+    collations: Collations,
+    throttle: Option<Arc<Throttle>>,
+    /// Every foreign key's (child, parent) on the source, kept current
+    /// through schema changes: which tables are joined decides how sinks
+    /// order their changes.
+    foreign_keys: Vec<(TableId, TableId)>,
+}
+
+/// Why following stopped without an error.
+enum Flow {
+    Stopped,
+    /// The sinks are gone (they failed; the engine reports why).
+    Closed,
+    /// The server ended the stream (it is shutting down): reconnect.
+    Ended,
+}
+
+impl CdcReader {
+    pub fn new(
+        endpoint: Endpoint,
+        server_id: u32,
+        filter: TableFilter,
+        tables: Vec<Arc<TableSchema>>,
+        batch_size: usize,
+        config: &CdcConfig,
+        throttle: Option<Arc<Throttle>>,
+    ) -> Self {
+        CdcReader {
+            endpoint,
+            server_id,
+            filter,
+            tables: tables.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            batch_size: batch_size.max(1),
+            heartbeat: Duration::from_millis(config.heartbeat_ms.max(100)),
+            on_unsupported: config.on_unsupported_ddl,
+            reconnect_attempts: config.reconnect_attempts,
+            meta: None,
+            collations: Collations::new(),
+            throttle,
+            foreign_keys: Vec::new(),
+        }
+    }
+
+    /// Follows changes from `from` until stopped. Reconnects with backoff
+    /// after a lost connection, from the last complete transaction; gives up
+    /// after `cdc.reconnect_attempts` attempts in a row that made no progress.
+    pub async fn run(mut self, from: Position, out: Emitter, mut stop: Stop) -> Result<()> {
+        self.precheck().await?;
+        tracing::info!(position = %from, server_id = self.server_id, "following the binlog");
+        let mut resume = from;
+        let mut backoff = Duration::from_millis(250);
+        let mut failures = 0u32;
+        loop {
+            let before = resume.clone();
+            let result = self.follow(&mut resume, &out, &mut stop).await;
+            let err = match result {
+                Ok(Flow::Stopped) | Ok(Flow::Closed) => return Ok(()),
+                Ok(Flow::Ended) => Error::Data("the source closed the binlog stream".into()),
+                Err(
+                    e @ (Error::Precondition { .. }
+                    | Error::Data(_)
+                    | Error::Config(_)
+                    | Error::Internal(_)),
+                ) => return Err(e),
+                Err(e) => e,
+            };
+            if resume != before {
+                failures = 0;
+                backoff = Duration::from_millis(250);
+            }
+            failures += 1;
+            if failures > self.reconnect_attempts {
+                return Err(Error::precondition(
+                    format!(
+                        "lost the binlog connection to the source at {} {failures} times in a row without progress, at {resume}; last error: {err}",
+                        self.endpoint.masked()
+                    ),
+                    "check that the source is up and reachable, then rerun the pipeline: it resumes from its checkpoint",
+                ));
+            }
+            crate::progress::transient_error();
+            tracing::warn!(error = %err, position = %resume, attempt = failures, retry_in_ms = backoff.as_millis() as u64, "binlog connection lost; reconnecting");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// The source must log full row images for sluice to apply changes
+    /// exactly (checked again here: settings can change after `sluice run`'s
+    /// precheck, and a resumed pipeline may start straight here).
+    async fn precheck(&mut self) -> Result<()> {
+        let mut conn = self.endpoint.connect(&[]).await?;
+        crate::precheck::enforce(
+            &super::precheck::binlog_settings(&self.endpoint, &mut conn).await?,
+        )?;
+        // Some collations (MariaDB's UCA 14) have no id; they never appear in a binlog.
+        let collations: Vec<(Option<u16>, Option<String>, String)> = conn
+            .query(
+                "SELECT ID, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS",
+            )
+            .await
+            .map_err(|e| self.endpoint.error("reading the collations", e))?;
+        self.collations = collations
+            .into_iter()
+            .filter_map(|(id, cs, name)| Some((id?, (cs?, name))))
+            .collect();
+        self.foreign_keys = catalog::foreign_key_edges(&self.endpoint, &mut conn).await?;
+        self.meta = Some(conn);
+        Ok(())
+    }
+
+    async fn follow(
+        &mut self,
+        resume: &mut Position,
+        out: &Emitter,
+        stop: &mut Stop,
+    ) -> Result<Flow> {
+        let start = if !resume.file.is_empty() {
+            StartAt::File {
+                file: resume.file.clone(),
+                offset: resume.offset.max(4),
+            }
+        } else if let Some(g) = &resume.gtid {
+            StartAt::MariaDbGtid(g.clone())
+        } else {
+            return Err(Error::Internal("no binlog position to start from".into()));
+        };
+        let mut reader = BinlogReader::open(
+            &self.endpoint,
+            self.server_id,
+            &start,
+            resume.gtid.as_deref().unwrap_or(""),
+            self.heartbeat,
+            self.collations.clone(),
+        )
+        .await?;
+        // Changes of the open transaction already sent on: a reconnect must retract them.
+        let mut partial = false;
+        let mut standalone = false;
+        let flow = loop {
+            let next = tokio::select! {
+                n = reader.next() => n,
+                _ = stop.wait_for(|s| *s) => break Flow::Stopped,
+            };
+            let ev = match next {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break Flow::Ended,
+                Err(e) => {
+                    if partial {
+                        let _ = out.send(Message::Rollback).await;
+                    }
+                    reader.close().await;
+                    return Err(e);
+                }
+            };
+            let ts_us = reader.last_timestamp as i64 * 1_000_000;
+            let sent = match ev {
+                BinlogEvent::Begin { .. } => true,
+                BinlogEvent::Standalone { .. } => {
+                    standalone = true;
+                    true
+                }
+                BinlogEvent::Rows {
+                    table,
+                    op,
+                    rows,
+                    mapped,
+                    foreign_key_checks,
+                } => {
+                    if !self.selected(&table) {
+                        continue;
+                    }
+                    let position = Arc::new(reader.position());
+                    let (schema, keep) = self.resolve(&table, mapped, &position).await?;
+                    let mut ok = true;
+                    for chunk in rows.chunks(self.batch_size) {
+                        let mut batch =
+                            self.batch(&schema, keep.as_deref(), op, chunk, &position, ts_us)?;
+                        if !foreign_key_checks {
+                            for e in &mut batch.events {
+                                e.foreign_key_checks = false;
+                            }
+                        }
+                        crate::throttle::while_paused().await;
+                        if let Some(throttle) = &self.throttle {
+                            throttle
+                                .take(batch.len() as u64, batch.byte_size() as u64)
+                                .await;
+                        }
+                        partial = true;
+                        if out.send(Message::Batch(batch)).await.is_err() {
+                            ok = false;
+                            break;
+                        }
+                    }
+                    ok
+                }
+                BinlogEvent::Commit => {
+                    let position = reader.position();
+                    *resume = position.clone();
+                    partial = false;
+                    let c = Commit {
+                        position,
+                        commit_ts_us: ts_us,
+                    };
+                    out.send(Message::Commit(Arc::new(c))).await.is_ok()
+                }
+                BinlogEvent::Query { schema, sql } => {
+                    let ok = self
+                        .statement(&schema, &sql, reader.position(), ts_us, out)
+                        .await?;
+                    if standalone {
+                        *resume = reader.position();
+                        standalone = false;
+                    }
+                    ok
+                }
+                BinlogEvent::Heartbeat => {
+                    if partial {
+                        true
+                    } else {
+                        out.send(Message::Heartbeat).await.is_ok()
+                    }
+                }
+            };
+            if !sent {
+                break Flow::Closed;
+            }
+        };
+        if partial && !matches!(flow, Flow::Closed) {
+            // Stopped or ended mid-transaction: the sinks must not commit half of it.
+            let _ = out.send(Message::Rollback).await;
+        }
+        reader.close().await;
+        Ok(flow)
+    }
+
+    /// The definition to decode a rows event of `table` with: the binlog's
+    /// own description of the table at that point (TABLE_MAP metadata), with
+    /// what information_schema adds; the cached one while they agree.
+    async fn resolve(
+        &mut self,
+        table: &TableId,
+        mapped: Option<MappedTable>,
+        position: &Position,
+    ) -> Result<(Arc<TableSchema>, Option<Vec<usize>>)> {
+        let cached = self.tables.get(table).cloned();
+        let Some(mut mapped) = mapped else {
+            // No FULL metadata: fall back to information_schema (racy under fast DDL).
+            let schema = match cached {
+                Some(c) => c,
+                None => self.reload(table).await?.ok_or_else(|| {
+                    Error::Data(format!(
+                        "{table} at {position}: the table no longer exists and the binlog does not describe it; set binlog_row_metadata=FULL on the source"
+                    ))
+                })?,
+            };
+            let keep = (!schema.ddl.generated.is_empty()).then(|| {
+                (0..schema.columns.len() + schema.ddl.generated.len())
+                    .filter(|i| !schema.ddl.generated.iter().any(|(g, _)| g == i))
+                    .collect()
+            });
+            return Ok((schema, keep));
+        };
+        // Generated columns travel in the binlog's rows; the target computes them.
+        let generated: Vec<String> = match &cached {
+            Some(c) => c.ddl.generated.iter().map(|(_, n)| n.clone()).collect(),
+            None => match self.reload(table).await? {
+                Some(k) => k.ddl.generated.iter().map(|(_, n)| n.clone()).collect(),
+                None => Vec::new(),
+            },
+        };
+        let keep = without_generated(&mut mapped, &generated);
+        let cached = self.tables.get(table).cloned();
+        if let Some(c) = &cached {
+            if schema::same_shape(&c.columns, &mapped.columns) {
+                return Ok((c.clone(), keep));
+            }
+        }
+        let known = match &cached {
+            Some(c) => Some(c.clone()),
+            // A table new to sluice: information_schema may know its special types.
+            None => self.reload(table).await?,
+        };
+        let names = |k: &TableSchema, idx: &[usize]| -> Vec<String> {
+            idx.iter().map(|&i| k.columns[i].name.clone()).collect()
+        };
+        let (known_columns, known_key, known_kind, known_ddl, known_unique, foreign_key) =
+            match &known {
+                Some(k) => (
+                    k.columns.clone(),
+                    names(k, &k.key),
+                    k.key_kind,
+                    k.ddl.clone(),
+                    k.constraints
+                        .unique_keys
+                        .iter()
+                        .map(|u| names(k, u))
+                        .collect::<Vec<_>>(),
+                    k.constraints.foreign_key,
+                ),
+                None => (
+                    Vec::new(),
+                    Vec::new(),
+                    KeyKind::None,
+                    Default::default(),
+                    Vec::new(),
+                    false,
+                ),
+            };
+        schema::merge_known(&mut mapped.columns, &known_columns);
+        let (key, key_kind) = match mapped.primary_key {
+            Some(pk) if !pk.is_empty() => (pk, KeyKind::Primary),
+            _ => {
+                // The binlog names primary keys only: keep a unique key by column names.
+                let idx: Option<Vec<usize>> = known_key
+                    .iter()
+                    .map(|n| mapped.columns.iter().position(|c| &c.name == n))
+                    .collect();
+                match idx {
+                    Some(i) if !i.is_empty() => (i, known_kind),
+                    _ => (Vec::new(), KeyKind::None),
+                }
+            }
+        };
+        // Unique keys by column names; one whose columns are gone is gone.
+        let position_of = |n: &String| mapped.columns.iter().position(|c| &c.name == n);
+        let mut unique_keys: Vec<Vec<usize>> = known_unique
+            .iter()
+            .filter_map(|u| u.iter().map(position_of).collect::<Option<Vec<usize>>>())
+            .collect();
+        if !key.is_empty() && !unique_keys.contains(&key) {
+            unique_keys.push(key.clone());
+        }
+        let schema = Arc::new(TableSchema {
+            id: table.clone(),
+            arrow: arrow_schema(&mapped.columns),
+            columns: mapped.columns,
+            key,
+            key_kind,
+            ddl: known_ddl,
+            estimated_rows: 0,
+            constraints: Constraints {
+                unique_keys,
+                foreign_key,
+            },
+        });
+        tracing::debug!(table = %table, %position, "table definition taken from the binlog");
+        self.tables.insert(table.clone(), schema.clone());
+        Ok((schema, keep))
+    }
+
+    /// One rows event (or a part of it) as a batch in the table's schema;
+    /// `keep` picks the binlog's columns the schema has (all when `None`).
+    fn batch(
+        &self,
+        schema: &Arc<TableSchema>,
+        keep: Option<&[usize]>,
+        op: Op,
+        rows: &[RowImages],
+        position: &Arc<Position>,
+        ts_us: i64,
+    ) -> Result<ChangeBatch> {
+        let schema = schema.clone();
+        let mut before = RowDecoder::new(schema.clone());
+        let mut after = RowDecoder::new(schema.clone());
+        for (b, a) in rows {
+            for (image, decoder) in [(b, &mut before), (a, &mut after)] {
+                if let Some(values) = image {
+                    let row = pick(&schema, keep, values)
+                        .map_err(|e| Error::Data(format!("{} at {position}: {e}", schema.id)))?;
+                    decoder.push(row)?;
+                }
+            }
+        }
+        let info = EventInfo::new(op, position.clone(), ts_us);
+        Ok(ChangeBatch {
+            events: vec![info; rows.len()],
+            before: (!before.is_empty()).then(|| before.finish()).transpose()?,
+            after: (!after.is_empty()).then(|| after.finish()).transpose()?,
+            table: schema,
+        })
+    }
+
+    /// Reads a table's definition from the source; `None` if it no longer exists.
+    async fn reload(&mut self, id: &TableId) -> Result<Option<Arc<TableSchema>>> {
+        if self.meta.is_none() {
+            self.meta = Some(self.endpoint.connect(&[]).await?);
+        }
+        let Some(conn) = self.meta.as_mut() else {
+            return Ok(None);
+        };
+        let exists: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&id.database, &id.name),
+            )
+            .await
+            .map_err(|e| self.endpoint.error(format!("looking up {id}"), e))?;
+        if exists.unwrap_or(0) == 0 {
+            self.tables.remove(id);
+            return Ok(None);
+        }
+        let schema = Arc::new(catalog::load_schema(&self.endpoint, conn, id, 0).await?);
+        self.tables.insert(id.clone(), schema);
+        self.mark_foreign_keys();
+        Ok(self.tables.get(id).cloned())
+    }
+
+    /// Reads again the keys and foreign keys of the tables a schema change
+    /// names: they decide how the sinks may reorder changes. What the
+    /// binlog cannot say is read from information_schema now, which may
+    /// already be past later statements: a statement that adds a unique or
+    /// foreign key counts as having added it even if it is gone again.
+    async fn refresh_constraints(&mut self, st: &ddl::Statement, sql: &str) -> Result<()> {
+        let upper = sql.to_ascii_uppercase();
+        for t in &st.tables {
+            if !self.selected(&t.table) {
+                continue;
+            }
+            let Some(fresh) = self.reload(&t.table).await? else {
+                continue;
+            };
+            if upper.contains("UNIQUE") && !fresh.has_other_unique_keys() {
+                // Conservative: a whole-row "unique key" makes the sinks
+                // order every change of the table.
+                let mut s = (*fresh).clone();
+                s.constraints
+                    .unique_keys
+                    .push((0..s.columns.len()).collect());
+                self.tables.insert(t.table.clone(), Arc::new(s));
+            }
+        }
+        if upper.contains("FOREIGN") || upper.contains("REFERENCES") {
+            if let Some(conn) = self.meta.as_mut() {
+                self.foreign_keys = catalog::foreign_key_edges(&self.endpoint, conn).await?;
+            }
+            self.mark_foreign_keys();
+        }
+        Ok(())
+    }
+
+    /// Marks the known tables a foreign key joins (a table read again from
+    /// information_schema comes without its mark).
+    fn mark_foreign_keys(&mut self) {
+        let mut all: Vec<Arc<TableSchema>> = self.tables.values().cloned().collect();
+        if catalog::mark_foreign_keys(&mut all, &self.foreign_keys) {
+            self.tables = all.into_iter().map(|t| (t.id.clone(), t)).collect();
+        }
+    }
+
+    fn selected(&self, t: &TableId) -> bool {
+        self.tables.contains_key(t) || self.filter.matches(t)
+    }
+
+    /// A statement from the binlog: schema changes of selected tables are
+    /// tracked and passed on; others are skipped. `false` if the sinks are gone.
+    async fn statement(
+        &mut self,
+        schema: &str,
+        sql: &str,
+        position: Position,
+        ts_us: i64,
+        out: &Emitter,
+    ) -> Result<bool> {
+        let st = ddl::parse(schema, sql);
+        let concerns = match &st.kind {
+            DdlKind::Other => false,
+            DdlKind::CreateDatabase | DdlKind::AlterDatabase => st
+                .database
+                .as_ref()
+                .is_some_and(|(db, _)| self.filter.may_select_database(db)),
+            DdlKind::DropDatabase => st
+                .database
+                .as_ref()
+                .is_some_and(|(db, _)| self.tables.keys().any(|t| &t.database == db)),
+            DdlKind::Unsupported(_) | DdlKind::Unrecognized => {
+                let what = match &st.kind {
+                    DdlKind::Unsupported(what) => what.clone(),
+                    _ => "a schema change sluice does not understand".to_string(),
+                };
+                // Which tables it changes is unknown when none could be read:
+                // it may concern this pipeline if it ran in a database the
+                // pipeline selects from, or names one.
+                let named = st.tables.iter();
+                let selected = if st.tables.is_empty() {
+                    let text = sql.to_ascii_lowercase();
+                    self.filter.may_select_database(schema)
+                        || self
+                            .tables
+                            .keys()
+                            .any(|t| text.contains(&t.database.to_ascii_lowercase()))
+                } else {
+                    named.clone().any(|t| self.selected(&t.table))
+                };
+                if !selected {
+                    return Ok(true);
+                }
+                let on = if st.tables.is_empty() {
+                    "a table sluice cannot tell".to_string()
+                } else {
+                    named
+                        .map(|t| t.table.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                match self.on_unsupported {
+                    OnUnsupportedDdl::Skip => {
+                        tracing::warn!(statement = %crate::text::abbreviate(sql), %position, tables = %on, "skipping {what} on a selected table (on_unsupported_ddl: skip); change the target to match by hand");
+                        return Ok(true);
+                    }
+                    OnUnsupportedDdl::Fail => {
+                        return Err(Error::precondition(
+                            format!(
+                                "the source's binlog at {position} has `{}` ({what}, on {on}), which sluice cannot apply",
+                                crate::text::abbreviate(sql)
+                            ),
+                            "apply it to the target by hand, then set `source.mysql.cdc.on_unsupported_ddl: skip` and rerun",
+                        ))
+                    }
+                }
+            }
+            _ => st.tables.iter().any(|t| self.selected(&t.table)),
+        };
+        if !concerns {
+            return Ok(true);
+        }
+        // Track the new definitions before any later row arrives.
+        match &st.kind {
+            DdlKind::DropDatabase => {
+                if let Some((db, _)) = &st.database {
+                    self.tables.retain(|t, _| &t.database != db);
+                }
+            }
+            DdlKind::CreateDatabase | DdlKind::AlterDatabase => {}
+            DdlKind::DropTable => {
+                for t in &st.tables {
+                    self.tables.remove(&t.table);
+                }
+            }
+            DdlKind::RenameTable | DdlKind::AlterTable => {
+                // RENAME a TO b, c TO d (and ALTER TABLE a ... RENAME TO b): carry
+                // what sluice knows about a over to b.
+                let pairs: Vec<(TableId, TableId)> = if st.kind == DdlKind::RenameTable {
+                    st.tables
+                        .chunks(2)
+                        .filter(|p| p.len() == 2)
+                        .map(|p| (p[0].table.clone(), p[1].table.clone()))
+                        .collect()
+                } else if st.tables.len() == 2 {
+                    vec![(st.tables[0].table.clone(), st.tables[1].table.clone())]
+                } else {
+                    Vec::new()
+                };
+                for (from, to) in pairs {
+                    if let Some(old) = self.tables.remove(&from) {
+                        let mut moved = (*old).clone();
+                        moved.id = to.clone();
+                        self.tables.insert(to, Arc::new(moved));
+                    }
+                }
+            }
+            // New tables and changed columns are described by the binlog's
+            // TABLE_MAP events from the next row on.
+            _ => {}
+        }
+        if matches!(
+            st.kind,
+            DdlKind::CreateTable | DdlKind::AlterTable | DdlKind::CreateIndex | DdlKind::DropIndex
+        ) {
+            self.refresh_constraints(&st, sql).await?;
+        }
+        let described = ddl::schema_change(schema, sql, &st).ok_or_else(|| {
+            Error::Internal(format!(
+                "a {:?} statement at {position} reached the sinks undescribed: `{}`",
+                st.kind,
+                crate::text::abbreviate(sql)
+            ))
+        })?;
+        let change = DdlChange {
+            change: described,
+            sql: sql.to_string(),
+            database: schema.to_string(),
+            position,
+            commit_ts_us: ts_us,
+        };
+        Ok(out.send(Message::Ddl(Arc::new(change))).await.is_ok())
+    }
+}
+
+/// The row's values in table column order, in their SELECT form; `keep`
+/// the positions of the binlog row's values the table has.
+fn pick(
+    schema: &TableSchema,
+    keep: Option<&[usize]>,
+    values: &[Value],
+) -> std::result::Result<Vec<Value>, String> {
+    let expected = keep.map_or(values.len(), |k| k.len());
+    if expected != schema.columns.len()
+        || keep.is_some_and(|k| k.iter().any(|&i| i >= values.len()))
+    {
+        return Err(format!(
+            "the row has {} values, the table {} columns",
+            values.len(),
+            schema.columns.len()
+        ));
+    }
+    let value = |j: usize| -> &Value { &values[keep.map_or(j, |k| k[j])] };
+    schema
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(j, col)| {
+            values::normalize(col, value(j).clone())
+                .map_err(|e| format!("column `{}`: {e}", col.name))
+        })
+        .collect()
+}
+
+/// Removes the generated columns (by name) from a table map's columns;
+/// the positions of the others, when any was removed.
+fn without_generated(mapped: &mut MappedTable, generated: &[String]) -> Option<Vec<usize>> {
+    if generated.is_empty() || !mapped.columns.iter().any(|c| generated.contains(&c.name)) {
+        return None;
+    }
+    let keep: Vec<usize> = (0..mapped.columns.len())
+        .filter(|&i| !generated.contains(&mapped.columns[i].name))
+        .collect();
+    let columns = std::mem::take(&mut mapped.columns);
+    mapped.columns = keep.iter().map(|&i| columns[i].clone()).collect();
+    mapped.primary_key = mapped.primary_key.take().map(|pk| {
+        pk.iter()
+            .filter_map(|old| keep.iter().position(|k| k == old))
+            .collect()
+    });
+    Some(keep)
+}
