@@ -7,5 +7,6 @@ sluice_core::connectors! {
     sinks {
         Mysql(sluice_mysql::MysqlSinkConfig),
         Parquet(sluice_parquet::ParquetSinkConfig),
+        Jsonl(sluice_jsonl::JsonlSinkConfig),
     }
 }
