@@ -273,27 +273,23 @@ fn value_bytes(a: &dyn Array, row: usize, eq: Equality, prefixed: bool, out: &mu
         out.extend_from_slice(b);
     };
     match a.data_type() {
+        // Integers widened to 64 bits, so a column's width plays no part.
         DataType::Int8 => {
-            out.extend_from_slice(&(a.as_primitive::<Int8Type>().value(row) as i64).to_le_bytes())
+            out.extend_from_slice(&i64::from(a.as_primitive::<Int8Type>().value(row)).to_le_bytes())
         }
-        DataType::Int16 => {
-            out.extend_from_slice(&(a.as_primitive::<Int16Type>().value(row) as i64).to_le_bytes())
-        }
-        DataType::Int32 => {
-            out.extend_from_slice(&(a.as_primitive::<Int32Type>().value(row) as i64).to_le_bytes())
-        }
+        DataType::Int16 => out
+            .extend_from_slice(&i64::from(a.as_primitive::<Int16Type>().value(row)).to_le_bytes()),
+        DataType::Int32 => out
+            .extend_from_slice(&i64::from(a.as_primitive::<Int32Type>().value(row)).to_le_bytes()),
         DataType::Int64 => {
             out.extend_from_slice(&a.as_primitive::<Int64Type>().value(row).to_le_bytes())
         }
-        DataType::UInt8 => {
-            out.extend_from_slice(&(a.as_primitive::<UInt8Type>().value(row) as u64).to_le_bytes())
-        }
-        DataType::UInt16 => {
-            out.extend_from_slice(&(a.as_primitive::<UInt16Type>().value(row) as u64).to_le_bytes())
-        }
-        DataType::UInt32 => {
-            out.extend_from_slice(&(a.as_primitive::<UInt32Type>().value(row) as u64).to_le_bytes())
-        }
+        DataType::UInt8 => out
+            .extend_from_slice(&u64::from(a.as_primitive::<UInt8Type>().value(row)).to_le_bytes()),
+        DataType::UInt16 => out
+            .extend_from_slice(&u64::from(a.as_primitive::<UInt16Type>().value(row)).to_le_bytes()),
+        DataType::UInt32 => out
+            .extend_from_slice(&u64::from(a.as_primitive::<UInt32Type>().value(row)).to_le_bytes()),
         DataType::UInt64 => {
             out.extend_from_slice(&a.as_primitive::<UInt64Type>().value(row).to_le_bytes())
         }

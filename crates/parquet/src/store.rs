@@ -159,6 +159,9 @@ impl StoreSettings {
 /// Opens the store. For `file://` the folder is created; the returned
 /// prefix is where the archive starts inside the store.
 pub fn open(url: &str, settings: &StoreSettings) -> Result<(Arc<dyn ObjectStore>, String), String> {
+    // The HTTP client's TLS uses ring (no C library to build); a provider
+    // installed before (by a test, or another component) is kept.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let loc = parse(url)?;
     settings.check(loc.scheme)?;
     let client = ClientOptions::new().with_connect_timeout(Duration::from_secs(10));
