@@ -61,6 +61,26 @@ fn replay(lines: &[serde_json::Value]) -> BTreeMap<i64, String> {
     rows
 }
 
+/// Waits while `p` runs until the committed lines replay to the source.
+fn wait_lines_equal(p: &mut Background, src: &MariaDb, data: &Path) {
+    p.wait_for(
+        Duration::from_secs(60),
+        "the lines equal the source",
+        || {
+            let (want, got) = (source_rows(src), replay(&committed_lines(data)));
+            if want == got {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} rows on the source, {} in the lines",
+                    want.len(),
+                    got.len()
+                ))
+            }
+        },
+    );
+}
+
 fn source_rows(src: &MariaDb) -> BTreeMap<i64, String> {
     src.query::<(i64, String)>("SELECT id, name FROM jl.t")
         .into_iter()
@@ -90,22 +110,7 @@ fn every_change_is_one_line_across_kills() {
     let mut p = Background::start(&path, &[]);
     let mut next = 1000;
     for round in 0..4 {
-        p.wait_for(
-            Duration::from_secs(60),
-            "the lines equal the source",
-            || {
-                let (want, got) = (source_rows(src), replay(&committed_lines(&data)));
-                if want == got {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{} rows on the source, {} in the lines",
-                        want.len(),
-                        got.len()
-                    ))
-                }
-            },
-        );
+        wait_lines_equal(&mut p, src, &data);
         // Inserts, updates (one changing its key), deletes, and a larger transaction.
         for _ in 0..20 {
             src.exec(&format!("INSERT INTO jl.t VALUES ({next}, 'new {next}')"));
@@ -125,22 +130,7 @@ fn every_change_is_one_line_across_kills() {
         p.kill();
         p = Background::start(&path, &[]);
     }
-    p.wait_for(
-        Duration::from_secs(60),
-        "the lines equal the source",
-        || {
-            let (want, got) = (source_rows(src), replay(&committed_lines(&data)));
-            if want == got {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} rows on the source, {} in the lines",
-                    want.len(),
-                    got.len()
-                ))
-            }
-        },
-    );
+    wait_lines_equal(&mut p, src, &data);
     assert!(p.terminate(Duration::from_secs(10)).success());
     let lines = committed_lines(&data);
     // Exactly once: every id inserted by a single-row INSERT has one line.
