@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
-# CDC catch-up benchmark. One source, sysbench oltp_write_only on 4 tables for
-# DURATION seconds while every follower is stopped:
-#   - a native MariaDB replica with its SQL thread stopped (IO thread running),
-#   - sluice with apply.consistency: eventual (stopped),
-#   - sluice with apply.consistency: transactional (stopped).
-# Then each catches up in turn and is timed until it has applied the source's
-# final binlog position. Prints row changes/s of each and the ratios; then the
-# p50/p99 lag of sluice following a live DURATION-second run (measured
-# independently: a heartbeat row updated every 100 ms on the source, read on
-# the target). The last line is `ratio: X` = sluice (eventual) catch-up
-# throughput / native replication's.
+# CDC catch-up benchmark: every contender applies the same backlog on the
+# same follower server, in interleaved rounds.
 #
-# Env: TABLES (4), TABLE_SIZE (100000), DURATION (30), SLUICE_BIN (skips the release build).
+# One source; a follower server holds the snapshot (copied by sluice) at
+# position P0, with native replication configured at P0. sysbench
+# oltp_write_only runs for DURATION seconds with nothing applied; the
+# follower's IO thread fetches the whole backlog into its relay logs, and
+# the follower's datadir is saved. Then, ROUNDS times, in a rotating order,
+# the datadir is put back and one contender catches up from P0 to the end:
+#   - native replication, 1 SQL thread, from the relay logs;
+#   - native parallel replication, 4 threads, slave_parallel_mode=optimistic;
+#   - sluice, apply.consistency: eventual, apply.parallelism 1, 2, 4 and 8;
+#   - sluice, apply.consistency: transactional.
+# Each is timed until it has applied the source's final position and then
+# checked (CHECKSUM TABLE against the source). Printed per contender: the
+# median wall time (min-max), row changes/s, and CPU-seconds per 1,000 row
+# changes of the tool (sluice), the follower's server and the source's
+# server (from /proc). Then sluice's lag while following a live load
+# (p50/p99 of a heartbeat row updated every 100 ms on the source), at the
+# load of 2 sysbench threads and at twice that (4 threads).
+#
+# The last line is `ratio: X` = sluice eventual (parallelism 4) ÷ native
+# parallel replication, median catch-up throughputs.
+#
+# Env: TABLES (4), TABLE_SIZE (100000), DURATION (30), ROUNDS (3),
+# SLUICE_BIN (skips the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-30}
+ROUNDS=${ROUNDS:-3}
 
 . scripts/sandbox.sh
 bench_begin 100000
@@ -22,99 +36,135 @@ bench_tools sysbench=sysbench /usr/bin/time=time
 bench_sluice
 
 sandbox_start source
-sandbox_start replica --server-id=77 --skip-slave-start
-sandbox_start eventual
-sandbox_start transactional
+sandbox_start follower --server-id=77 --skip-slave-start
 OUT=$SANDBOX_ROOT/out
 mkdir -p "$OUT"
 sql() { sandbox_sql "$@"; }
+sb() { # sysbench oltp_write_only against the source: threads, then extra args
+  local threads=$1; shift
+  sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
+    --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads="$threads" "$@"
+}
 
 echo "== sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
 sql source "CREATE DATABASE sbtest; CREATE TABLE sbtest.hb (id INT PRIMARY KEY, ts DATETIME(6)); INSERT INTO sbtest.hb VALUES (1, NOW(6))"
-sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
-  --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 prepare >/dev/null
+sb 2 prepare >/dev/null
 
-pipeline() { # name port consistency mode
-  cat >"$OUT/$1.yaml" <<YAML
-name: $1
+pipeline() { # file consistency parallelism: one pipeline name, so every run shares the checkpoint
+  cat >"$1" <<YAML
+name: bench
 source:
   mysql:
     url: mysql://root@127.0.0.1:$SOURCE_PORT
-    mode: $4
+    mode: snapshot+cdc
     include: ["sbtest.*"]
     cdc:
       heartbeat_ms: 200
 sinks:
   - mysql:
-      url: mysql://root@127.0.0.1:$2
+      url: mysql://root@127.0.0.1:$FOLLOWER_PORT
       apply:
-        consistency: $3
+        consistency: $2
+        parallelism: $3
 YAML
 }
-pipeline seed-replica "$REPLICA_PORT" eventual snapshot
-pipeline eventual "$EVENTUAL_PORT" eventual snapshot+cdc
-pipeline transactional "$TRANSACTIONAL_PORT" transactional snapshot+cdc
 
-echo "== initial copies (sluice snapshot), native replica attached at the snapshot position"
-pos=$("$SLUICE_BIN" run --progress off "$OUT/seed-replica.yaml" 2>/dev/null | sed -n 's/^snapshot position: \([^ ]*\):\([0-9]*\).*/\1 \2/p')
-read -r file offset <<<"$pos"
-sql replica "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$SOURCE_PORT, MASTER_USER='root', MASTER_USE_GTID=no, MASTER_LOG_FILE='$file', MASTER_LOG_POS=$offset; START SLAVE IO_THREAD"
-for p in eventual transactional; do
-  "$SLUICE_BIN" run --progress off --until-caught-up "$OUT/$p.yaml" >/dev/null 2>"$OUT/$p.seed.log"
-done
+echo "== the follower: a sluice snapshot, native replication attached at the same position"
+pipeline "$OUT/seed.yaml" eventual 4
+"$SLUICE_BIN" run --progress off --until-caught-up "$OUT/seed.yaml" >/dev/null 2>"$OUT/seed.log"
+read -r file offset <<<"$(sql follower "SELECT binlog_file, MIN(binlog_offset) FROM sluice.checkpoints WHERE pipeline = 'bench' GROUP BY binlog_file ORDER BY binlog_file LIMIT 1" -N)"
+sql follower "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$SOURCE_PORT, MASTER_USER='root', MASTER_USE_GTID=no, MASTER_LOG_FILE='$file', MASTER_LOG_POS=$offset"
+echo "   both at $file:$offset"
 
-echo "== sysbench oltp_write_only for $DURATION s, every follower stopped"
-sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
-  --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 \
-  --time="$DURATION" run >"$OUT/load.txt"
+echo "== sysbench oltp_write_only for $DURATION s; nothing applied, the IO thread fetches it"
+sql follower "START SLAVE IO_THREAD"
+sb 2 --time="$DURATION" run >"$OUT/load.txt"
 txns=$(sed -n 's/^ *transactions: *\([0-9]*\).*/\1/p' "$OUT/load.txt")
 changes=$((txns * 4)) # oltp_write_only: 2 updates, 1 delete, 1 insert per transaction
 read -r final_file final_offset <<<"$(sql source "SHOW MASTER STATUS" -N | awk '{print $1, $2}')"
-echo "   $txns transactions, $changes row changes; source at $final_file:$final_offset"
+until [ "$(sql follower "SHOW SLAVE STATUS\G" | awk '/ Master_Log_File:/{f=$2} / Read_Master_Log_Pos:/{p=$2} END{print f":"p}')" = "$final_file:$final_offset" ]; do
+  sleep 0.1
+done
+sql follower "STOP SLAVE IO_THREAD"
+sandbox_save follower
+echo "   $txns transactions, $changes row changes; the source at $final_file:$final_offset, in the follower's relay logs"
+
+SOURCE_SUMS=$(for t in $(seq 1 "$TABLES"); do sql source "CHECKSUM TABLE sbtest.sbtest$t" -N | awk '{print $2}'; done)
+check_follower() { # contender
+  local sums
+  sums=$(for t in $(seq 1 "$TABLES"); do sql follower "CHECKSUM TABLE sbtest.sbtest$t" -N | awk '{print $2}'; done)
+  [ "$sums" = "$SOURCE_SUMS" ] || { echo "error: after $1 the follower differs from the source" >&2; exit 1; }
+}
 
 now() { date +%s.%N; }
-echo "== native replication catches up (single SQL thread)"
-t0=$(now)
-sql replica "START SLAVE SQL_THREAD; SELECT MASTER_POS_WAIT('$final_file', $final_offset, 600)" -N >/dev/null
-native_s=$(python3 -c "print($(now) - $t0)")
-
-catch_up() { # name port -> seconds until the sink's checkpoint reaches the final position
-  local t0 pid
-  t0=$(now)
-  "$SLUICE_BIN" run --progress off "$OUT/$1.yaml" >/dev/null 2>"$OUT/$1.catchup.log" &
-  pid=$!
-  while :; do
-    local behind
-    behind=$(mariadb --no-defaults -uroot -h127.0.0.1 -P"$2" -N -e \
-      "SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline='$1' AND (binlog_file < '$final_file' OR (binlog_file = '$final_file' AND binlog_offset < $final_offset))" 2>/dev/null || echo 1)
-    [ "$behind" = 0 ] && break
-    kill -0 $pid 2>/dev/null || { echo "error: sluice exited:" >&2; tail "$OUT/$1.catchup.log" >&2; exit 1; }
-    sleep 0.05
-  done
-  python3 -c "print($(now) - $t0)"
-  kill -TERM $pid; wait $pid || true
+# sluice_caught_up: polls until every partition's checkpoint is at the final position.
+sluice_caught_up() {
+  local behind
+  behind=$(sql follower "SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline='bench' AND (binlog_file < '$final_file' OR (binlog_file = '$final_file' AND binlog_offset < $final_offset))" -N 2>/dev/null || echo 1)
+  [ "$behind" = 0 ]
 }
-echo "== sluice catches up (eventual)"
-eventual_s=$(catch_up eventual "$EVENTUAL_PORT")
-echo "== sluice catches up (transactional)"
-transactional_s=$(catch_up transactional "$TRANSACTIONAL_PORT")
 
-for t in $(seq 1 "$TABLES"); do
-  s=$(sql source "CHECKSUM TABLE sbtest.sbtest$t" -N | awk '{print $2}')
-  for f in replica eventual transactional; do
-    d=$(sql "$f" "CHECKSUM TABLE sbtest.sbtest$t" -N | awk '{print $2}')
-    [ "$s" = "$d" ] || { echo "error: $f differs from the source on sbtest$t" >&2; exit 1; }
+# trial CONTENDER: the follower put back at P0, then CONTENDER catches up;
+# appends "CONTENDER wall tool_cpu target_cpu source_cpu" to results.
+trial() {
+  local c=$1 t0 t1 tool=0 src0 tgt0 pid
+  sandbox_restore follower
+  src0=$(proc_cpu_s "$SOURCE_PID"); tgt0=$(proc_cpu_s "$FOLLOWER_PID")
+  case $c in
+    native-1|native-4)
+      if [ "$c" = native-4 ]; then
+        sql follower "SET GLOBAL slave_parallel_threads = 4, slave_parallel_mode = 'optimistic'"
+      fi
+      t0=$(now)
+      sql follower "START SLAVE SQL_THREAD; SELECT MASTER_POS_WAIT('$final_file', $final_offset, 900)" -N >/dev/null
+      t1=$(now)
+      ;;
+    eventual-*|transactional)
+      local consistency=${c%%-*} parallelism=${c#*-}
+      [ "$c" = transactional ] && parallelism=1
+      pipeline "$OUT/$c.yaml" "$consistency" "$parallelism"
+      t0=$(now)
+      "$SLUICE_BIN" run --progress off "$OUT/$c.yaml" >/dev/null 2>"$OUT/$c.log" &
+      pid=$!
+      until sluice_caught_up; do
+        kill -0 $pid 2>/dev/null || { echo "error: sluice ($c) exited:" >&2; tail "$OUT/$c.log" >&2; exit 1; }
+        sleep 0.05
+      done
+      t1=$(now)
+      # Its CPU until caught up, from /proc (not its shutdown).
+      tool=$(proc_cpu_s $pid)
+      kill -TERM $pid; wait $pid || true
+      ;;
+  esac
+  local src1 tgt1
+  src1=$(proc_cpu_s "$SOURCE_PID"); tgt1=$(proc_cpu_s "$FOLLOWER_PID")
+  check_follower "$c"
+  local wall; wall=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
+  echo "$c $wall $tool $(python3 -c "print(f'{$tgt1 - $tgt0:.2f} {$src1 - $src0:.2f}')")" | tee -a "$OUT/results"
+}
+
+CONTENDERS=(native-1 native-4 eventual-1 eventual-2 eventual-4 eventual-8 transactional)
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== round $round of $ROUNDS (contender wall_s sluice_cpu_s follower_cpu_s source_cpu_s)"
+  # Each round starts one contender later, so none always runs first.
+  n=${#CONTENDERS[@]}
+  for i in $(seq 0 $((n - 1))); do
+    trial "${CONTENDERS[$(((i + round - 1) % n))]}"
   done
 done
 
-echo "== lag while sluice follows a live $DURATION s run"
-"$SLUICE_BIN" run --progress off "$OUT/eventual.yaml" >/dev/null 2>"$OUT/live.log" &
-live_pid=$!
-sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
-  --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 \
-  --time="$DURATION" run >"$OUT/live-load.txt" &
-load_pid=$!
-python3 - "$SOURCE_PORT" "$EVENTUAL_PORT" "$DURATION" >"$OUT/lag.txt" <<'PY'
+# live_lag THREADS: sluice (eventual) caught up, then following a live
+# load; p50, p99 and samples in $OUT/lag-THREADS.txt.
+live_lag() {
+  local threads=$1 pid load
+  sandbox_restore follower
+  pipeline "$OUT/live.yaml" eventual 4
+  "$SLUICE_BIN" run --progress off "$OUT/live.yaml" >/dev/null 2>"$OUT/live-$threads.log" &
+  pid=$!
+  until sluice_caught_up; do sleep 0.1; done
+  sb "$threads" --time="$DURATION" run >"$OUT/live-load-$threads.txt" &
+  load=$!
+  python3 - "$SOURCE_PORT" "$FOLLOWER_PORT" "$DURATION" >"$OUT/lag-$threads.txt" <<'PY'
 import subprocess, sys, time
 src, dst, duration = sys.argv[1], sys.argv[2], float(sys.argv[3])
 def q(port, sql):
@@ -125,30 +175,56 @@ end = time.time() + duration
 while time.time() < end:
     q(src, "UPDATE sbtest.hb SET ts = NOW(6) WHERE id = 1")
     time.sleep(0.1)
-    # lag = source clock now - the newest heartbeat the target has applied
+    # The source's clock now minus the newest heartbeat the follower has.
     v = q(dst, "SELECT TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) FROM sbtest.hb WHERE id = 1")
     if v:
-        lags.append(max(0, int(v)) / 1e6 - 0.0)
+        lags.append(max(0, int(v)) / 1e6)
 lags.sort()
 p = lambda f: lags[min(len(lags) - 1, int(f * len(lags)))]
 print(f"{p(0.5):.3f} {p(0.99):.3f} {len(lags)}")
 PY
-wait $load_pid
-kill -TERM $live_pid; wait $live_pid || true
-read -r p50 p99 samples <"$OUT/lag.txt"
+  wait $load
+  kill -TERM $pid; wait $pid || true
+}
+echo "== lag while sluice follows a live $DURATION s load (2 sysbench threads, then 4)"
+live_lag 2
+live_lag 4
+read -r lag2_p50 lag2_p99 lag2_n <"$OUT/lag-2.txt"
+read -r lag4_p50 lag4_p99 lag4_n <"$OUT/lag-4.txt"
+tps() { sed -n 's/^ *transactions: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p' "$1"; }
 
-python3 - "$changes" "$native_s" "$eventual_s" "$transactional_s" "$p50" "$p99" "$samples" <<'PY'
-import sys
-changes = int(sys.argv[1])
-native, eventual, transactional, p50, p99 = map(float, sys.argv[2:7])
-samples = sys.argv[7]
-def line(name, secs):
-    print(f"{name:<34} {secs:8.2f} s {changes / secs:12.0f} row changes/s")
-print(f"row changes to apply: {changes}")
-line("native replication (1 SQL thread)", native)
-line("sluice, eventual", eventual)
-line("sluice, transactional", transactional)
-print(f"ratio transactional vs native: {native / transactional:.2f}")
-print(f"live lag while following: p50 {p50:.3f} s, p99 {p99:.3f} s ({samples} samples)")
-print(f"ratio: {native / eventual:.2f}")
+python3 - "$OUT/results" "$changes" "$txns" "$lag2_p50 $lag2_p99 $lag2_n $(tps "$OUT/live-load-2.txt")" "$lag4_p50 $lag4_p99 $lag4_n $(tps "$OUT/live-load-4.txt")" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+changes, txns = int(sys.argv[2]), int(sys.argv[3])
+names = {
+    "native-1": "native replication, 1 SQL thread",
+    "native-4": "native parallel replication, 4 optimistic",
+    "eventual-1": "sluice eventual, apply.parallelism 1",
+    "eventual-2": "sluice eventual, apply.parallelism 2",
+    "eventual-4": "sluice eventual, apply.parallelism 4",
+    "eventual-8": "sluice eventual, apply.parallelism 8",
+    "transactional": "sluice transactional",
+}
+by = {}
+for c, wall, tool, tgt, src in rows:
+    by.setdefault(c, []).append((float(wall), float(tool), float(tgt), float(src)))
+print(f"row changes to apply: {changes} ({txns} transactions), {len(by['native-1'])} rounds")
+print(f"{'contender':<42} {'median s':>9} {'(min - max)':>16} {'changes/s':>10}   CPU-s per 1,000 changes: tool  follower  source")
+median = {}
+for c, name in names.items():
+    runs = by[c]
+    walls = [r[0] for r in runs]
+    m = statistics.median(walls)
+    median[c] = m
+    per = lambda i: statistics.median(r[i] for r in runs) / changes * 1000
+    print(f"{name:<42} {m:9.2f} {f'({min(walls):.2f} - {max(walls):.2f})':>16} {changes / m:10.0f}   {per(1):29.3f} {per(2):9.3f} {per(3):7.3f}")
+tool_us = statistics.median(r[1] for r in by["eventual-4"]) / changes * 1e6
+print(f"sluice CPU per row change (eventual, parallelism 4): {tool_us:.1f} us")
+print(f"ratio transactional vs native 1 thread: {median['native-1'] / median['transactional']:.2f}")
+print(f"ratio eventual vs native 1 thread: {median['native-1'] / median['eventual-4']:.2f}")
+for arg, label in ((sys.argv[4], "2 threads"), (sys.argv[5], "4 threads (2x)")):
+    p50, p99, n, tps = arg.split()
+    print(f"live lag, load of {label} ({float(tps):.0f} txn/s): p50 {float(p50):.3f} s, p99 {float(p99):.3f} s ({n} samples)")
+print(f"ratio: {median['native-4'] / median['eventual-4']:.2f}")
 PY

@@ -2,6 +2,8 @@
 # benchmarks. Source this file, then:
 #   sandbox_start NAME [extra mariadbd options...]   # sets NAME_PORT, NAME_SOCK
 #   sandbox_sql NAME "SQL"                           # runs SQL as root
+#   sandbox_stop NAME / sandbox_save NAME / sandbox_restore NAME  # clean stop; keep / put back its datadir
+#   proc_cpu_s PID                                   # CPU-seconds of a process so far (/proc)
 #   sandbox_stop_all                                 # kills them, removes datadirs
 #   bench_tools CMD=PACKAGE...                       # apt-installs missing commands
 #   bench_sluice                                     # sets SLUICE_BIN (release build unless set)
@@ -146,9 +148,8 @@ _sandbox_free_port() {
 sandbox_start() {
   local name="$1"; shift
   local dir="$SANDBOX_ROOT/$name"
-  local install server user_opt=()
+  local install user_opt=()
   install=$(_sandbox_bin mariadb-install-db mysql_install_db) || return 1
-  server=$(_sandbox_bin mariadbd mysqld) || return 1
   [ "$(id -u)" = 0 ] && user_opt=(--user=root)
   # A private tmpdir: a starting server deletes `#sql*` files in its tmpdir.
   mkdir -p "$dir/data" "$dir/tmp"
@@ -156,17 +157,31 @@ sandbox_start() {
     --skip-test-db "${user_opt[@]}" >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; return 1; }
   printf "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\nGRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n" >"$dir/init.sql"
   local port; port=$(_sandbox_free_port)
+  # What sandbox_restart needs to start it again.
+  printf '%s\n' "$port" "$@" >"$dir/start.args"
+  _sandbox_run "$name"
+}
+
+# Starts the server of sandbox NAME (its datadir, port and options as
+# sandbox_start left them) and waits until it answers.
+_sandbox_run() {
+  local name="$1" dir="$SANDBOX_ROOT/$1" server user_opt=() args port
+  server=$(_sandbox_bin mariadbd mysqld) || return 1
+  [ "$(id -u)" = 0 ] && user_opt=(--user=root)
+  mapfile -t args <"$dir/start.args"
+  port=${args[0]}
   "$server" --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
     --log-error="$dir/error.log" --tmpdir="$dir/tmp" --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
     --init-file="$dir/init.sql" --log-bin="$dir/binlog" --binlog-format=ROW --binlog-row-image=FULL \
     --binlog-row-metadata=FULL --server-id="$((1000 + port % 60000))" \
     --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \
-    "${user_opt[@]}" "$@" >/dev/null 2>&1 &
+    "${user_opt[@]}" "${args[@]:1}" >/dev/null 2>&1 &
   SANDBOX_PIDS+=($!)
   disown $!
   local upper; upper=$(echo "$name" | tr '[:lower:]-' '[:upper:]_')
   printf -v "${upper}_PORT" '%s' "$port"
   printf -v "${upper}_SOCK" '%s' "$dir/mysqld.sock"
+  printf -v "${upper}_PID" '%s' "${SANDBOX_PIDS[-1]}"
   local i
   for i in $(seq 1 600); do
     if mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -e 'SELECT 1' >/dev/null 2>&1; then
@@ -178,6 +193,38 @@ sandbox_start() {
   echo "error: MariaDB '$name' did not start; its log says:" >&2
   tail -20 "$dir/error.log" >&2
   return 1
+}
+
+# Shuts sandbox NAME's server down cleanly and waits until it has exited.
+sandbox_stop() {
+  local upper; upper=$(echo "$1" | tr '[:lower:]-' '[:upper:]_')
+  local pid_var="${upper}_PID"
+  sandbox_sql "$1" "SHUTDOWN" >/dev/null 2>&1 || true
+  while kill -0 "${!pid_var}" 2>/dev/null; do sleep 0.05; done
+}
+
+# sandbox_save NAME: keeps a copy of the stopped server's datadir;
+# sandbox_restore NAME: puts the copy back and starts the server again, as
+# it was when saved (data, relay logs, replication settings).
+sandbox_save() {
+  local dir="$SANDBOX_ROOT/$1"
+  sandbox_stop "$1"
+  rm -rf "$dir/saved" && cp -a "$dir/data" "$dir/saved"
+  _sandbox_run "$1"
+}
+
+sandbox_restore() {
+  local dir="$SANDBOX_ROOT/$1"
+  sandbox_stop "$1"
+  rm -rf "$dir/data" && cp -a "$dir/saved" "$dir/data"
+  _sandbox_run "$1"
+}
+
+# CPU-seconds process PID has used so far, from /proc (user + system).
+proc_cpu_s() {
+  local f
+  read -r -a f <"/proc/$1/stat" 2>/dev/null || { echo 0; return; }
+  python3 -c "print((${f[13]} + ${f[14]}) / $(getconf CLK_TCK))"
 }
 
 sandbox_sql() {
