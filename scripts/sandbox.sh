@@ -235,7 +235,7 @@ sandbox_sql() {
 
 sandbox_stop_all() {
   local p
-  for p in "${SANDBOX_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in "${SANDBOX_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for p in "${SANDBOX_PIDS[@]}"; do
     while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
   done
