@@ -436,19 +436,23 @@ impl CdcReader {
         let Some(conn) = self.meta.as_mut() else {
             return Ok(None);
         };
-        let exists: Option<u64> = conn
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                (&id.database, &id.name),
-            )
-            .await
-            .map_err(|e| self.endpoint.error(format!("looking up {id}"), e))?;
-        if exists.unwrap_or(0) == 0 {
+        // The source runs ahead of the binlog being read: the table may be
+        // renamed or dropped between the two lookups, which leaves it with
+        // no columns. Gone then is gone, not a missing privilege.
+        let loaded = if table_exists(&self.endpoint, conn, id).await? {
+            match catalog::load_schema(&self.endpoint, conn, id, 0).await {
+                Ok(schema) => Some(schema),
+                Err(_) if !table_exists(&self.endpoint, conn, id).await? => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        let Some(schema) = loaded else {
             self.tables.remove(id);
             return Ok(None);
-        }
-        let schema = Arc::new(catalog::load_schema(&self.endpoint, conn, id, 0).await?);
-        self.tables.insert(id.clone(), schema);
+        };
+        self.tables.insert(id.clone(), Arc::new(schema));
         self.mark_foreign_keys();
         Ok(self.tables.get(id).cloned())
     }
@@ -680,4 +684,15 @@ fn without_generated(mapped: &mut MappedTable, generated: &[String]) -> Option<V
             .collect()
     });
     Some(keep)
+}
+
+async fn table_exists(endpoint: &Endpoint, conn: &mut Conn, id: &TableId) -> Result<bool> {
+    let n: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&id.database, &id.name),
+        )
+        .await
+        .map_err(|e| endpoint.error(format!("looking up {id}"), e))?;
+    Ok(n.unwrap_or(0) > 0)
 }
