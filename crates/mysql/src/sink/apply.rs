@@ -54,8 +54,14 @@ const IDLE_FLUSH: Duration = Duration::from_millis(500);
 const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
 
 enum PartMsg {
-    Ops(Vec<RowOp>),
-    Commit(Arc<Commit>),
+    /// Row operations; `ops[..committed]` and everything sent before them
+    /// are covered by `commit` (when there is one), the rest belong to a
+    /// source transaction still open.
+    Work {
+        ops: Vec<RowOp>,
+        committed: usize,
+        commit: Option<Arc<Commit>>,
+    },
     Rollback,
     /// Commit what is complete, then answer.
     Barrier(oneshot::Sender<()>),
@@ -94,13 +100,63 @@ impl ApplyCtx {
 }
 
 /// Routes changes to the partitions and handles what needs all of them.
+///
+/// A source transaction reaches a partition as one message, its operations
+/// with its commit, and only partitions it has operations for hear of it:
+/// most of a partition's cost is being woken up. A partition whose queue is
+/// full gets the next transactions in the same message, and one that had
+/// nothing to do for a while is told the newest commit, so its checkpoint
+/// keeps up.
 pub struct Applier {
     ctx: Arc<ApplyCtx>,
     parts: Vec<mpsc::Sender<PartMsg>>,
+    outboxes: Vec<Outbox>,
+    /// The newest source commit seen.
+    last_commit: Option<Arc<Commit>>,
     tasks: JoinSet<Result<()>>,
     control: Conn,
     router: Router,
 }
+
+/// What the applier holds for one partition until it can be delivered.
+#[derive(Default)]
+struct Outbox {
+    ops: Vec<RowOp>,
+    /// `ops[..committed]` are covered by `commit`.
+    committed: usize,
+    commit: Option<Arc<Commit>>,
+    /// Operations of the open source transaction were delivered ahead of
+    /// its commit (a large transaction): the partition must hear of its end.
+    open_delivered: bool,
+    /// Since when the partition's checkpoint lags behind `last_commit`.
+    stale_since: Option<Instant>,
+}
+
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.commit.is_none()
+    }
+
+    fn take(&mut self) -> PartMsg {
+        if self.ops.len() > self.committed {
+            self.open_delivered = true;
+        }
+        PartMsg::Work {
+            ops: std::mem::take(&mut self.ops),
+            committed: std::mem::take(&mut self.committed),
+            commit: self.commit.take(),
+        }
+    }
+}
+
+/// Operations of one open source transaction an outbox holds before it
+/// delivers them anyway (memory stays bounded).
+const OUTBOX_OPEN: usize = 4096;
+/// Operations an outbox of a busy partition gathers before the applier
+/// waits for the partition to take them.
+const OUTBOX_MAX: usize = 20_000;
+/// How often held outboxes are delivered and lagging checkpoints advanced.
+const OUTBOX_TICK: Duration = Duration::from_millis(50);
 
 impl Applier {
     pub async fn start(ctx: Arc<ApplyCtx>, parts: usize) -> Result<Applier> {
@@ -135,7 +191,9 @@ impl Applier {
         }
         Ok(Applier {
             ctx,
+            outboxes: (0..senders.len()).map(|_| Outbox::default()).collect(),
             parts: senders,
+            last_commit: None,
             tasks,
             control,
             router: Router::default(),
@@ -172,29 +230,101 @@ impl Applier {
         }
         let routed = self.router.route(batch, self.parts.len())?;
         for (part, ops) in routed.into_iter().enumerate() {
-            if !ops.is_empty() {
-                self.send(part, PartMsg::Ops(ops)).await?;
+            if ops.is_empty() {
+                continue;
+            }
+            let outbox = &mut self.outboxes[part];
+            outbox.ops.extend(ops);
+            if outbox.ops.len() - outbox.committed >= OUTBOX_OPEN {
+                self.deliver(part).await?;
             }
         }
         Ok(())
     }
 
+    /// Delivers what partition `part`'s outbox holds, waiting for room.
+    async fn deliver(&mut self, part: usize) -> Result<()> {
+        if self.outboxes[part].is_empty() {
+            return Ok(());
+        }
+        let msg = self.outboxes[part].take();
+        self.send(part, msg).await
+    }
+
+    /// Delivers partition `part`'s outbox if its queue has room now.
+    fn try_deliver(&mut self, part: usize) -> std::result::Result<(), ()> {
+        let outbox = &mut self.outboxes[part];
+        if outbox.is_empty() {
+            return Ok(());
+        }
+        let permit = match self.parts[part].try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(()),
+        };
+        permit.send(outbox.take());
+        Ok(())
+    }
+
     async fn commit_all(&mut self, c: Arc<Commit>) -> Result<()> {
+        let now = Instant::now();
         for part in 0..self.parts.len() {
-            self.send(part, PartMsg::Commit(c.clone())).await?;
+            let outbox = &mut self.outboxes[part];
+            if outbox.ops.len() > outbox.committed || outbox.open_delivered {
+                outbox.committed = outbox.ops.len();
+                outbox.commit = Some(c.clone());
+                outbox.open_delivered = false;
+                outbox.stale_since = None;
+            } else if outbox.commit.is_some() {
+                // Held back (the queue was full): the newer commit covers
+                // the same operations.
+                outbox.commit = Some(c.clone());
+            } else {
+                let since = *outbox.stale_since.get_or_insert(now);
+                if now.duration_since(since) >= IDLE_FLUSH {
+                    outbox.commit = Some(c.clone());
+                    outbox.stale_since = None;
+                }
+            }
+            if self.outboxes[part].ops.len() >= OUTBOX_MAX {
+                self.deliver(part).await?;
+            } else if self.try_deliver(part).is_err() {
+                return Err(self.partition_failure().await);
+            }
+        }
+        self.last_commit = Some(c);
+        Ok(())
+    }
+
+    /// Delivers every outbox, and the newest commit to partitions that
+    /// had nothing since it.
+    async fn deliver_all(&mut self) -> Result<()> {
+        for part in 0..self.parts.len() {
+            let outbox = &mut self.outboxes[part];
+            if outbox.stale_since.take().is_some() && outbox.commit.is_none() {
+                outbox.commit = self.last_commit.clone();
+            }
+            self.deliver(part).await?;
         }
         Ok(())
     }
 
     async fn rollback_all(&mut self) -> Result<()> {
         for part in 0..self.parts.len() {
-            self.send(part, PartMsg::Rollback).await?;
+            // Only the open source transaction is forgotten.
+            let outbox = &mut self.outboxes[part];
+            outbox.ops.truncate(outbox.committed);
+            if std::mem::take(&mut outbox.open_delivered) {
+                self.deliver(part).await?;
+                self.send(part, PartMsg::Rollback).await?;
+            }
         }
         Ok(())
     }
 
     /// Waits until every partition committed what it has.
     pub async fn barrier(&mut self) -> Result<()> {
+        self.deliver_all().await?;
         let mut acks = Vec::new();
         for part in 0..self.parts.len() {
             let (tx, rx) = oneshot::channel();
@@ -304,6 +434,31 @@ impl ChangeWriter for Applier {
     async fn heartbeat(&mut self) -> Result<bool> {
         self.barrier().await?;
         Ok(true)
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(OUTBOX_TICK)
+    }
+
+    async fn tick(&mut self) -> Result<()> {
+        let now = Instant::now();
+        for part in 0..self.parts.len() {
+            let outbox = &mut self.outboxes[part];
+            if outbox
+                .stale_since
+                .is_some_and(|since| now.duration_since(since) >= IDLE_FLUSH)
+                && outbox.commit.is_none()
+            {
+                outbox.commit = self.last_commit.clone();
+                outbox.stale_since = None;
+            }
+            // Only what is committed: an open transaction's operations
+            // wait for its commit (or for the outbox to fill).
+            if self.outboxes[part].commit.is_some() {
+                self.deliver(part).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn close(self: Box<Self>) -> Result<()> {
@@ -422,15 +577,33 @@ impl Partition {
             };
             let Some(msg) = msg else { break };
             match msg {
-                PartMsg::Ops(mut ops) => {
+                PartMsg::Work {
+                    mut ops,
+                    mut committed,
+                    commit,
+                } => {
                     if self.applied_until.is_some() {
-                        ops.retain(|op| {
-                            let p = op.batch.events[op.row].position.clone();
-                            !self.already_applied(&p)
-                        });
+                        let mut open = ops.split_off(committed);
+                        ops.retain(|op| !self.already_applied(&op.batch.events[op.row].position));
+                        committed = ops.len();
+                        open.retain(|op| !self.already_applied(&op.batch.events[op.row].position));
+                        ops.append(&mut open);
                     }
                     self.rows_in_txn += ops.len();
+                    let base = self.window.len();
                     self.window.extend(ops);
+                    let covered = |c: &Commit, done: &Option<Position>| {
+                        done.as_ref().is_some_and(|done| {
+                            c.position.binlog_cmp(done) != std::cmp::Ordering::Greater
+                        })
+                    };
+                    if let Some(c) = commit.filter(|c| !covered(c, &self.applied_until)) {
+                        // A commit ends the open transaction, even the part
+                        // of it executed earlier.
+                        self.pending = Some(c);
+                        self.committed_len = base + committed;
+                        self.executed_uncommitted = false;
+                    }
                     if self.window.len() >= MAX_WINDOW {
                         // Commit what is complete first, so the target
                         // transaction never mixes committed and open work.
@@ -440,17 +613,7 @@ impl Partition {
                         self.execute_window(usize::MAX).await?;
                         self.executed_uncommitted = true;
                     }
-                }
-                PartMsg::Commit(c) => {
-                    if self.applied_until.as_ref().is_some_and(|done| {
-                        c.position.binlog_cmp(done) != std::cmp::Ordering::Greater
-                    }) {
-                        continue;
-                    }
-                    self.pending = Some(c);
-                    self.committed_len = self.window.len();
-                    self.executed_uncommitted = false;
-                    if self.rows_in_txn >= GROUP_ROWS || (rx.is_empty() && self.rows_in_txn > 0) {
+                    if self.pending.is_some() && (self.rows_in_txn >= GROUP_ROWS || rx.is_empty()) {
                         self.flush().await?;
                     }
                 }
@@ -582,27 +745,19 @@ impl Partition {
         table: &str,
         c: &Commit,
     ) -> std::result::Result<(), (String, mysql_async::Error)> {
-        let what = format!("applying changes (partition {})", self.part);
-        if !self.in_txn {
-            self.conn
-                .query_drop("START TRANSACTION")
-                .await
-                .map_err(|e| (what.clone(), e))?;
-            self.in_txn = true;
-        }
-        self.run_statements(sqls, table).await?;
-        let sql = self
+        let checkpoint = self
             .ctx
             .checkpoints
             .upsert(self.part, checkpoint::CDC, &c.position);
-        self.conn
-            .query_drop(sql)
-            .await
-            .map_err(|e| (what.clone(), e))?;
-        self.conn
-            .query_drop("COMMIT")
-            .await
-            .map_err(|e| (what, e))?;
+        let begin = (!self.in_txn).then_some("START TRANSACTION");
+        // Marked open before anything is sent: a failure part way leaves a
+        // transaction to roll back.
+        self.in_txn = true;
+        let mut all: Vec<&str> = Vec::with_capacity(sqls.len() + 3);
+        all.extend(begin);
+        all.extend(sqls.iter().map(|s| s.as_str()));
+        all.extend([checkpoint.as_str(), "COMMIT"]);
+        self.send(&all, table).await?;
         self.in_txn = false;
         Ok(())
     }
@@ -615,33 +770,46 @@ impl Partition {
         if window.is_empty() {
             return Ok(());
         }
-        if !self.in_txn {
-            self.exec("START TRANSACTION").await?;
-            self.in_txn = true;
-        }
         let sqls = window_statements(&self.ctx, &window)?;
         let table = first_table(&self.ctx, &window);
-        self.run_statements(&sqls, &table)
+        let begin = (!self.in_txn).then_some("START TRANSACTION");
+        self.in_txn = true;
+        let mut all: Vec<&str> = begin.into_iter().collect();
+        all.extend(sqls.iter().map(|s| s.as_str()));
+        self.send(&all, &table)
             .await
             .map_err(|(what, e)| self.ctx.endpoint.error(what, e))
     }
 
-    /// Executes statements inside the open target transaction.
-    async fn run_statements(
+    /// Sends statements in as few round trips as `max_statement_bytes`
+    /// allows: several statements to a packet, which the server runs in
+    /// order and stops at the first that fails.
+    async fn send(
         &mut self,
-        sqls: &[String],
+        sqls: &[&str],
         table: &str,
     ) -> std::result::Result<(), (String, mysql_async::Error)> {
-        for sql in sqls {
-            self.conn.query_drop(sql).await.map_err(|e| {
-                (
-                    format!(
-                        "applying changes (first table {table}, partition {})",
-                        self.part
-                    ),
-                    e,
-                )
-            })?;
+        let (limit, part) = (self.ctx.max_statement_bytes, self.part);
+        let mut packet = String::new();
+        let what = || format!("applying changes (first table {table}, partition {part})");
+        for sql in sqls.iter().copied() {
+            if !packet.is_empty() && packet.len() + sql.len() + 1 > limit {
+                self.conn
+                    .query_drop(packet.as_str())
+                    .await
+                    .map_err(|e| (what(), e))?;
+                packet.clear();
+            }
+            if !packet.is_empty() {
+                packet.push(';');
+            }
+            packet.push_str(sql);
+        }
+        if !packet.is_empty() {
+            self.conn
+                .query_drop(packet.as_str())
+                .await
+                .map_err(|e| (what(), e))?;
         }
         Ok(())
     }
