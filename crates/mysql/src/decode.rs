@@ -47,7 +47,16 @@ pub struct RowDecoder {
 
 impl RowDecoder {
     pub fn new(table: Arc<TableSchema>) -> Self {
-        let cols = table.columns.iter().map(|c| new_col(c.logical)).collect();
+        Self::with_capacity(table, 1024)
+    }
+
+    /// A decoder with room for `rows` rows before it grows.
+    pub fn with_capacity(table: Arc<TableSchema>, rows: usize) -> Self {
+        let cols = table
+            .columns
+            .iter()
+            .map(|c| new_col(c.logical, rows))
+            .collect();
         RowDecoder {
             table,
             cols,
@@ -102,42 +111,44 @@ impl RowDecoder {
     }
 }
 
-fn new_col(ty: LogicalType) -> Col {
+/// A builder for `cap` rows (change batches are often one row: a
+/// default builder's 1024 rows cost more than the row).
+fn new_col(ty: LogicalType, cap: usize) -> Col {
     match ty {
         LogicalType::Int { bytes, unsigned } => match (bytes, unsigned) {
-            (1, false) => Col::I8(Int8Builder::new()),
-            (1, true) => Col::U8(UInt8Builder::new()),
-            (2, false) => Col::I16(Int16Builder::new()),
-            (2, true) => Col::U16(UInt16Builder::new()),
-            (3 | 4, false) => Col::I32(Int32Builder::new()),
-            (3 | 4, true) => Col::U32(UInt32Builder::new()),
-            (_, false) => Col::I64(Int64Builder::new()),
-            (_, true) => Col::U64(UInt64Builder::new()),
+            (1, false) => Col::I8(Int8Builder::with_capacity(cap)),
+            (1, true) => Col::U8(UInt8Builder::with_capacity(cap)),
+            (2, false) => Col::I16(Int16Builder::with_capacity(cap)),
+            (2, true) => Col::U16(UInt16Builder::with_capacity(cap)),
+            (3 | 4, false) => Col::I32(Int32Builder::with_capacity(cap)),
+            (3 | 4, true) => Col::U32(UInt32Builder::with_capacity(cap)),
+            (_, false) => Col::I64(Int64Builder::with_capacity(cap)),
+            (_, true) => Col::U64(UInt64Builder::with_capacity(cap)),
         },
         LogicalType::Decimal { precision, scale } if precision <= 38 => Col::D128(
-            Decimal128Builder::new()
+            Decimal128Builder::with_capacity(cap)
                 .with_precision_and_scale(precision, scale as i8)
                 .unwrap_or_default(),
             scale,
         ),
         LogicalType::Decimal { precision, scale } => Col::D256(
-            Decimal256Builder::new()
+            Decimal256Builder::with_capacity(cap)
                 .with_precision_and_scale(precision, scale as i8)
                 .unwrap_or_default(),
             scale,
         ),
-        LogicalType::Float => Col::F32(Float32Builder::new()),
-        LogicalType::Double => Col::F64(Float64Builder::new()),
-        LogicalType::Bit { .. } => Col::U64(UInt64Builder::new()),
-        LogicalType::Year => Col::U16(UInt16Builder::new()),
-        LogicalType::Date => Col::Date(Date32Builder::new()),
-        LogicalType::DateTime { .. } => Col::Ts(TimestampMicrosecondBuilder::new()),
+        LogicalType::Float => Col::F32(Float32Builder::with_capacity(cap)),
+        LogicalType::Double => Col::F64(Float64Builder::with_capacity(cap)),
+        LogicalType::Bit { .. } => Col::U64(UInt64Builder::with_capacity(cap)),
+        LogicalType::Year => Col::U16(UInt16Builder::with_capacity(cap)),
+        LogicalType::Date => Col::Date(Date32Builder::with_capacity(cap)),
+        LogicalType::DateTime { .. } => Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap)),
         LogicalType::Timestamp { .. } => {
-            Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+            Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"))
         }
-        LogicalType::Time { .. } => Col::Dur(DurationMicrosecondBuilder::new()),
-        t if t.is_text() => Col::Str(StringBuilder::new()),
-        _ => Col::Bin(BinaryBuilder::new()),
+        LogicalType::Time { .. } => Col::Dur(DurationMicrosecondBuilder::with_capacity(cap)),
+        t if t.is_text() => Col::Str(StringBuilder::with_capacity(cap, cap * 32)),
+        _ => Col::Bin(BinaryBuilder::with_capacity(cap, cap * 32)),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Reading a server's binlog as a replica would, one event at a time.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::events::{EventData, RowsEventData, TableMapEvent};
 use mysql_async::binlog::RowsEventFlags;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest};
@@ -37,8 +39,9 @@ pub enum BinlogEvent {
         table: TableId,
         op: Op,
         rows: Vec<RowImages>,
-        /// The table as its TABLE_MAP describes it (needs binlog_row_metadata=FULL).
-        mapped: Option<MappedTable>,
+        /// The table as its TABLE_MAP describes it (needs
+        /// binlog_row_metadata=FULL); the same `Arc` while the map is the same.
+        mapped: Option<Arc<MappedTable>>,
         /// Whether the source session checked foreign keys for these rows
         /// (`foreign_key_checks`): a replica applies them the same way.
         foreign_key_checks: bool,
@@ -65,7 +68,14 @@ pub struct BinlogReader {
     /// Events before the first FORMAT_DESCRIPTION carry their CRC32 in the
     /// body (the library learns the checksum from that event).
     crc_in_body: bool,
+    /// Each table id's last TABLE_MAP and what it describes: every
+    /// transaction repeats the map, and decoding it for every rows event
+    /// cost more than the rows.
+    maps: HashMap<u64, (TableMapEvent<'static>, Option<Arc<MappedTable>>)>,
 }
+
+/// Table maps remembered at most; ids are new after each schema change.
+const MAPS_KEPT: usize = 4096;
 
 impl BinlogReader {
     /// Registers as a replica with `server_id` and asks for the binlog from `start`.
@@ -120,6 +130,7 @@ impl BinlogReader {
             role: ep.role.clone(),
             collations,
             crc_in_body,
+            maps: HashMap::new(),
         })
     }
 
@@ -210,11 +221,12 @@ impl BinlogReader {
         body: &[u8],
         log_pos: u64,
     ) -> Result<Option<BinlogEvent>> {
-        let at = format!("{}:{}", self.file, log_pos);
+        // Only for messages: a GTID event starts every transaction.
+        let at = || format!("{}:{}", self.file, log_pos);
         match raw_type {
             mariadb::GTID => {
                 let g = Gtid::decode(server_id, body).ok_or_else(|| {
-                    Error::Data(format!("{}: malformed MariaDB GTID event at {at}", self.role))
+                    Error::Data(format!("{}: malformed MariaDB GTID event at {}", self.role, at()))
                 })?;
                 self.gtid_pos.update(&g);
                 Ok(Some(if g.standalone {
@@ -227,28 +239,30 @@ impl BinlogReader {
             // the binlog index, and the GTID state at the start of a file.
             mariadb::ANNOTATE_ROWS | mariadb::BINLOG_CHECKPOINT | mariadb::GTID_LIST => Ok(None),
             mariadb::START_ENCRYPTION => Err(Error::precondition(
-                format!("{}: the binlog is encrypted (event at {at})", self.role),
+                format!("{}: the binlog is encrypted (event at {})", self.role, at()),
                 "sluice reads unencrypted binlogs only: set encrypt_binlog=OFF on the source",
             )),
             mariadb::QUERY_COMPRESSED | mariadb::ROWS_COMPRESSED_FIRST..=mariadb::ROWS_COMPRESSED_LAST => {
                 Err(Error::precondition(
-                    format!("{}: compressed binlog event (type {raw_type}) at {at}", self.role),
+                    format!("{}: compressed binlog event (type {raw_type}) at {}", self.role, at()),
                     "set log_bin_compress=OFF on the source; events written while it was ON cannot be read yet, so restart the pipeline from a snapshot",
                 ))
             }
             other => Err(Error::Data(format!(
-                "{}: unknown binlog event type {other} at {at}; please report it",
-                self.role
+                "{}: unknown binlog event type {other} at {}; please report it",
+                self.role,
+                at()
             ))),
         }
     }
 
-    fn rows(&self, re: &RowsEventData<'_>, log_pos: u64) -> Result<BinlogEvent> {
-        let at = format!("{}:{}", self.file, log_pos);
+    fn rows(&mut self, re: &RowsEventData<'_>, log_pos: u64) -> Result<BinlogEvent> {
+        let (role, file) = (&self.role, &self.file);
+        let at = || format!("{file}:{log_pos}");
         let tme = self.stream.get_tme(re.table_id()).ok_or_else(|| {
             Error::Data(format!(
-                "{}: rows event without its TABLE_MAP at {at}",
-                self.role
+                "{role}: rows event without its TABLE_MAP at {}",
+                at()
             ))
         })?;
         let op = match re {
@@ -257,7 +271,7 @@ impl BinlogReader {
             RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
             RowsEventData::PartialUpdateRowsEvent(_) => {
                 return Err(Error::precondition(
-                    format!("{}: partial JSON update event at {at}", self.role),
+                    format!("{role}: partial JSON update event at {}", at()),
                     "set binlog_row_value_options='' on the source (full JSON images)",
                 ))
             }
@@ -267,13 +281,24 @@ impl BinlogReader {
         if !all_before || !all_after {
             return Err(Error::precondition(
                 format!(
-                    "{}: a row event at {at} does not carry every column",
-                    self.role
+                    "{role}: a row event at {} does not carry every column",
+                    at()
                 ),
                 "set binlog_row_image=FULL on the source",
             ));
         }
-        let mapped = schema::from_table_map(tme, &self.collations);
+        let mapped = match self.maps.get(&re.table_id()) {
+            Some((known, mapped)) if known == tme => mapped.clone(),
+            _ => {
+                let mapped = schema::from_table_map(tme, &self.collations).map(Arc::new);
+                if self.maps.len() >= MAPS_KEPT {
+                    self.maps.clear();
+                }
+                self.maps
+                    .insert(re.table_id(), (tme.clone(), mapped.clone()));
+                mapped
+            }
+        };
         let n = re.num_columns() as usize;
         // Which columns each image carries; `None` for the image a kind of
         // event lacks (inserts have no before image, deletes no after image).
@@ -284,7 +309,7 @@ impl BinlogReader {
             .columns_after_image()
             .map(|b| (0..n).map(|i| b.get(i).is_some_and(|x| *x)).collect());
         let rows = super::rows::decode(tme, re.rows_data(), before.as_deref(), after.as_deref())
-            .map_err(|e| Error::Data(format!("{}: cannot decode rows at {at}: {e}", self.role)))?;
+            .map_err(|e| Error::Data(format!("{role}: cannot decode rows at {}: {e}", at())))?;
         let foreign_key_checks = !re.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS);
         Ok(BinlogEvent::Rows {
             table: TableId::new(tme.database_name(), tme.table_name()),

@@ -47,6 +47,15 @@ pub struct CdcReader {
     /// through schema changes: which tables are joined decides how sinks
     /// order their changes.
     foreign_keys: Vec<(TableId, TableId)>,
+    /// What each table's last TABLE_MAP resolved to, while both the map
+    /// and the table's known definition are the same `Arc`s.
+    resolved: HashMap<TableId, Resolved>,
+}
+
+struct Resolved {
+    mapped: Arc<MappedTable>,
+    schema: Arc<TableSchema>,
+    keep: Option<Vec<usize>>,
 }
 
 /// Why following stopped without an error.
@@ -81,6 +90,7 @@ impl CdcReader {
             collations: Collations::new(),
             throttle,
             foreign_keys: Vec::new(),
+            resolved: HashMap::new(),
         }
     }
 
@@ -219,7 +229,9 @@ impl CdcReader {
                     let position = Arc::new(reader.position());
                     let (schema, keep) = self.resolve(&table, mapped, &position).await?;
                     let mut ok = true;
-                    for chunk in rows.chunks(self.batch_size) {
+                    let mut rows = rows.into_iter().peekable();
+                    while rows.peek().is_some() {
+                        let chunk: Vec<RowImages> = rows.by_ref().take(self.batch_size).collect();
                         let mut batch =
                             self.batch(&schema, keep.as_deref(), op, chunk, &position, ts_us)?;
                         if !foreign_key_checks {
@@ -285,6 +297,43 @@ impl CdcReader {
     /// own description of the table at that point (TABLE_MAP metadata), with
     /// what information_schema adds; the cached one while they agree.
     async fn resolve(
+        &mut self,
+        table: &TableId,
+        mapped: Option<Arc<MappedTable>>,
+        position: &Position,
+    ) -> Result<(Arc<TableSchema>, Option<Vec<usize>>)> {
+        let Some(mapped) = mapped else {
+            return self.resolve_map(table, None, position).await;
+        };
+        if let Some(r) = self.resolved.get(table) {
+            let current = self.tables.get(table);
+            if Arc::ptr_eq(&r.mapped, &mapped) && current.is_some_and(|t| Arc::ptr_eq(t, &r.schema))
+            {
+                return Ok((r.schema.clone(), r.keep.clone()));
+            }
+        }
+        let (schema, keep) = self
+            .resolve_map(table, Some((*mapped).clone()), position)
+            .await?;
+        if self
+            .tables
+            .get(table)
+            .is_some_and(|t| Arc::ptr_eq(t, &schema))
+        {
+            self.resolved.insert(
+                table.clone(),
+                Resolved {
+                    mapped,
+                    schema: schema.clone(),
+                    keep: keep.clone(),
+                },
+            );
+        }
+        Ok((schema, keep))
+    }
+
+    /// [`Self::resolve`] without its cache.
+    async fn resolve_map(
         &mut self,
         table: &TableId,
         mapped: Option<MappedTable>,
@@ -403,13 +452,19 @@ impl CdcReader {
         schema: &Arc<TableSchema>,
         keep: Option<&[usize]>,
         op: Op,
-        rows: &[RowImages],
+        rows: Vec<RowImages>,
         position: &Arc<Position>,
         ts_us: i64,
     ) -> Result<ChangeBatch> {
         let schema = schema.clone();
-        let mut before = RowDecoder::new(schema.clone());
-        let mut after = RowDecoder::new(schema.clone());
+        let n = rows.len();
+        // Room only for the images this kind of event has.
+        let room = |has: bool| if has { n } else { 0 };
+        let (has_before, has_after) = rows
+            .first()
+            .map_or((false, false), |(b, a)| (b.is_some(), a.is_some()));
+        let mut before = RowDecoder::with_capacity(schema.clone(), room(has_before));
+        let mut after = RowDecoder::with_capacity(schema.clone(), room(has_after));
         for (b, a) in rows {
             for (image, decoder) in [(b, &mut before), (a, &mut after)] {
                 if let Some(values) = image {
@@ -421,7 +476,7 @@ impl CdcReader {
         }
         let info = EventInfo::new(op, position.clone(), ts_us);
         Ok(ChangeBatch {
-            events: vec![info; rows.len()],
+            events: vec![info; n],
             before: (!before.is_empty()).then(|| before.finish()).transpose()?,
             after: (!after.is_empty()).then(|| after.finish()).transpose()?,
             table: schema,
@@ -643,7 +698,7 @@ impl CdcReader {
 fn pick(
     schema: &TableSchema,
     keep: Option<&[usize]>,
-    values: &[Value],
+    mut values: Vec<Value>,
 ) -> std::result::Result<Vec<Value>, String> {
     let expected = keep.map_or(values.len(), |k| k.len());
     if expected != schema.columns.len()
@@ -655,14 +710,18 @@ fn pick(
             schema.columns.len()
         ));
     }
-    let value = |j: usize| -> &Value { &values[keep.map_or(j, |k| k[j])] };
-    schema
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(j, col)| {
-            values::normalize(col, value(j).clone())
-                .map_err(|e| format!("column `{}`: {e}", col.name))
+    if let Some(keep) = keep {
+        // `keep` is increasing: each kept value moves down, none is read twice.
+        for (j, &k) in keep.iter().enumerate() {
+            values.swap(j, k);
+        }
+        values.truncate(keep.len());
+    }
+    values
+        .into_iter()
+        .zip(&schema.columns)
+        .map(|(v, col)| {
+            values::normalize(col, v).map_err(|e| format!("column `{}`: {e}", col.name))
         })
         .collect()
 }
