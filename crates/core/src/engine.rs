@@ -182,10 +182,8 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
                     }
                 };
                 for msg in msgs {
-                    for stx in &sink_txs {
-                        if stx.send(msg.clone()).await.is_err() {
-                            break 'fan; // that sink failed; its task holds the error
-                        }
+                    if !fan_out(msg, &sink_txs).await {
+                        break 'fan; // that sink failed; its task holds the error
                     }
                 }
             }
@@ -226,6 +224,12 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
                                 ));
                                 break 'fan;
                             }
+                        }
+                    }
+                    // Nothing in front of it: straight on, without a future.
+                    other if pending.is_empty() => {
+                        if !fan_out(other, &sink_txs).await {
+                            break 'fan;
                         }
                     }
                     other => pending.push_back(Box::pin(futures::future::ready(Ok(vec![other])))),
@@ -279,6 +283,20 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
         stopped_because,
         changes: progress.changes(0),
     })
+}
+
+/// Hands `msg` to every sink, in order (the last one gets it without a
+/// copy); `false` if a sink is gone.
+async fn fan_out(msg: Message, sinks: &[mpsc::Sender<Message>]) -> bool {
+    let Some((last, others)) = sinks.split_last() else {
+        return true;
+    };
+    for stx in others {
+        if stx.send(msg.clone()).await.is_err() {
+            return false;
+        }
+    }
+    last.send(msg).await.is_ok()
 }
 
 /// Runs one batch through a free chain of the pool.
