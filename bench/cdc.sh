@@ -24,7 +24,8 @@
 # parallel replication, median catch-up throughputs.
 #
 # Env: TABLES (4), TABLE_SIZE (100000), DURATION (30), ROUNDS (3),
-# SLUICE_BIN (skips the release build).
+# SLUICE_BIN (skips the release build), PROFILE (perf or callgrind: also
+# profile one sluice catch-up; with ROUNDS=0 only that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-30}
@@ -152,6 +153,40 @@ for round in $(seq 1 "$ROUNDS"); do
     trial "${CONTENDERS[$(((i + round - 1) % n))]}"
   done
 done
+
+# PROFILE=perf|callgrind: one more sluice eventual catch-up under the
+# profiler; its top entries are printed (callgrind counts instructions,
+# repeatably; perf samples CPU time).
+profile() {
+  local pid
+  sandbox_restore follower
+  pipeline "$OUT/profile.yaml" eventual "${PROFILE_PARALLELISM:-4}"
+  case $PROFILE in
+    perf) perf record -F 999 --call-graph dwarf,16384 -e cpu-clock -o "$OUT/perf.data" -- \
+            "$SLUICE_BIN" run --progress off "$OUT/profile.yaml" >/dev/null 2>"$OUT/profile.log" & ;;
+    callgrind) valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+            "$SLUICE_BIN" run --progress off "$OUT/profile.yaml" >/dev/null 2>"$OUT/profile.log" & ;;
+    *) echo "error: PROFILE is perf or callgrind" >&2; exit 1 ;;
+  esac
+  pid=$!
+  until sluice_caught_up; do
+    kill -0 $pid 2>/dev/null || { echo "error: the profiled sluice exited:" >&2; tail "$OUT/profile.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  pkill -TERM -f "$OUT/profile.yaml" || true
+  wait $pid || true
+  echo "== profile of sluice catching up $changes row changes ($PROFILE)"
+  case $PROFILE in
+    perf) # Where the time goes, by function and with what it calls.
+          perf report -i "$OUT/perf.data" --children --percent-limit 1.5 --stdio -g none --sort symbol 2>/dev/null \
+            | grep -v '^#' | grep -v '^$' | grep -v 'tokio::runtime\|std::sys\|core::ops\|clone3\|start_thread\|0xffff' | cut -c1-150 | head -70 ;;
+    callgrind) callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 ;;
+  esac
+}
+if [ -n "${PROFILE:-}" ]; then
+  profile
+  [ "${ROUNDS}" = 0 ] && exit 0
+fi
 
 # live_lag THREADS: sluice (eventual) caught up, then following a live
 # load; p50, p99 and samples in $OUT/lag-THREADS.txt.
