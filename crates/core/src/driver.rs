@@ -61,30 +61,64 @@ async fn run(
             }
         }
     }
-    let mut resume = Resume::new(&ctx.plan, &state);
-    let mut writer: Option<Box<dyn ChangeWriter>> = None;
-    let mut tick = None;
+    let mut changes = Changes {
+        resume: Resume::new(&ctx.plan, &state),
+        writer: None,
+        tick: None,
+    };
     loop {
         let msg = tokio::select! {
             m = input.recv() => m,
-            _ = next_tick(&mut tick) => {
-                if let Some(w) = writer.as_mut() {
+            _ = next_tick(&mut changes.tick) => {
+                if let Some(w) = changes.writer.as_mut() {
                     w.tick().await?;
                 }
                 continue;
             }
         };
         let Some(msg) = msg else { break };
-        if writer.is_none() {
+        match msg {
+            Message::Group(msgs) => {
+                for m in msgs {
+                    changes.handle(&sink, &ctx, m).await?;
+                }
+            }
+            m => changes.handle(&sink, &ctx, m).await?,
+        }
+    }
+    if let Some(w) = changes.writer {
+        w.close().await?;
+    }
+    Ok(true)
+}
+
+/// The changes phase: the sink's writer (opened at the first message) and
+/// what the checkpoint covers.
+struct Changes {
+    resume: Resume,
+    writer: Option<Box<dyn ChangeWriter>>,
+    tick: Option<tokio::time::Interval>,
+}
+
+impl Changes {
+    async fn handle(
+        &mut self,
+        sink: &Arc<dyn Sink>,
+        ctx: &SinkContext,
+        msg: Message,
+    ) -> Result<()> {
+        if self.writer.is_none() {
             let w = sink.clone().apply(ctx.clone()).await?;
-            tick = w.tick_interval().map(|d| {
+            self.tick = w.tick_interval().map(|d| {
                 let mut t = tokio::time::interval(d);
                 t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 t
             });
-            writer = Some(w);
+            self.writer = Some(w);
         }
-        let Some(w) = writer.as_mut() else { break };
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(());
+        };
         match msg {
             Message::Batch(b) if b.is_empty() => {}
             Message::Batch(b) if b.events[0].op == Op::Read => {
@@ -94,19 +128,19 @@ async fn run(
                 )));
             }
             Message::Batch(b) => {
-                if let Some(b) = resume.batch(b)? {
+                if let Some(b) = self.resume.batch(b)? {
                     ctx.reporter.caught_up(false);
                     w.write(b).await?;
                 }
             }
             Message::Commit(c) => {
-                if !resume.covers(&c.position) {
+                if !self.resume.covers(&c.position) {
                     w.commit(c).await?;
                 }
             }
             Message::Rollback => w.rollback().await?,
             Message::Ddl(d) => {
-                if !resume.covers(&d.position) {
+                if !self.resume.covers(&d.position) {
                     w.schema_change(d).await?;
                 }
             }
@@ -120,12 +154,12 @@ async fn run(
                     "the source finished a snapshot the run did not take".into(),
                 ))
             }
+            Message::Group(_) => {
+                return Err(Error::Internal("a group of messages inside a group".into()))
+            }
         }
+        Ok(())
     }
-    if let Some(w) = writer {
-        w.close().await?;
-    }
-    Ok(true)
 }
 
 /// The next tick of `tick`; never without one.
@@ -190,6 +224,7 @@ fn kind(m: &Message) -> &'static str {
         Message::Rollback => "rollback",
         Message::Ddl(_) => "schema change",
         Message::Heartbeat => "heartbeat",
+        Message::Group(_) => "changes",
     }
 }
 

@@ -2,7 +2,7 @@
 //! and the sinks' checkpoints, checks every precondition before anything is
 //! written, then streams messages from the source to every sink.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,6 +170,8 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
     let mut snapshot_position = None;
     let mut transform_error = None;
     let mut input_open = true;
+    // A group's messages, one by one, when transforms must see each batch.
+    let mut backlog: VecDeque<Message> = VecDeque::new();
     'fan: loop {
         tokio::select! {
             biased;
@@ -187,7 +189,7 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
                     }
                 }
             }
-            msg = rx.recv(), if input_open && pending.len() < transform_workers.max(1) => {
+            msg = next_input(&mut rx, &mut backlog), if (input_open || !backlog.is_empty()) && pending.len() < transform_workers.max(1) => {
                 let Some(msg) = msg else {
                     input_open = false;
                     continue;
@@ -195,9 +197,19 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
                 match &msg {
                     Message::SnapshotDone(p) => snapshot_position = Some((**p).clone()),
                     Message::Batch(b) => progress.read(&b.table.id, b.len() as u64, b.byte_size() as u64),
+                    Message::Group(msgs) if transform_workers == 0 => {
+                        for m in msgs {
+                            if let Message::Batch(b) = m {
+                                progress.read(&b.table.id, b.len() as u64, b.byte_size() as u64);
+                            }
+                        }
+                    }
                     _ => {}
                 }
                 match msg {
+                    Message::Group(msgs) if transform_workers > 0 => {
+                        backlog.extend(msgs);
+                    }
                     Message::Batch(b) if transform_workers > 0 => {
                         let pool = pool.clone();
                         let progress = progress.clone();
@@ -283,6 +295,17 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
         stopped_because,
         changes: progress.changes(0),
     })
+}
+
+/// The next message: a group's remaining one first, then the source's.
+async fn next_input(
+    rx: &mut mpsc::Receiver<Message>,
+    backlog: &mut VecDeque<Message>,
+) -> Option<Message> {
+    match backlog.pop_front() {
+        Some(m) => Some(m),
+        None => rx.recv().await,
+    }
 }
 
 /// Hands `msg` to every sink, in order (the last one gets it without a

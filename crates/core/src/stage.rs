@@ -54,6 +54,11 @@ pub enum Message {
     Ddl(Arc<DdlChange>),
     /// The source has nothing newer: whoever applied everything is caught up.
     Heartbeat,
+    /// Changes in source order (never a snapshot's rows, never another
+    /// group), sent as one: a source that reads faster than its sinks take
+    /// groups its small messages, so each hop wakes its receiver once for
+    /// many transactions instead of once per rows event.
+    Group(Vec<Message>),
 }
 
 /// Where a source sends its messages. Bounded, so a slow sink slows the

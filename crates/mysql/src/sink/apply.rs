@@ -45,10 +45,17 @@ use crate::stage::{ChangeWriter, Commit, DdlChange};
 use crate::{Error, Result};
 
 /// A target transaction is committed once it holds this many row changes
-/// (at the next source commit), or when the partition has nothing queued.
+/// (at the next source commit), or when the partition has nothing queued
+/// and [`GROUP_WAIT`] has passed since its last commit.
 const GROUP_ROWS: usize = 5000;
-/// An idle partition still advances its checkpoint this often.
+/// A partition without rows of the newest transactions is told of their
+/// commit this often, so its checkpoint keeps up.
 const IDLE_FLUSH: Duration = Duration::from_millis(500);
+/// A partition commits at most this often while work keeps coming (at
+/// once after a pause): each target commit is a log flush, and partitions
+/// that each committed every small source transaction at once made four
+/// partitions slower than one.
+const GROUP_WAIT: Duration = Duration::from_millis(10);
 
 /// Server errors that mean a replayed DDL statement was already applied.
 const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
@@ -564,14 +571,16 @@ impl Partition {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<PartMsg>) -> Result<()> {
-        let mut tick = tokio::time::interval(IDLE_FLUSH);
         loop {
+            // Committed work waits at most GROUP_WAIT after the last commit.
+            let due = self
+                .pending
+                .as_ref()
+                .map(|_| tokio::time::Instant::from_std(self.last_flush + GROUP_WAIT));
             let msg = tokio::select! {
                 m = rx.recv() => m,
-                _ = tick.tick() => {
-                    if self.pending.is_some() && self.last_flush.elapsed() >= IDLE_FLUSH {
-                        self.flush().await?;
-                    }
+                _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                    self.flush().await?;
                     continue;
                 }
             };
@@ -613,7 +622,10 @@ impl Partition {
                         self.execute_window(usize::MAX).await?;
                         self.executed_uncommitted = true;
                     }
-                    if self.pending.is_some() && (self.rows_in_txn >= GROUP_ROWS || rx.is_empty()) {
+                    if self.pending.is_some()
+                        && (self.rows_in_txn >= GROUP_ROWS
+                            || (rx.is_empty() && self.last_flush.elapsed() >= GROUP_WAIT))
+                    {
                         self.flush().await?;
                     }
                 }

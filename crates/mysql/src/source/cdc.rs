@@ -58,6 +58,71 @@ struct Resolved {
     keep: Option<Vec<usize>>,
 }
 
+/// Messages read but not handed on yet: while the sinks' queue is full,
+/// the next transactions join them and go as one [`Message::Group`].
+#[derive(Default)]
+struct Held {
+    msgs: Vec<Message>,
+    rows: usize,
+}
+
+/// The longest a held message waits for room.
+const HOLD: Duration = Duration::from_millis(10);
+/// Messages held at most before the source waits for room.
+const HOLD_MESSAGES: usize = 1024;
+
+impl Held {
+    fn push(&mut self, m: Message) {
+        if let Message::Batch(b) = &m {
+            self.rows += b.len();
+        }
+        self.msgs.push(m);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Holds as many rows as a batch, or many messages: wait for room.
+    fn full(&self, batch_rows: usize) -> bool {
+        self.rows >= batch_rows || self.msgs.len() >= HOLD_MESSAGES
+    }
+
+    fn take(&mut self) -> Option<Message> {
+        self.rows = 0;
+        match self.msgs.len() {
+            0 => None,
+            1 => self.msgs.pop(),
+            _ => Some(Message::Group(std::mem::take(&mut self.msgs))),
+        }
+    }
+
+    /// Hands on what is held, waiting for room; `false` if the sinks are gone.
+    async fn flush(&mut self, out: &Emitter) -> bool {
+        match self.take() {
+            Some(m) => out.send(m).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// Hands on what is held if there is room now; `Err` if the sinks are gone.
+    fn try_flush(&mut self, out: &Emitter) -> std::result::Result<(), ()> {
+        if self.msgs.is_empty() {
+            return Ok(());
+        }
+        match out.try_reserve() {
+            Ok(permit) => {
+                if let Some(m) = self.take() {
+                    permit.send(m);
+                }
+                Ok(())
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Full(())) => Ok(()),
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => Err(()),
+        }
+    }
+}
+
 /// Why following stopped without an error.
 enum Flow {
     Stopped,
@@ -192,22 +257,55 @@ impl CdcReader {
         .await?;
         // Changes of the open transaction already sent on: a reconnect must retract them.
         let mut partial = false;
+        let mut held = Held::default();
+        let flow = self
+            .events(&mut reader, resume, out, stop, &mut held, &mut partial)
+            .await;
+        // Whatever ended the loop, what was read goes on: `resume` is past it.
+        let closed = !held.flush(out).await || matches!(flow, Ok(Flow::Closed));
+        if partial && !closed {
+            // Stopped, ended or failed mid-transaction: the sinks must not
+            // commit half of it.
+            let _ = out.send(Message::Rollback).await;
+        }
+        reader.close().await;
+        flow
+    }
+
+    /// Reads events and hands them on until the stream ends, the run
+    /// stops, or the sinks are gone.
+    async fn events(
+        &mut self,
+        reader: &mut BinlogReader,
+        resume: &mut Position,
+        out: &Emitter,
+        stop: &mut Stop,
+        held: &mut Held,
+        partial: &mut bool,
+    ) -> Result<Flow> {
         let mut standalone = false;
-        let flow = loop {
+        // Held messages wait at most HOLD for the sinks to make room.
+        let hold = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(hold);
+        let mut armed = false;
+        loop {
+            // `None`: the hold ran out (nothing awaits inside select!: the
+            // stop future holds a lock guard).
             let next = tokio::select! {
-                n = reader.next() => n,
-                _ = stop.wait_for(|s| *s) => break Flow::Stopped,
+                n = reader.next() => Some(n),
+                () = &mut hold, if armed => None,
+                _ = stop.wait_for(|s| *s) => return Ok(Flow::Stopped),
             };
-            let ev = match next {
-                Ok(Some(ev)) => ev,
-                Ok(None) => break Flow::Ended,
-                Err(e) => {
-                    if partial {
-                        let _ = out.send(Message::Rollback).await;
-                    }
-                    reader.close().await;
-                    return Err(e);
+            let Some(next) = next else {
+                armed = false;
+                if !held.flush(out).await {
+                    return Ok(Flow::Closed);
                 }
+                continue;
+            };
+            let ev = match next? {
+                Some(ev) => ev,
+                None => return Ok(Flow::Ended),
             };
             let ts_us = reader.last_timestamp as i64 * 1_000_000;
             let sent = match ev {
@@ -245,8 +343,9 @@ impl CdcReader {
                                 .take(batch.len() as u64, batch.byte_size() as u64)
                                 .await;
                         }
-                        partial = true;
-                        if out.send(Message::Batch(batch)).await.is_err() {
+                        *partial = true;
+                        held.push(Message::Batch(batch));
+                        if held.full(self.batch_size) && !held.flush(out).await {
                             ok = false;
                             break;
                         }
@@ -256,14 +355,24 @@ impl CdcReader {
                 BinlogEvent::Commit => {
                     let position = reader.position();
                     *resume = position.clone();
-                    partial = false;
+                    *partial = false;
                     let c = Commit {
                         position,
                         commit_ts_us: ts_us,
                     };
-                    out.send(Message::Commit(Arc::new(c))).await.is_ok()
+                    held.push(Message::Commit(Arc::new(c)));
+                    // On at once if the sinks have room; else more
+                    // transactions join it.
+                    match held.try_flush(out) {
+                        Err(()) => false,
+                        Ok(()) if held.full(self.batch_size) => held.flush(out).await,
+                        Ok(()) => true,
+                    }
                 }
                 BinlogEvent::Query { schema, sql } => {
+                    if !held.flush(out).await {
+                        return Ok(Flow::Closed);
+                    }
                     let ok = self
                         .statement(&schema, &sql, reader.position(), ts_us, out)
                         .await?;
@@ -274,23 +383,24 @@ impl CdcReader {
                     ok
                 }
                 BinlogEvent::Heartbeat => {
-                    if partial {
+                    if *partial {
                         true
                     } else {
-                        out.send(Message::Heartbeat).await.is_ok()
+                        held.push(Message::Heartbeat);
+                        held.flush(out).await
                     }
                 }
             };
             if !sent {
-                break Flow::Closed;
+                return Ok(Flow::Closed);
             }
-        };
-        if partial && !matches!(flow, Flow::Closed) {
-            // Stopped or ended mid-transaction: the sinks must not commit half of it.
-            let _ = out.send(Message::Rollback).await;
+            if held.is_empty() {
+                armed = false;
+            } else if !armed {
+                hold.as_mut().reset(tokio::time::Instant::now() + HOLD);
+                armed = true;
+            }
         }
-        reader.close().await;
-        Ok(flow)
     }
 
     /// The definition to decode a rows event of `table` with: the binlog's
