@@ -28,7 +28,7 @@ pub(crate) use sluice_core::{config, event, filter, progress, temporal, Error, R
 
 use config::{OnError, TransformConfig};
 use dead_letter::DeadLetter;
-use event::{ChangeBatch, EventInfo, Op, TableId, TableSchema};
+use event::{ChangeBatch, EventInfo, Op, Position, TableId, TableSchema};
 use filter::TableFilter;
 use sluice_core::connectors::Plugins;
 use sluice_core::stage::Transform;
@@ -220,6 +220,17 @@ impl WasmTransform {
         let table = batch.table.clone();
         let mut befores = batch.before.as_ref().map(|b| convert::rows(b).into_iter());
         let mut afters = batch.after.as_ref().map(|a| convert::rows(a).into_iter());
+        // A batch's events mostly share one position (a snapshot's, a rows
+        // event's): it is written out once per position, not per event.
+        let mut last: Option<(*const Position, String)> = None;
+        let mut position_of = |p: &Arc<Position>| match &last {
+            Some((q, s)) if std::ptr::eq(*q, Arc::as_ptr(p)) => s.clone(),
+            _ => {
+                let s = p.to_string();
+                last = Some((Arc::as_ptr(p), s.clone()));
+                s
+            }
+        };
         let input = types::Batch {
             tables: vec![schema::wit_table(&table)],
             events: batch
@@ -230,7 +241,7 @@ impl WasmTransform {
                     table: 0,
                     before: befores.as_mut().and_then(|r| r.next()),
                     after: afters.as_mut().and_then(|r| r.next()),
-                    position: e.position.to_string(),
+                    position: position_of(&e.position),
                     commit_ts_us: e.commit_ts_us,
                 })
                 .collect(),
