@@ -722,3 +722,52 @@ fn a_change_stream_rate_limit_is_held() {
     p.terminate(Duration::from_secs(30));
     assert_same_table(src, "cthrottle.t", dst, "cthrottle.t", "id");
 }
+
+/// Every apply partition's checkpoint keeps up, even the partitions that
+/// get no rows: the source resumes from the oldest one, and a checkpoint
+/// left at the snapshot would make a restart read (or miss, once purged)
+/// everything since.
+#[test]
+fn partitions_without_rows_still_advance_their_checkpoints() {
+    let (src, dst) = pair();
+    src.exec(
+        "CREATE DATABASE idleparts;
+         CREATE TABLE idleparts.one (id INT PRIMARY KEY, n INT);
+         INSERT INTO idleparts.one VALUES (1, 0)",
+    );
+    let path = cdc_yaml(
+        "idleparts",
+        src,
+        dst,
+        "idleparts",
+        "      apply:\n        consistency: eventual\n        parallelism: 4\n",
+    );
+    let mut p = Background::start(&path, &[]);
+    wait_following(dst, "idleparts");
+    // Every change has the one key: one partition gets them all.
+    for n in 1..=50 {
+        src.exec(&format!("UPDATE idleparts.one SET n = {n} WHERE id = 1"));
+    }
+    let (file, offset): (String, u64) = src
+        .query::<(String, u64, String, String)>("SHOW MASTER STATUS")
+        .into_iter()
+        .map(|(f, o, _, _)| (f, o))
+        .next()
+        .expect("the source writes a binlog");
+    wait_until(
+        Duration::from_secs(30),
+        "all four partitions' checkpoints reach the source's position",
+        || {
+            p.assert_running();
+            let parts: Vec<(String, u64)> = dst.query(
+                "SELECT binlog_file, binlog_offset FROM sluice.checkpoints WHERE pipeline = 'idleparts' AND phase = 'cdc'",
+            );
+            parts.len() == 4 && parts.iter().all(|(f, o)| (f, *o) >= (&file, offset))
+        },
+    );
+    assert_eq!(
+        dst.scalar::<u64>("SELECT n FROM idleparts.one WHERE id = 1"),
+        50
+    );
+    assert!(p.terminate(Duration::from_secs(10)).success());
+}
