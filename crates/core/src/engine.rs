@@ -194,17 +194,16 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
                     input_open = false;
                     continue;
                 };
+                let read = |m: &Message| {
+                    if let Message::Batch(b) = m {
+                        progress.read(&b.table.id, b.len() as u64, b.byte_size() as u64);
+                    }
+                };
                 match &msg {
                     Message::SnapshotDone(p) => snapshot_position = Some((**p).clone()),
-                    Message::Batch(b) => progress.read(&b.table.id, b.len() as u64, b.byte_size() as u64),
-                    Message::Group(msgs) if transform_workers == 0 => {
-                        for m in msgs {
-                            if let Message::Batch(b) = m {
-                                progress.read(&b.table.id, b.len() as u64, b.byte_size() as u64);
-                            }
-                        }
-                    }
-                    _ => {}
+                    // A group split for the transforms is counted message by message.
+                    Message::Group(msgs) if transform_workers == 0 => msgs.iter().for_each(read),
+                    m => read(m),
                 }
                 match msg {
                     Message::Group(msgs) if transform_workers > 0 => {

@@ -154,6 +154,19 @@ impl Outbox {
             commit: self.commit.take(),
         }
     }
+
+    /// Tells a partition with nothing to do the `newest` commit once its
+    /// checkpoint has lagged `after` (zero: at once).
+    fn catch_up(&mut self, newest: Option<&Arc<Commit>>, now: Instant, after: Duration) {
+        if self.commit.is_none()
+            && self
+                .stale_since
+                .is_some_and(|since| now.duration_since(since) >= after)
+        {
+            self.commit = newest.cloned();
+            self.stale_since = None;
+        }
+    }
 }
 
 /// Operations of one open source transaction an outbox holds before it
@@ -287,11 +300,8 @@ impl Applier {
                 // the same operations.
                 outbox.commit = Some(c.clone());
             } else {
-                let since = *outbox.stale_since.get_or_insert(now);
-                if now.duration_since(since) >= IDLE_FLUSH {
-                    outbox.commit = Some(c.clone());
-                    outbox.stale_since = None;
-                }
+                outbox.stale_since.get_or_insert(now);
+                outbox.catch_up(Some(&c), now, IDLE_FLUSH);
             }
             if self.outboxes[part].ops.len() >= OUTBOX_MAX {
                 self.deliver(part).await?;
@@ -307,10 +317,7 @@ impl Applier {
     /// had nothing since it.
     async fn deliver_all(&mut self) -> Result<()> {
         for part in 0..self.parts.len() {
-            let outbox = &mut self.outboxes[part];
-            if outbox.stale_since.take().is_some() && outbox.commit.is_none() {
-                outbox.commit = self.last_commit.clone();
-            }
+            self.outboxes[part].catch_up(self.last_commit.as_ref(), Instant::now(), Duration::ZERO);
             self.deliver(part).await?;
         }
         Ok(())
@@ -450,15 +457,7 @@ impl ChangeWriter for Applier {
     async fn tick(&mut self) -> Result<()> {
         let now = Instant::now();
         for part in 0..self.parts.len() {
-            let outbox = &mut self.outboxes[part];
-            if outbox
-                .stale_since
-                .is_some_and(|since| now.duration_since(since) >= IDLE_FLUSH)
-                && outbox.commit.is_none()
-            {
-                outbox.commit = self.last_commit.clone();
-                outbox.stale_since = None;
-            }
+            self.outboxes[part].catch_up(self.last_commit.as_ref(), now, IDLE_FLUSH);
             // Only what is committed: an open transaction's operations
             // wait for its commit (or for the outbox to fill).
             if self.outboxes[part].commit.is_some() {
