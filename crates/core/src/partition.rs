@@ -176,7 +176,7 @@ impl Router {
         let batch = Arc::new(batch);
         let mut routed: Vec<Vec<RowOp>> = (0..n).map(|_| Vec::new()).collect();
         let table = &batch.table;
-        let route = self.routes.get(table).clone();
+        let route = self.routes.get(table);
         let missing = |op: Op| {
             Error::Internal(format!(
                 "{}: a {op:?} event without its row image",
@@ -251,10 +251,33 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
 fn hash_value(h: u64, a: &dyn Array, row: usize, eq: Equality) -> u64 {
     // The bytes without length prefixes: lanes must stay what earlier
     // versions chose, so that a restarted pipeline finds its changes where
-    // each lane's checkpoint expects them.
-    let mut bytes = Vec::with_capacity(16);
-    value_bytes(a, row, eq, false, &mut bytes);
-    fnv(h, &bytes)
+    // each lane's checkpoint expects them. Hashed as they are written: the
+    // lane of every row change is asked for.
+    let mut fnv_out = Fnv(h);
+    value_bytes(a, row, eq, false, &mut fnv_out);
+    fnv_out.0
+}
+
+/// Where `value_bytes` writes: a buffer (keys), or a running hash (lanes).
+trait Bytes {
+    fn put(&mut self, b: &[u8]);
+    fn put_byte(&mut self, b: u8) {
+        self.put(&[b])
+    }
+}
+
+impl Bytes for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b)
+    }
+}
+
+struct Fnv(u64);
+
+impl Bytes for Fnv {
+    fn put(&mut self, b: &[u8]) {
+        self.0 = fnv(self.0, b)
+    }
 }
 
 /// Appends one value's bytes to `out`: a tag (null or not), then the value
@@ -263,63 +286,62 @@ fn hash_value(h: u64, a: &dyn Array, row: usize, eq: Equality) -> u64 {
 /// with `prefixed` (so that a sequence of values is unambiguous). Values
 /// the server holds equal under `eq` give equal bytes; types without bytes
 /// here give the tag only.
-fn value_bytes(a: &dyn Array, row: usize, eq: Equality, prefixed: bool, out: &mut Vec<u8>) {
+fn value_bytes(a: &dyn Array, row: usize, eq: Equality, prefixed: bool, out: &mut impl Bytes) {
     if a.is_null(row) {
-        out.push(0);
+        out.put_byte(0);
         return;
     }
-    out.push(1);
-    let mut var = |b: &[u8]| {
+    out.put_byte(1);
+    let var = |out: &mut _, b: &[u8]| {
         if prefixed {
-            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            Bytes::put(out, &(b.len() as u64).to_le_bytes());
         }
-        out.extend_from_slice(b);
+        Bytes::put(out, b);
     };
     match a.data_type() {
         // Integers widened to 64 bits, so a column's width plays no part.
         DataType::Int8 => {
-            out.extend_from_slice(&i64::from(a.as_primitive::<Int8Type>().value(row)).to_le_bytes())
+            out.put(&i64::from(a.as_primitive::<Int8Type>().value(row)).to_le_bytes())
         }
-        DataType::Int16 => out
-            .extend_from_slice(&i64::from(a.as_primitive::<Int16Type>().value(row)).to_le_bytes()),
-        DataType::Int32 => out
-            .extend_from_slice(&i64::from(a.as_primitive::<Int32Type>().value(row)).to_le_bytes()),
-        DataType::Int64 => {
-            out.extend_from_slice(&a.as_primitive::<Int64Type>().value(row).to_le_bytes())
+        DataType::Int16 => {
+            out.put(&i64::from(a.as_primitive::<Int16Type>().value(row)).to_le_bytes())
         }
-        DataType::UInt8 => out
-            .extend_from_slice(&u64::from(a.as_primitive::<UInt8Type>().value(row)).to_le_bytes()),
-        DataType::UInt16 => out
-            .extend_from_slice(&u64::from(a.as_primitive::<UInt16Type>().value(row)).to_le_bytes()),
-        DataType::UInt32 => out
-            .extend_from_slice(&u64::from(a.as_primitive::<UInt32Type>().value(row)).to_le_bytes()),
-        DataType::UInt64 => {
-            out.extend_from_slice(&a.as_primitive::<UInt64Type>().value(row).to_le_bytes())
+        DataType::Int32 => {
+            out.put(&i64::from(a.as_primitive::<Int32Type>().value(row)).to_le_bytes())
         }
+        DataType::Int64 => out.put(&a.as_primitive::<Int64Type>().value(row).to_le_bytes()),
+        DataType::UInt8 => {
+            out.put(&u64::from(a.as_primitive::<UInt8Type>().value(row)).to_le_bytes())
+        }
+        DataType::UInt16 => {
+            out.put(&u64::from(a.as_primitive::<UInt16Type>().value(row)).to_le_bytes())
+        }
+        DataType::UInt32 => {
+            out.put(&u64::from(a.as_primitive::<UInt32Type>().value(row)).to_le_bytes())
+        }
+        DataType::UInt64 => out.put(&a.as_primitive::<UInt64Type>().value(row).to_le_bytes()),
         // -0 and 0 are one key.
         DataType::Float32 => {
             let f = a.as_primitive::<Float32Type>().value(row) as f64 + 0.0;
-            out.extend_from_slice(&f.to_bits().to_le_bytes())
+            out.put(&f.to_bits().to_le_bytes())
         }
         DataType::Float64 => {
             let f = a.as_primitive::<Float64Type>().value(row) + 0.0;
-            out.extend_from_slice(&f.to_bits().to_le_bytes())
+            out.put(&f.to_bits().to_le_bytes())
         }
         DataType::Decimal128(_, _) => {
-            out.extend_from_slice(&a.as_primitive::<Decimal128Type>().value(row).to_le_bytes())
+            out.put(&a.as_primitive::<Decimal128Type>().value(row).to_le_bytes())
         }
         DataType::Decimal256(_, _) => {
-            out.extend_from_slice(&a.as_primitive::<Decimal256Type>().value(row).to_le_bytes())
+            out.put(&a.as_primitive::<Decimal256Type>().value(row).to_le_bytes())
         }
-        DataType::Date32 => {
-            out.extend_from_slice(&a.as_primitive::<Date32Type>().value(row).to_le_bytes())
-        }
-        DataType::Timestamp(_, _) => out.extend_from_slice(
+        DataType::Date32 => out.put(&a.as_primitive::<Date32Type>().value(row).to_le_bytes()),
+        DataType::Timestamp(_, _) => out.put(
             &a.as_primitive::<TimestampMicrosecondType>()
                 .value(row)
                 .to_le_bytes(),
         ),
-        DataType::Duration(_) => out.extend_from_slice(
+        DataType::Duration(_) => out.put(
             &a.as_primitive::<DurationMicrosecondType>()
                 .value(row)
                 .to_le_bytes(),
@@ -331,9 +353,9 @@ fn value_bytes(a: &dyn Array, row: usize, eq: Equality, prefixed: bool, out: &mu
             } else {
                 s
             };
-            var(s.as_bytes())
+            var(out, s.as_bytes())
         }
-        DataType::Binary => var(a.as_binary::<i32>().value(row)),
+        DataType::Binary => var(out, a.as_binary::<i32>().value(row)),
         _ => {}
     }
 }

@@ -183,6 +183,20 @@ impl LogicalType {
     }
 
     /// The Arrow type that carries this column's values.
+    /// Whether Arrow arrays of `dt` hold this type's values: `arrow_type`
+    /// without building a type (a TIMESTAMP's time zone is an allocation,
+    /// and the change path asks for every column of every row).
+    pub fn holds(&self, dt: &DataType) -> bool {
+        match (self, dt) {
+            (
+                LogicalType::Timestamp { .. },
+                DataType::Timestamp(TimeUnit::Microsecond, Some(tz)),
+            ) => &**tz == "UTC",
+            (LogicalType::Timestamp { .. }, _) => false,
+            _ => *dt == self.arrow_type(),
+        }
+    }
+
     pub fn arrow_type(&self) -> DataType {
         match *self {
             LogicalType::Int { bytes, unsigned } => match (bytes, unsigned) {

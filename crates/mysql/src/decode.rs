@@ -7,9 +7,13 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow_array::builder::*;
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_buffer::i256;
+use arrow_array::types::{Decimal128Type, Decimal256Type};
+use arrow_array::{
+    ArrayRef, BinaryArray, Date32Array, DurationMicrosecondArray, Float32Array, Float64Array,
+    Int16Array, Int32Array, Int64Array, Int8Array, PrimitiveArray, RecordBatch, StringArray,
+    TimestampMicrosecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
+};
+use arrow_buffer::{i256, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use mysql_async::Value;
 
 use crate::event::TableSchema;
@@ -17,24 +21,36 @@ use crate::temporal::{self, DateTimeParts};
 use crate::types::LogicalType;
 use crate::{Error, Result};
 
-enum Col {
-    I8(Int8Builder),
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    U8(UInt8Builder),
-    U16(UInt16Builder),
-    U32(UInt32Builder),
-    U64(UInt64Builder),
-    D128(Decimal128Builder, u8),
-    D256(Decimal256Builder, u8),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Date(Date32Builder),
-    Ts(TimestampMicrosecondBuilder),
-    Dur(DurationMicrosecondBuilder),
-    Str(StringBuilder),
-    Bin(BinaryBuilder),
+/// One column's values so far, in plain vectors that become the Arrow
+/// array's buffers without a copy. Arrow's builders cost more than the row
+/// for the one-row batches of the change stream (aligned, zeroed buffers,
+/// built through `ArrayData`).
+enum Values {
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    D128(Vec<i128>, u8, u8),
+    D256(Vec<i256>, u8, u8),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Date(Vec<i32>),
+    /// With the time zone of a TIMESTAMP column.
+    Ts(Vec<i64>, Option<Arc<str>>),
+    Dur(Vec<i64>),
+    /// Offsets (starting at 0) and the bytes.
+    Str(Vec<i32>, Vec<u8>),
+    Bin(Vec<i32>, Vec<u8>),
+}
+
+struct Col {
+    values: Values,
+    /// One flag per row (a value or not), kept from the first null on.
+    valid: Option<Vec<bool>>,
 }
 
 /// Accumulates rows of one table into a [`RecordBatch`].
@@ -43,6 +59,8 @@ pub struct RowDecoder {
     cols: Vec<Col>,
     rows: usize,
     bytes: usize,
+    /// Rows to make room for after `finish`.
+    capacity: usize,
 }
 
 impl RowDecoder {
@@ -55,13 +73,17 @@ impl RowDecoder {
         let cols = table
             .columns
             .iter()
-            .map(|c| new_col(c.logical, rows))
+            .map(|c| Col {
+                values: new_values(c.logical, rows),
+                valid: None,
+            })
             .collect();
         RowDecoder {
             table,
             cols,
             rows: 0,
             bytes: 0,
+            capacity: rows,
         }
     }
 
@@ -90,7 +112,11 @@ impl RowDecoder {
         }
         for (i, v) in values.into_iter().enumerate() {
             let ty = self.table.columns[i].logical;
-            if let Err(msg) = push_value(&mut self.cols[i], ty, v, &mut self.bytes) {
+            if let Err(msg) = push_value(&mut self.cols[i], self.rows, ty, v, &mut self.bytes) {
+                // The row is not taken: columns already appended to are cut back.
+                for c in &mut self.cols[..=i] {
+                    truncate(c, self.rows);
+                }
                 return Err(Error::Data(format!(
                     "{} column `{}`: {msg}",
                     self.table.id, self.table.columns[i].name
@@ -101,99 +127,192 @@ impl RowDecoder {
         Ok(())
     }
 
+    /// The accumulated rows as a batch, for a decoder used once (a rows
+    /// event): nothing is set aside for more rows.
+    pub fn into_batch(mut self) -> Result<RecordBatch> {
+        self.capacity = 0;
+        self.finish()
+    }
+
     /// Takes the accumulated rows as a batch and starts afresh.
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(finish_col).collect();
-        self.rows = 0;
+        let rows = std::mem::take(&mut self.rows);
         self.bytes = 0;
+        let cap = self.capacity;
+        let id = &self.table.id;
+        let arrays = self
+            .table
+            .columns
+            .iter()
+            .zip(&mut self.cols)
+            .map(|(def, c)| {
+                finish_col(c, rows, cap).map_err(|e| {
+                    Error::Data(format!("{id} column `{}`: building a batch: {e}", def.name))
+                })
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
         RecordBatch::try_new(self.table.arrow.clone(), arrays)
-            .map_err(|e| Error::Internal(format!("{}: building a batch: {e}", self.table.id)))
+            .map_err(|e| Error::Internal(format!("{id}: building a batch: {e}")))
     }
 }
 
-/// A builder for `cap` rows (change batches are often one row: a
-/// default builder's 1024 rows cost more than the row).
-fn new_col(ty: LogicalType, cap: usize) -> Col {
+fn new_values(ty: LogicalType, cap: usize) -> Values {
     match ty {
         LogicalType::Int { bytes, unsigned } => match (bytes, unsigned) {
-            (1, false) => Col::I8(Int8Builder::with_capacity(cap)),
-            (1, true) => Col::U8(UInt8Builder::with_capacity(cap)),
-            (2, false) => Col::I16(Int16Builder::with_capacity(cap)),
-            (2, true) => Col::U16(UInt16Builder::with_capacity(cap)),
-            (3 | 4, false) => Col::I32(Int32Builder::with_capacity(cap)),
-            (3 | 4, true) => Col::U32(UInt32Builder::with_capacity(cap)),
-            (_, false) => Col::I64(Int64Builder::with_capacity(cap)),
-            (_, true) => Col::U64(UInt64Builder::with_capacity(cap)),
+            (1, false) => Values::I8(Vec::with_capacity(cap)),
+            (1, true) => Values::U8(Vec::with_capacity(cap)),
+            (2, false) => Values::I16(Vec::with_capacity(cap)),
+            (2, true) => Values::U16(Vec::with_capacity(cap)),
+            (3 | 4, false) => Values::I32(Vec::with_capacity(cap)),
+            (3 | 4, true) => Values::U32(Vec::with_capacity(cap)),
+            (_, false) => Values::I64(Vec::with_capacity(cap)),
+            (_, true) => Values::U64(Vec::with_capacity(cap)),
         },
-        LogicalType::Decimal { precision, scale } if precision <= 38 => Col::D128(
-            Decimal128Builder::with_capacity(cap)
-                .with_precision_and_scale(precision, scale as i8)
-                .unwrap_or_default(),
-            scale,
-        ),
-        LogicalType::Decimal { precision, scale } => Col::D256(
-            Decimal256Builder::with_capacity(cap)
-                .with_precision_and_scale(precision, scale as i8)
-                .unwrap_or_default(),
-            scale,
-        ),
-        LogicalType::Float => Col::F32(Float32Builder::with_capacity(cap)),
-        LogicalType::Double => Col::F64(Float64Builder::with_capacity(cap)),
-        LogicalType::Bit { .. } => Col::U64(UInt64Builder::with_capacity(cap)),
-        LogicalType::Year => Col::U16(UInt16Builder::with_capacity(cap)),
-        LogicalType::Date => Col::Date(Date32Builder::with_capacity(cap)),
-        LogicalType::DateTime { .. } => Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap)),
-        LogicalType::Timestamp { .. } => {
-            Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"))
+        LogicalType::Decimal { precision, scale } if precision <= 38 => {
+            Values::D128(Vec::with_capacity(cap), precision, scale)
         }
-        LogicalType::Time { .. } => Col::Dur(DurationMicrosecondBuilder::with_capacity(cap)),
-        t if t.is_text() => Col::Str(StringBuilder::with_capacity(cap, cap * 32)),
-        _ => Col::Bin(BinaryBuilder::with_capacity(cap, cap * 32)),
+        LogicalType::Decimal { precision, scale } => {
+            Values::D256(Vec::with_capacity(cap), precision, scale)
+        }
+        LogicalType::Float => Values::F32(Vec::with_capacity(cap)),
+        LogicalType::Double => Values::F64(Vec::with_capacity(cap)),
+        LogicalType::Bit { .. } => Values::U64(Vec::with_capacity(cap)),
+        LogicalType::Year => Values::U16(Vec::with_capacity(cap)),
+        LogicalType::Date => Values::Date(Vec::with_capacity(cap)),
+        LogicalType::DateTime { .. } => Values::Ts(Vec::with_capacity(cap), None),
+        LogicalType::Timestamp { .. } => Values::Ts(Vec::with_capacity(cap), Some("UTC".into())),
+        LogicalType::Time { .. } => Values::Dur(Vec::with_capacity(cap)),
+        t if t.is_text() => Values::Str(offsets(cap), Vec::new()),
+        _ => Values::Bin(offsets(cap), Vec::new()),
     }
 }
 
-fn finish_col(c: &mut Col) -> ArrayRef {
-    match c {
-        Col::I8(b) => Arc::new(b.finish()),
-        Col::I16(b) => Arc::new(b.finish()),
-        Col::I32(b) => Arc::new(b.finish()),
-        Col::I64(b) => Arc::new(b.finish()),
-        Col::U8(b) => Arc::new(b.finish()),
-        Col::U16(b) => Arc::new(b.finish()),
-        Col::U32(b) => Arc::new(b.finish()),
-        Col::U64(b) => Arc::new(b.finish()),
-        Col::D128(b, _) => Arc::new(b.finish()),
-        Col::D256(b, _) => Arc::new(b.finish()),
-        Col::F32(b) => Arc::new(b.finish()),
-        Col::F64(b) => Arc::new(b.finish()),
-        Col::Date(b) => Arc::new(b.finish()),
-        Col::Ts(b) => Arc::new(b.finish()),
-        Col::Dur(b) => Arc::new(b.finish()),
-        Col::Str(b) => Arc::new(b.finish()),
-        Col::Bin(b) => Arc::new(b.finish()),
+fn offsets(cap: usize) -> Vec<i32> {
+    let mut o = Vec::with_capacity(cap + 1);
+    o.push(0);
+    o
+}
+
+/// The column's array of `rows` rows; the column starts again with room for `cap`.
+fn finish_col(c: &mut Col, rows: usize, cap: usize) -> std::result::Result<ArrayRef, String> {
+    let nulls = c.valid.take().map(NullBuffer::from);
+    fn take<T>(v: &mut Vec<T>, cap: usize) -> ScalarBuffer<T>
+    where
+        T: arrow_buffer::ArrowNativeType,
+    {
+        // A decoder used for one batch (`into_batch`) keeps nothing.
+        let next = if cap > 0 {
+            Vec::with_capacity(cap)
+        } else {
+            Vec::new()
+        };
+        ScalarBuffer::from(std::mem::replace(v, next))
+    }
+    let err = |e: arrow_schema::ArrowError| e.to_string();
+    let array: ArrayRef = match &mut c.values {
+        Values::I8(v) => Arc::new(Int8Array::new(take(v, cap), nulls)),
+        Values::I16(v) => Arc::new(Int16Array::new(take(v, cap), nulls)),
+        Values::I32(v) => Arc::new(Int32Array::new(take(v, cap), nulls)),
+        Values::I64(v) => Arc::new(Int64Array::new(take(v, cap), nulls)),
+        Values::U8(v) => Arc::new(UInt8Array::new(take(v, cap), nulls)),
+        Values::U16(v) => Arc::new(UInt16Array::new(take(v, cap), nulls)),
+        Values::U32(v) => Arc::new(UInt32Array::new(take(v, cap), nulls)),
+        Values::U64(v) => Arc::new(UInt64Array::new(take(v, cap), nulls)),
+        Values::D128(v, p, s) => Arc::new(
+            PrimitiveArray::<Decimal128Type>::new(take(v, cap), nulls)
+                .with_precision_and_scale(*p, *s as i8)
+                .map_err(err)?,
+        ),
+        Values::D256(v, p, s) => Arc::new(
+            PrimitiveArray::<Decimal256Type>::new(take(v, cap), nulls)
+                .with_precision_and_scale(*p, *s as i8)
+                .map_err(err)?,
+        ),
+        Values::F32(v) => Arc::new(Float32Array::new(take(v, cap), nulls)),
+        Values::F64(v) => Arc::new(Float64Array::new(take(v, cap), nulls)),
+        Values::Date(v) => Arc::new(Date32Array::new(take(v, cap), nulls)),
+        Values::Ts(v, tz) => Arc::new(
+            TimestampMicrosecondArray::new(take(v, cap), nulls).with_timezone_opt(tz.clone()),
+        ),
+        Values::Dur(v) => Arc::new(DurationMicrosecondArray::new(take(v, cap), nulls)),
+        Values::Str(o, data) | Values::Bin(o, data) => {
+            // The next batch's text likely needs what this one did.
+            let next = if cap > 0 { data.len() } else { 0 };
+            let data = std::mem::replace(data, Vec::with_capacity(next));
+            let o = std::mem::replace(o, if cap > 0 { offsets(cap) } else { Vec::new() });
+            let o = OffsetBuffer::new(ScalarBuffer::from(o));
+            if matches!(c.values, Values::Str(..)) {
+                Arc::new(StringArray::try_new(o, Buffer::from_vec(data), nulls).map_err(err)?)
+            } else {
+                Arc::new(BinaryArray::try_new(o, Buffer::from_vec(data), nulls).map_err(err)?)
+            }
+        }
+    };
+    debug_assert_eq!(array.len(), rows);
+    Ok(array)
+}
+
+/// Cuts a column back to `rows` rows (a row that failed part way).
+fn truncate(c: &mut Col, rows: usize) {
+    if let Some(v) = &mut c.valid {
+        v.truncate(rows);
+    }
+    match &mut c.values {
+        Values::I8(v) => v.truncate(rows),
+        Values::I16(v) => v.truncate(rows),
+        Values::I32(v) => v.truncate(rows),
+        Values::I64(v) => v.truncate(rows),
+        Values::U8(v) => v.truncate(rows),
+        Values::U16(v) => v.truncate(rows),
+        Values::U32(v) => v.truncate(rows),
+        Values::U64(v) => v.truncate(rows),
+        Values::D128(v, ..) => v.truncate(rows),
+        Values::D256(v, ..) => v.truncate(rows),
+        Values::F32(v) => v.truncate(rows),
+        Values::F64(v) => v.truncate(rows),
+        Values::Date(v) => v.truncate(rows),
+        Values::Ts(v, _) => v.truncate(rows),
+        Values::Dur(v) => v.truncate(rows),
+        Values::Str(o, data) | Values::Bin(o, data) => {
+            o.truncate(rows + 1);
+            data.truncate(o.last().copied().unwrap_or(0) as usize);
+        }
     }
 }
 
-fn append_null(c: &mut Col) {
-    match c {
-        Col::I8(b) => b.append_null(),
-        Col::I16(b) => b.append_null(),
-        Col::I32(b) => b.append_null(),
-        Col::I64(b) => b.append_null(),
-        Col::U8(b) => b.append_null(),
-        Col::U16(b) => b.append_null(),
-        Col::U32(b) => b.append_null(),
-        Col::U64(b) => b.append_null(),
-        Col::D128(b, _) => b.append_null(),
-        Col::D256(b, _) => b.append_null(),
-        Col::F32(b) => b.append_null(),
-        Col::F64(b) => b.append_null(),
-        Col::Date(b) => b.append_null(),
-        Col::Ts(b) => b.append_null(),
-        Col::Dur(b) => b.append_null(),
-        Col::Str(b) => b.append_null(),
-        Col::Bin(b) => b.append_null(),
+/// Appends a null as row `row`: a placeholder value, flagged.
+fn append_null(c: &mut Col, row: usize) {
+    c.valid.get_or_insert_with(|| vec![true; row]).push(false);
+    match &mut c.values {
+        Values::I8(v) => v.push(0),
+        Values::I16(v) => v.push(0),
+        Values::I32(v) => v.push(0),
+        Values::I64(v) => v.push(0),
+        Values::U8(v) => v.push(0),
+        Values::U16(v) => v.push(0),
+        Values::U32(v) => v.push(0),
+        Values::U64(v) => v.push(0),
+        Values::D128(v, ..) => v.push(0),
+        Values::D256(v, ..) => v.push(i256::ZERO),
+        Values::F32(v) => v.push(0.0),
+        Values::F64(v) => v.push(0.0),
+        Values::Date(v) => v.push(0),
+        Values::Ts(v, _) => v.push(0),
+        Values::Dur(v) => v.push(0),
+        Values::Str(o, _) | Values::Bin(o, _) => {
+            let end = o.last().copied().unwrap_or(0);
+            o.push(end)
+        }
     }
+}
+
+/// Appends variable-length bytes; Arrow's 32-bit offsets bound a batch's bytes.
+fn push_bytes(o: &mut Vec<i32>, data: &mut Vec<u8>, b: &[u8]) -> Result<(), String> {
+    data.extend_from_slice(b);
+    let end = i32::try_from(data.len())
+        .map_err(|_| "more than 2 GiB of values in one batch; lower `batch_size`".to_string())?;
+    o.push(end);
+    Ok(())
 }
 
 /// An integer from whichever form the server sent.
@@ -264,70 +383,77 @@ fn date_parts(v: &Value) -> Result<DateTimeParts, String> {
     }
 }
 
-fn push_value(c: &mut Col, ty: LogicalType, v: Value, bytes: &mut usize) -> Result<(), String> {
+fn push_value(
+    c: &mut Col,
+    row: usize,
+    ty: LogicalType,
+    v: Value,
+    bytes: &mut usize,
+) -> Result<(), String> {
     if v == Value::NULL {
-        append_null(c);
+        append_null(c, row);
         return Ok(());
     }
-    match c {
-        Col::I8(b) => b.append_value(int(&v)?),
-        Col::I16(b) => b.append_value(int(&v)?),
-        Col::I32(b) => b.append_value(int(&v)?),
-        Col::I64(b) => b.append_value(int(&v)?),
-        Col::U8(b) => b.append_value(int(&v)?),
-        Col::U16(b) => b.append_value(int(&v)?),
-        Col::U32(b) => b.append_value(int(&v)?),
-        Col::U64(b) => match (ty, v) {
+    match &mut c.values {
+        Values::I8(b) => b.push(int(&v)?),
+        Values::I16(b) => b.push(int(&v)?),
+        Values::I32(b) => b.push(int(&v)?),
+        Values::I64(b) => b.push(int(&v)?),
+        Values::U8(b) => b.push(int(&v)?),
+        Values::U16(b) => b.push(int(&v)?),
+        Values::U32(b) => b.push(int(&v)?),
+        Values::U64(b) => match (ty, v) {
             (LogicalType::Bit { .. }, Value::Bytes(raw)) => {
                 if raw.len() > 8 {
                     return Err(format!("BIT value of {} bytes", raw.len()));
                 }
-                b.append_value(raw.iter().fold(0u64, |acc, x| (acc << 8) | *x as u64))
+                b.push(raw.iter().fold(0u64, |acc, x| (acc << 8) | *x as u64))
             }
-            (_, v) => b.append_value(int(&v)?),
+            (_, v) => b.push(int(&v)?),
         },
-        Col::D128(b, scale) => {
+        Values::D128(b, _, scale) => {
             let digits = scaled_digits(&bytes_of(v)?, *scale)?;
-            b.append_value(i128::from_str(&digits).map_err(|e| format!("DECIMAL: {e}"))?)
+            b.push(i128::from_str(&digits).map_err(|e| format!("DECIMAL: {e}"))?)
         }
-        Col::D256(b, scale) => {
+        Values::D256(b, _, scale) => {
             let digits = scaled_digits(&bytes_of(v)?, *scale)?;
-            b.append_value(i256::from_str(&digits).map_err(|e| format!("DECIMAL: {e}"))?)
+            b.push(i256::from_str(&digits).map_err(|e| format!("DECIMAL: {e}"))?)
         }
-        Col::F32(b) => match v {
-            Value::Float(f) => b.append_value(f),
-            Value::Double(d) => b.append_value(d as f32),
+        Values::F32(b) => match v {
+            Value::Float(f) => b.push(f),
+            Value::Double(d) => b.push(d as f32),
             other => return Err(format!("expected FLOAT, got {other:?}")),
         },
-        Col::F64(b) => match v {
-            Value::Double(d) => b.append_value(d),
-            Value::Float(f) => b.append_value(f as f64),
+        Values::F64(b) => match v {
+            Value::Double(d) => b.push(d),
+            Value::Float(f) => b.push(f as f64),
             other => return Err(format!("expected DOUBLE, got {other:?}")),
         },
-        Col::Date(b) => {
+        Values::Date(b) => {
             let p = date_parts(&v)?;
-            b.append_value(temporal::date_to_days(p.year, p.month, p.day))
+            b.push(temporal::date_to_days(p.year, p.month, p.day))
         }
-        Col::Ts(b) => b.append_value(temporal::datetime_to_us(date_parts(&v)?)),
-        Col::Dur(b) => match v {
-            Value::Time(neg, d, h, m, s, us) => {
-                b.append_value(temporal::time_to_us(neg, d, h, m, s, us))
-            }
+        Values::Ts(b, _) => b.push(temporal::datetime_to_us(date_parts(&v)?)),
+        Values::Dur(b) => match v {
+            Value::Time(neg, d, h, m, s, us) => b.push(temporal::time_to_us(neg, d, h, m, s, us)),
             other => return Err(format!("expected TIME, got {other:?}")),
         },
-        Col::Str(b) => {
+        Values::Str(o, data) => {
             let raw = bytes_of(v)?;
             *bytes += raw.len();
-            let s = String::from_utf8(raw).map_err(|e| {
-                format!("text is not valid UTF-8 ({e}); is the column's character set convertible to utf8mb4?")
-            })?;
-            b.append_value(s)
+            if let Err(e) = std::str::from_utf8(&raw) {
+                return Err(format!("text is not valid UTF-8 ({e}); is the column's character set convertible to utf8mb4?"));
+            }
+            push_bytes(o, data, &raw)?
         }
-        Col::Bin(b) => {
+        Values::Bin(o, data) => {
             let raw = bytes_of(v)?;
             *bytes += raw.len();
-            b.append_value(raw)
+            push_bytes(o, data, &raw)?
         }
+    }
+    if let Some(valid) = &mut c.valid {
+        valid.push(true);
     }
     Ok(())
 }
@@ -342,5 +468,124 @@ mod tests {
         assert_eq!(scaled_digits(b"42", 0).unwrap(), "42");
         assert_eq!(scaled_digits(b"0.000001", 6).unwrap(), "0000001");
         assert!(scaled_digits(b"1.234", 2).is_err());
+    }
+
+    fn table() -> Arc<TableSchema> {
+        use crate::event::{ColumnDef, Constraints, KeyKind, TableDdl, TableId};
+        let col = |name: &str, logical: LogicalType, nullable: bool| ColumnDef {
+            name: name.into(),
+            logical,
+            column_type: String::new(),
+            nullable,
+            charset: None,
+            collation: None,
+        };
+        let columns = vec![
+            col(
+                "id",
+                LogicalType::Int {
+                    bytes: 4,
+                    unsigned: false,
+                },
+                false,
+            ),
+            col("s", LogicalType::Text, true),
+            col("ts", LogicalType::Timestamp { fsp: 6 }, true),
+            col(
+                "d",
+                LogicalType::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+                true,
+            ),
+        ];
+        Arc::new(TableSchema {
+            id: TableId::new("d", "t"),
+            arrow: crate::types::arrow_schema(&columns),
+            columns,
+            key: vec![0],
+            key_kind: KeyKind::Primary,
+            ddl: TableDdl::default(),
+            estimated_rows: 0,
+            constraints: Constraints::default(),
+        })
+    }
+
+    /// Nulls anywhere, a row refused part way, and a decoder used again
+    /// after `finish`: every batch holds exactly the rows it was given.
+    #[test]
+    fn batches_hold_exactly_the_rows_pushed() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Decimal128Type, Int32Type, TimestampMicrosecondType};
+        use arrow_array::Array;
+        let mut d = RowDecoder::with_capacity(table(), 2);
+        let ts = Value::Date(2024, 1, 2, 3, 4, 5, 6);
+        d.push(vec![
+            Value::Int(1),
+            Value::Bytes(b"a".to_vec()),
+            Value::NULL,
+            Value::Bytes(b"1.5".to_vec()),
+        ])
+        .expect("a valid row");
+        d.push(vec![Value::Int(2), Value::NULL, ts.clone(), Value::NULL])
+            .expect("a valid row");
+        // Invalid UTF-8 in the second column: the first column's value is taken back.
+        assert!(d
+            .push(vec![
+                Value::Int(3),
+                Value::Bytes(vec![0xff]),
+                Value::NULL,
+                Value::NULL
+            ])
+            .is_err());
+        d.push(vec![
+            Value::Int(4),
+            Value::Bytes("é".into()),
+            ts.clone(),
+            Value::Bytes(b"-2".to_vec()),
+        ])
+        .expect("a valid row");
+        for round in 0..2 {
+            let b = d.finish().expect("a batch");
+            assert_eq!(b.num_rows(), 3, "round {round}");
+            let ids = b.column(0).as_primitive::<Int32Type>();
+            assert_eq!(ids.values().to_vec(), vec![1, 2, 4]);
+            let s = b.column(1).as_string::<i32>();
+            assert_eq!((s.value(0), s.is_null(1), s.value(2)), ("a", true, "é"));
+            let t = b.column(2).as_primitive::<TimestampMicrosecondType>();
+            assert!(t.is_null(0) && !t.is_null(1));
+            assert_eq!(t.value(1), t.value(2));
+            assert_eq!(b.schema().field(2).data_type(), t.data_type());
+            let dec = b.column(3).as_primitive::<Decimal128Type>();
+            assert_eq!(
+                (dec.value(0), dec.is_null(1), dec.value(2)),
+                (150, true, -200)
+            );
+            assert_eq!(d.len(), 0);
+            for id in [1, 2, 4] {
+                let row = match id {
+                    1 => vec![
+                        Value::Int(1),
+                        Value::Bytes(b"a".to_vec()),
+                        Value::NULL,
+                        Value::Bytes(b"1.5".to_vec()),
+                    ],
+                    2 => vec![Value::Int(2), Value::NULL, ts.clone(), Value::NULL],
+                    _ => vec![
+                        Value::Int(4),
+                        Value::Bytes("é".into()),
+                        ts.clone(),
+                        Value::Bytes(b"-2".to_vec()),
+                    ],
+                };
+                d.push(row).expect("a valid row");
+            }
+        }
+        let once = RowDecoder::with_capacity(table(), 1);
+        let mut once = once;
+        once.push(vec![Value::Int(9), Value::NULL, Value::NULL, Value::NULL])
+            .expect("a valid row");
+        assert_eq!(once.into_batch().expect("a batch").num_rows(), 1);
     }
 }

@@ -36,7 +36,7 @@ pub struct ColumnEncoder<'a> {
 
 impl<'a> ColumnEncoder<'a> {
     pub fn new(array: &'a ArrayRef, ty: LogicalType) -> Result<Self> {
-        if array.data_type() != &ty.arrow_type() {
+        if !ty.holds(array.data_type()) {
             return Err(Error::Data(format!(
                 "column of type {:?} cannot hold {:?} values",
                 ty,
@@ -231,41 +231,52 @@ impl Chunked {
     }
 }
 
-fn push_num(out: &mut String, v: impl std::fmt::Display) {
-    let _ = write!(out, "{v}");
+fn push_num(out: &mut String, v: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// A quoted string literal with MySQL's backslash escapes.
 pub fn push_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\0' => out.push_str("\\0"),
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\x1a' => out.push_str("\\Z"),
-            c => out.push(c),
-        }
-    }
+    push_escaped(out, s, |b| match b {
+        b'\0' => Some("\\0"),
+        b'\'' => Some("\\'"),
+        b'\\' => Some("\\\\"),
+        b'\n' => Some("\\n"),
+        b'\r' => Some("\\r"),
+        b'\x1a' => Some("\\Z"),
+        _ => None,
+    });
     out.push('\'');
 }
 
 /// A LOAD DATA field: the terminators and the escape character escaped.
 pub fn push_field(out: &mut String, s: &str) {
     out.reserve(s.len());
-    for c in s.chars() {
-        match c {
-            '\0' => out.push_str("\\0"),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
+    push_escaped(out, s, |b| match b {
+        b'\0' => Some("\\0"),
+        b'\\' => Some("\\\\"),
+        b'\n' => Some("\\n"),
+        b'\r' => Some("\\r"),
+        b'\t' => Some("\\t"),
+        _ => None,
+    });
+}
+
+/// `s` with the bytes `escape` names replaced, the runs between them
+/// copied whole (every escaped byte is ASCII, so a run never splits a
+/// character; text is most of what the change path writes).
+fn push_escaped(out: &mut String, s: &str, escape: impl Fn(u8) -> Option<&'static str>) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if let Some(e) = escape(b) {
+            out.push_str(&s[start..i]);
+            out.push_str(e);
+            start = i + 1;
         }
     }
+    out.push_str(&s[start..]);
 }
 
 /// A hexadecimal literal, `X'..'`: binary data never passes through a character set.

@@ -36,7 +36,7 @@ pub enum BinlogEvent {
     Standalone { gtid: Gtid },
     /// Rows of one table changed.
     Rows {
-        table: TableId,
+        table: Arc<TableId>,
         op: Op,
         rows: Vec<RowImages>,
         /// The table as its TABLE_MAP describes it (needs
@@ -61,6 +61,8 @@ pub struct BinlogReader {
     /// End offset of the last event read: reading again from here skips nothing.
     offset: u64,
     gtid_pos: GtidPos,
+    /// `gtid_pos` as text (every position handed on carries it).
+    gtid_text: Option<String>,
     /// Seconds since the epoch of the last event (its commit time for XID).
     pub last_timestamp: u32,
     role: String,
@@ -71,7 +73,21 @@ pub struct BinlogReader {
     /// Each table id's last TABLE_MAP and what it describes: every
     /// transaction repeats the map, and decoding it for every rows event
     /// cost more than the rows.
-    maps: HashMap<u64, (TableMapEvent<'static>, Option<Arc<MappedTable>>)>,
+    maps: HashMap<u64, KnownMap>,
+    /// `true` for every column: what each image of a rows event carries.
+    present: Vec<bool>,
+}
+
+/// A table map seen before: its event, what it describes, and its table's
+/// name (a rows event of it names the table without allocating).
+struct KnownMap {
+    event: TableMapEvent<'static>,
+    mapped: Option<Arc<MappedTable>>,
+    table: Arc<TableId>,
+}
+
+fn gtid_text(pos: &GtidPos) -> Option<String> {
+    (!pos.is_empty()).then(|| pos.to_string())
 }
 
 /// Table maps remembered at most; ids are new after each schema change.
@@ -121,16 +137,19 @@ impl BinlogReader {
             .get_binlog_stream(req)
             .await
             .map_err(|e| ep.error(format!("requesting the binlog from {file}:{offset}"), e))?;
+        let gtid_pos = GtidPos::parse(gtid_pos);
         Ok(BinlogReader {
             stream,
             file,
             offset,
-            gtid_pos: GtidPos::parse(gtid_pos),
+            gtid_text: gtid_text(&gtid_pos),
+            gtid_pos,
             last_timestamp: 0,
             role: ep.role.clone(),
             collations,
             crc_in_body,
             maps: HashMap::new(),
+            present: Vec::new(),
         })
     }
 
@@ -139,7 +158,7 @@ impl BinlogReader {
         Position {
             file: self.file.clone(),
             offset: self.offset,
-            gtid: (!self.gtid_pos.is_empty()).then(|| self.gtid_pos.to_string()),
+            gtid: self.gtid_text.clone(),
         }
     }
 
@@ -229,6 +248,7 @@ impl BinlogReader {
                     Error::Data(format!("{}: malformed MariaDB GTID event at {}", self.role, at()))
                 })?;
                 self.gtid_pos.update(&g);
+                self.gtid_text = gtid_text(&self.gtid_pos);
                 Ok(Some(if g.standalone {
                     BinlogEvent::Standalone { gtid: g }
                 } else {
@@ -287,32 +307,38 @@ impl BinlogReader {
                 "set binlog_row_image=FULL on the source",
             ));
         }
-        let mapped = match self.maps.get(&re.table_id()) {
-            Some((known, mapped)) if known == tme => mapped.clone(),
+        let known = match self.maps.get(&re.table_id()) {
+            Some(k) if k.event == *tme => k,
             _ => {
-                let mapped = schema::from_table_map(tme, &self.collations).map(Arc::new);
+                let known = KnownMap {
+                    event: tme.clone(),
+                    mapped: schema::from_table_map(tme, &self.collations).map(Arc::new),
+                    table: Arc::new(TableId::new(tme.database_name(), tme.table_name())),
+                };
                 if self.maps.len() >= MAPS_KEPT {
                     self.maps.clear();
                 }
                 self.maps
-                    .insert(re.table_id(), (tme.clone(), mapped.clone()));
-                mapped
+                    .entry(re.table_id())
+                    .insert_entry(known)
+                    .into_mut()
             }
         };
+        let (mapped, table) = (known.mapped.clone(), known.table.clone());
         let n = re.num_columns() as usize;
-        // Which columns each image carries; `None` for the image a kind of
-        // event lacks (inserts have no before image, deletes no after image).
-        let before: Option<Vec<bool>> = re
-            .columns_before_image()
-            .map(|b| (0..n).map(|i| b.get(i).is_some_and(|x| *x)).collect());
-        let after: Option<Vec<bool>> = re
-            .columns_after_image()
-            .map(|b| (0..n).map(|i| b.get(i).is_some_and(|x| *x)).collect());
-        let rows = super::rows::decode(tme, re.rows_data(), before.as_deref(), after.as_deref())
+        // Every column is in each image (checked above): which ones an image
+        // carries is the same all-true list, kept between events.
+        if self.present.len() < n {
+            self.present.resize(n, true);
+        }
+        let present = &self.present[..n];
+        let before = re.columns_before_image().map(|_| present);
+        let after = re.columns_after_image().map(|_| present);
+        let rows = super::rows::decode(tme, re.rows_data(), before, after)
             .map_err(|e| Error::Data(format!("{role}: cannot decode rows at {}: {e}", at())))?;
         let foreign_key_checks = !re.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS);
         Ok(BinlogEvent::Rows {
-            table: TableId::new(tme.database_name(), tme.table_name()),
+            table,
             op,
             rows,
             mapped,

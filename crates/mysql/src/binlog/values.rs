@@ -23,7 +23,6 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
     if v == Value::NULL {
         return Ok(v);
     }
-    let ct = col.column_type.to_ascii_lowercase();
     match col.logical {
         LogicalType::Int { bytes, unsigned } => reinterpret_int(&v, bytes, unsigned),
         LogicalType::Year => match &v {
@@ -108,15 +107,26 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
             let b = bytes_of(v)?;
             to_utf8(col.charset.as_deref(), b).map(Value::Bytes)
         }
-        LogicalType::Bytes if ct.starts_with("binary(") => {
-            let n = ct["binary(".len()..]
-                .trim_end_matches(')')
-                .parse::<usize>()
-                .unwrap_or(0);
-            Ok(Value::Bytes(padded(bytes_of(v)?, n)))
-        }
+        LogicalType::Bytes => match binary_width(&col.column_type) {
+            Some(n) => Ok(Value::Bytes(padded(bytes_of(v)?, n))),
+            None => Ok(v),
+        },
         _ => Ok(v),
     }
+}
+
+/// `n` of a `binary(n)` column (the binlog drops its trailing 0x00 bytes).
+fn binary_width(column_type: &str) -> Option<usize> {
+    let head = column_type.get(.."binary(".len())?;
+    if !head.eq_ignore_ascii_case("binary(") {
+        return None;
+    }
+    Some(
+        column_type["binary(".len()..]
+            .trim_end_matches(')')
+            .parse::<usize>()
+            .unwrap_or(0),
+    )
 }
 
 fn bytes_of(v: Value) -> Result<Vec<u8>, String> {

@@ -568,27 +568,41 @@ impl CdcReader {
     ) -> Result<ChangeBatch> {
         let schema = schema.clone();
         let n = rows.len();
-        // Room only for the images this kind of event has.
-        let room = |has: bool| if has { n } else { 0 };
+        // Decoders only for the images this kind of event has.
         let (has_before, has_after) = rows
             .first()
             .map_or((false, false), |(b, a)| (b.is_some(), a.is_some()));
-        let mut before = RowDecoder::with_capacity(schema.clone(), room(has_before));
-        let mut after = RowDecoder::with_capacity(schema.clone(), room(has_after));
+        let decoder = |has: bool| has.then(|| RowDecoder::with_capacity(schema.clone(), n));
+        let (mut before, mut after) = (decoder(has_before), decoder(has_after));
         for (b, a) in rows {
-            for (image, decoder) in [(b, &mut before), (a, &mut after)] {
-                if let Some(values) = image {
-                    let row = pick(&schema, keep, values)
-                        .map_err(|e| Error::Data(format!("{} at {position}: {e}", schema.id)))?;
-                    decoder.push(row)?;
+            for (image, decoder) in [(b, before.as_mut()), (a, after.as_mut())] {
+                match (image, decoder) {
+                    (Some(values), Some(decoder)) => {
+                        let row = pick(&schema, keep, values).map_err(|e| {
+                            Error::Data(format!("{} at {position}: {e}", schema.id))
+                        })?;
+                        decoder.push(row)?;
+                    }
+                    (None, _) => {}
+                    (Some(_), None) => {
+                        return Err(Error::Data(format!(
+                            "{} at {position}: a rows event whose rows differ in which images they carry",
+                            schema.id
+                        )))
+                    }
                 }
             }
         }
         let info = EventInfo::new(op, position.clone(), ts_us);
+        let image = |d: Option<RowDecoder>| {
+            d.filter(|d| !d.is_empty())
+                .map(RowDecoder::into_batch)
+                .transpose()
+        };
         Ok(ChangeBatch {
             events: vec![info; n],
-            before: (!before.is_empty()).then(|| before.finish()).transpose()?,
-            after: (!after.is_empty()).then(|| after.finish()).transpose()?,
+            before: image(before)?,
+            after: image(after)?,
             table: schema,
         })
     }
