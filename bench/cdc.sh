@@ -25,7 +25,8 @@
 #
 # Env: TABLES (4), TABLE_SIZE (100000), DURATION (30), ROUNDS (3),
 # SLUICE_BIN (skips the release build), PROFILE (perf or callgrind: also
-# profile one sluice catch-up; with ROUNDS=0 only that).
+# profile one sluice catch-up; with ROUNDS=0 only that; PROFILE_OUT: a
+# directory to keep the raw profile in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-30}
@@ -176,6 +177,8 @@ profile() {
   pkill -TERM -f "$OUT/profile.yaml" || true
   wait $pid || true
   echo "== profile of sluice catching up $changes row changes ($PROFILE)"
+  # PROFILE_OUT keeps the raw profile for a closer look.
+  [ -z "${PROFILE_OUT:-}" ] || cp "$OUT"/perf.data "$OUT"/callgrind.out "$PROFILE_OUT"/ 2>/dev/null || true
   case $PROFILE in
     perf) # Where the time goes, by function and with what it calls.
           perf report -i "$OUT/perf.data" --children --percent-limit 1.5 --stdio -g none --sort symbol 2>/dev/null \

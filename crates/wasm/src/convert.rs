@@ -14,6 +14,7 @@ use arrow_buffer::i256;
 use arrow_schema::{DataType, SchemaRef};
 
 use super::wasm::types::Value;
+use super::wasm::ValueRef;
 use crate::temporal;
 use sluice_core::types::LogicalType;
 
@@ -30,6 +31,43 @@ pub fn rows(image: &RecordBatch) -> Vec<Vec<Value>> {
         }
     }
     rows
+}
+
+/// Every value of `image` as borrowed plugin values, row after row
+/// (`num_columns` values a row).
+pub fn row_refs(image: &RecordBatch) -> Vec<ValueRef<'_>> {
+    let (n, cols) = (image.num_rows(), image.num_columns());
+    let mut out = Vec::with_capacity(n * cols);
+    for row in 0..n {
+        for a in image.columns() {
+            out.push(value_ref(a.as_ref(), row));
+        }
+    }
+    out
+}
+
+/// One value, borrowing text and bytes from the array.
+fn value_ref(a: &dyn Array, row: usize) -> ValueRef<'_> {
+    if a.is_null(row) {
+        return ValueRef::Null;
+    }
+    match a.data_type() {
+        DataType::Utf8 => ValueRef::Text(a.as_string::<i32>().value(row)),
+        DataType::Binary => ValueRef::Bytes(a.as_binary::<i32>().value(row)),
+        _ => match value(a, row) {
+            Value::Null => ValueRef::Null,
+            Value::Int(v) => ValueRef::Int(v),
+            Value::Uint(v) => ValueRef::Uint(v),
+            Value::Float32(v) => ValueRef::Float32(v),
+            Value::Float64(v) => ValueRef::Float64(v),
+            Value::Decimal(v) => ValueRef::Decimal(v),
+            Value::Date(v) => ValueRef::Date(v),
+            Value::Timestamp(v) => ValueRef::Timestamp(v),
+            Value::Time(v) => ValueRef::Time(v),
+            // Text and bytes are borrowed above.
+            Value::Text(_) | Value::Bytes(_) => ValueRef::Null,
+        },
+    }
 }
 
 /// Rows of plugin values (already checked to have one value per column) as

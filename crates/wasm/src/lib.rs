@@ -218,30 +218,37 @@ impl WasmTransform {
         let outputs = self.shape(&batch.table)?.outputs.clone();
         let stays = outputs.iter().any(|o| Arc::ptr_eq(o, &batch.table));
         let table = batch.table.clone();
-        let mut befores = batch.before.as_ref().map(|b| convert::rows(b).into_iter());
-        let mut afters = batch.after.as_ref().map(|a| convert::rows(a).into_iter());
         // A batch's events mostly share one position (a snapshot's, a rows
         // event's): it is written out once per position, not per event.
-        let mut last: Option<(*const Position, String)> = None;
-        let mut position_of = |p: &Arc<Position>| match &last {
-            Some((q, s)) if std::ptr::eq(*q, Arc::as_ptr(p)) => s.clone(),
-            _ => {
-                let s = p.to_string();
-                last = Some((Arc::as_ptr(p), s.clone()));
-                s
+        let mut positions: Vec<(*const Position, String)> = Vec::new();
+        let mut position_index: Vec<usize> = Vec::with_capacity(batch.events.len());
+        for e in &batch.events {
+            let p = Arc::as_ptr(&e.position);
+            if positions.last().is_none_or(|(q, _)| !std::ptr::eq(*q, p)) {
+                positions.push((p, e.position.to_string()));
             }
+            position_index.push(positions.len() - 1);
+        }
+        let width = table.columns.len();
+        let befores = batch.before.as_ref().map(convert::row_refs);
+        let afters = batch.after.as_ref().map(convert::row_refs);
+        let image = |values: &Option<Vec<wasm::ValueRef<'_>>>, row: usize| -> Option<usize> {
+            values.as_ref().map(|_| row * width)
         };
-        let input = types::Batch {
-            tables: vec![schema::wit_table(&table)],
+        let tables = [schema::wit_table(&table)];
+        let input = wasm::BatchRef {
+            tables: &tables,
             events: batch
                 .events
                 .iter()
-                .map(|e| types::Event {
+                .enumerate()
+                .map(|(row, e)| wasm::EventRef {
                     op: wit_op(e.op),
                     table: 0,
-                    before: befores.as_mut().and_then(|r| r.next()),
-                    after: afters.as_mut().and_then(|r| r.next()),
-                    position: position_of(&e.position),
+                    before: image(&befores, row)
+                        .and_then(|at| befores.as_ref()?.get(at..at + width)),
+                    after: image(&afters, row).and_then(|at| afters.as_ref()?.get(at..at + width)),
+                    position: &positions[position_index[row]].1,
                     commit_ts_us: e.commit_ts_us,
                 })
                 .collect(),
@@ -253,11 +260,11 @@ impl WasmTransform {
                 "plugin `{name}` {msg} while processing {at}; the target keeps what was committed before this batch"
             ))
         })?;
-        if output.outcomes.len() != input.events.len() {
+        let events_in = input.events.len();
+        if output.outcomes.len() != events_in {
             return Err(Error::Data(format!(
-                "plugin `{name}` answered {} outcomes for {} events ({at})",
+                "plugin `{name}` answered {} outcomes for {events_in} events ({at})",
                 output.outcomes.len(),
-                input.events.len()
             )));
         }
 
@@ -278,13 +285,17 @@ impl WasmTransform {
             return Ok(select_rows(batch, &keep)?.into_iter().collect());
         }
 
+        // The other paths compare with, or pass on, the events as the plugin
+        // saw them: owned copies, made only for them.
+        let originals = owned_events(&batch, &positions, &position_index);
+
         // Rows changed in place (masking): only the changed columns are built
         // again; the others are the batch's own Arrow columns.
         if stays
             && output
                 .outcomes
                 .iter()
-                .zip(&input.events)
+                .zip(&originals)
                 .all(|(o, orig)| match o {
                     types::Outcome::Keep | types::Outcome::Drop => true,
                     types::Outcome::Replace(e) => {
@@ -296,7 +307,7 @@ impl WasmTransform {
                     _ => false,
                 })
         {
-            return patch(batch, input.events, output.outcomes)
+            return patch(batch, originals, output.outcomes)
                 .map_err(|m| bad_output(&name, &format!("output for {at}: {m}")));
         }
 
@@ -334,12 +345,12 @@ impl WasmTransform {
             })
         };
 
-        let mut out: Vec<Routed> = Vec::with_capacity(input.events.len());
+        let mut out: Vec<Routed> = Vec::with_capacity(events_in);
         let mut dead = Vec::new();
         for ((outcome, original), info) in output
             .outcomes
             .into_iter()
-            .zip(input.events)
+            .zip(originals)
             .zip(&batch.events)
         {
             match outcome {
@@ -375,6 +386,29 @@ impl WasmTransform {
         }
         rebuild(out).map_err(|m| bad_output(&name, &format!("output for {at}: {m}")))
     }
+}
+
+/// The batch's events as owned plugin events (what the plugin was given).
+fn owned_events(
+    batch: &ChangeBatch,
+    positions: &[(*const Position, String)],
+    position_index: &[usize],
+) -> Vec<types::Event> {
+    let mut befores = batch.before.as_ref().map(|b| convert::rows(b).into_iter());
+    let mut afters = batch.after.as_ref().map(|a| convert::rows(a).into_iter());
+    batch
+        .events
+        .iter()
+        .enumerate()
+        .map(|(row, e)| types::Event {
+            op: wit_op(e.op),
+            table: 0,
+            before: befores.as_mut().and_then(|r| r.next()),
+            after: afters.as_mut().and_then(|r| r.next()),
+            position: positions[position_index[row]].1.clone(),
+            commit_ts_us: e.commit_ts_us,
+        })
+        .collect()
 }
 
 /// A plugin's output sluice refuses: no sink has seen any of it, so the

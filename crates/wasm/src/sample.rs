@@ -196,7 +196,7 @@ pub fn run(plugin: &str, file: &Path, config: Option<&str>) -> Result<String> {
         events,
     };
     let output = instance
-        .process(&batch)
+        .process_owned(&batch)
         .map_err(|m| Error::Data(format!("plugin `{name}` {m}")))?;
     let all: Vec<&types::Table> = std::iter::once(&table).chain(&output.new_tables).collect();
     let show_event = |e: &types::Event| {

@@ -21,6 +21,85 @@ wasmtime::component::bindgen!({
 
 pub use sluice::plugin::types;
 
+/// The `batch` of the contract, borrowing the host's data: lowered into
+/// the plugin's memory straight from the Arrow arrays, without first
+/// copying every string into an owned `types::Batch` (that copy, and the
+/// position written out per event, were most of a plugin's cost to the
+/// host).
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(record)]
+pub struct BatchRef<'a> {
+    #[component(name = "tables")]
+    pub tables: &'a [types::Table],
+    #[component(name = "events")]
+    pub events: Vec<EventRef<'a>>,
+}
+
+/// The contract's `event`, borrowing its values and position.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(record)]
+pub struct EventRef<'a> {
+    #[component(name = "op")]
+    pub op: types::Op,
+    #[component(name = "table")]
+    pub table: u32,
+    #[component(name = "before")]
+    pub before: Option<&'a [ValueRef<'a>]>,
+    #[component(name = "after")]
+    pub after: Option<&'a [ValueRef<'a>]>,
+    #[component(name = "position")]
+    pub position: &'a str,
+    #[component(name = "commit-ts-us")]
+    pub commit_ts_us: i64,
+}
+
+impl<'a> ValueRef<'a> {
+    /// A borrowed view of an owned value.
+    pub fn of(v: &'a types::Value) -> ValueRef<'a> {
+        match v {
+            types::Value::Null => ValueRef::Null,
+            types::Value::Int(x) => ValueRef::Int(*x),
+            types::Value::Uint(x) => ValueRef::Uint(*x),
+            types::Value::Float32(x) => ValueRef::Float32(*x),
+            types::Value::Float64(x) => ValueRef::Float64(*x),
+            types::Value::Decimal(x) => ValueRef::Decimal(x.clone()),
+            types::Value::Text(x) => ValueRef::Text(x),
+            types::Value::Bytes(x) => ValueRef::Bytes(x),
+            types::Value::Date(x) => ValueRef::Date(*x),
+            types::Value::Timestamp(x) => ValueRef::Timestamp(*x),
+            types::Value::Time(x) => ValueRef::Time(*x),
+        }
+    }
+}
+
+/// The contract's `value`, borrowing text and bytes.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(variant)]
+pub enum ValueRef<'a> {
+    #[component(name = "null")]
+    Null,
+    #[component(name = "int")]
+    Int(i64),
+    #[component(name = "uint")]
+    Uint(u64),
+    #[component(name = "float32")]
+    Float32(f32),
+    #[component(name = "float64")]
+    Float64(f64),
+    #[component(name = "decimal")]
+    Decimal(String),
+    #[component(name = "text")]
+    Text(&'a str),
+    #[component(name = "bytes")]
+    Bytes(&'a [u8]),
+    #[component(name = "date")]
+    Date(i32),
+    #[component(name = "timestamp")]
+    Timestamp(i64),
+    #[component(name = "time")]
+    Time(i64),
+}
+
 /// The contract version this host speaks.
 pub const CONTRACT_VERSION: u32 = 1;
 
@@ -201,13 +280,24 @@ impl Plugin {
         store.set_hostcall_fuel(HOSTCALL_FUEL_PER_MEMORY * self.limits.memory_bytes.max(1 << 20));
         let deadline_ticks = (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(deadline_ticks);
-        let bindings =
-            Transform::instantiate(&mut store, &self.component, &self.linker).map_err(|e| {
+        let instance = self
+            .linker
+            .instantiate(&mut store, &self.component)
+            .map_err(|e| {
                 fail(
                     "cannot be instantiated (does it import something sluice does not grant?)",
                     &e,
                 )
             })?;
+        let bindings = Transform::new(&mut store, &instance)
+            .map_err(|e| fail("does not export the transform contract", &e))?;
+        let process = instance
+            .get_func(&mut store, "process")
+            .ok_or_else(|| fail("does not export the transform contract", &"no `process`"))?;
+        // Checked once here; `process` checks again per call (cheap).
+        process
+            .typed::<(&BatchRef<'_>,), (types::Output,)>(&store)
+            .map_err(|e| fail("exports a `process` of another shape", &e))?;
         let version = bindings
             .call_contract_version(&mut store)
             .map_err(|e| fail("contract-version failed", &e))?;
@@ -238,6 +328,7 @@ impl Plugin {
             name: self.name.clone(),
             store,
             bindings,
+            process,
             deadline_ticks,
         })
     }
@@ -248,6 +339,8 @@ pub struct Instance {
     name: Arc<str>,
     store: Store<HostState>,
     bindings: Transform,
+    /// The export `process`, called with borrowed batches.
+    process: wasmtime::component::Func,
     deadline_ticks: u64,
 }
 
@@ -270,10 +363,45 @@ impl Instance {
 
     /// Runs `process`; the error says whether the plugin trapped, ran out of
     /// time or out of memory.
-    pub fn process(&mut self, input: &types::Batch) -> std::result::Result<types::Output, String> {
+    /// Runs `process` on an owned batch (`sluice plugin test`).
+    pub fn process_owned(
+        &mut self,
+        input: &types::Batch,
+    ) -> std::result::Result<types::Output, String> {
+        fn refs(v: &Option<Vec<types::Value>>) -> Option<Vec<ValueRef<'_>>> {
+            v.as_ref().map(|v| v.iter().map(ValueRef::of).collect())
+        }
+        let values: Vec<_> = input
+            .events
+            .iter()
+            .map(|e| (refs(&e.before), refs(&e.after)))
+            .collect();
+        let batch = BatchRef {
+            tables: &input.tables,
+            events: input
+                .events
+                .iter()
+                .zip(&values)
+                .map(|(e, (b, a))| EventRef {
+                    op: e.op,
+                    table: e.table,
+                    before: b.as_deref(),
+                    after: a.as_deref(),
+                    position: &e.position,
+                    commit_ts_us: e.commit_ts_us,
+                })
+                .collect(),
+        };
+        self.process(&batch)
+    }
+
+    pub fn process(&mut self, input: &BatchRef<'_>) -> std::result::Result<types::Output, String> {
         self.store.set_epoch_deadline(self.deadline_ticks);
-        self.bindings
-            .call_process(&mut self.store, input)
+        let call = self
+            .process
+            .typed::<(&BatchRef<'_>,), (types::Output,)>(&self.store)
+            .and_then(|f| f.call(&mut self.store, (input,)));
+        call.map(|(output,)| output)
             .map_err(|e| describe(&e, self.store.data_mut().panic.take()))
     }
 }
