@@ -27,7 +27,6 @@
 //! [`Router`] does this for any sink that applies over several
 //! connections: it turns each batch into every lane's row operations.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -106,7 +105,7 @@ impl Route {
 /// Routes per table definition (an `Arc` the source shares), computed once.
 #[derive(Default)]
 pub struct Routes {
-    known: HashMap<usize, (Arc<TableSchema>, Route)>,
+    known: foldhash::HashMap<usize, (Arc<TableSchema>, Route)>,
 }
 
 impl Routes {
@@ -141,7 +140,7 @@ pub struct RowOp {
     pub kind: Kind,
     /// The row's key, byte for byte (merged operations only): within one
     /// target transaction only the last operation on a key matters.
-    pub key: Vec<u8>,
+    pub key: KeyBytes,
     /// Applied as the source ran it, in order, not merged by key.
     pub ordered: bool,
 }
@@ -170,11 +169,16 @@ pub struct Router {
 }
 
 impl Router {
-    /// `batch`'s operations for each of `lanes` lanes.
-    pub fn route(&mut self, batch: ChangeBatch, lanes: usize) -> Result<Vec<Vec<RowOp>>> {
+    /// Hands each of `batch`'s operations to `push`, with its lane among
+    /// `lanes`.
+    pub fn route(
+        &mut self,
+        batch: ChangeBatch,
+        lanes: usize,
+        mut push: impl FnMut(usize, RowOp),
+    ) -> Result<()> {
         let n = lanes.max(1);
         let batch = Arc::new(batch);
-        let mut routed: Vec<Vec<RowOp>> = (0..n).map(|_| Vec::new()).collect();
         let table = &batch.table;
         let route = self.routes.get(table);
         let missing = |op: Op| {
@@ -185,47 +189,108 @@ impl Router {
         };
         for (row, ev) in batch.events.iter().enumerate() {
             let (before, after) = (batch.before.as_ref(), batch.after.as_ref());
-            let mut push = |kind: Kind, image: &RecordBatch, key: Vec<u8>| {
-                routed[route.lane(image, row, n)].push(RowOp {
-                    batch: batch.clone(),
-                    row,
-                    kind,
-                    key,
-                    ordered: route.ordered,
-                })
+            let mut put = |kind: Kind, image: &RecordBatch, key: KeyBytes| {
+                push(
+                    route.lane(image, row, n),
+                    RowOp {
+                        batch: batch.clone(),
+                        row,
+                        kind,
+                        key,
+                        ordered: route.ordered,
+                    },
+                )
             };
             if route.ordered {
                 match (ev.op, before, after) {
-                    (Op::Insert | Op::Read, _, Some(a)) => push(Kind::Upsert, a, Vec::new()),
-                    (Op::Delete, Some(b), _) => push(Kind::Delete, b, Vec::new()),
-                    (Op::Update, Some(b), Some(_)) => push(Kind::Update, b, Vec::new()),
+                    (Op::Insert | Op::Read, _, Some(a)) => {
+                        put(Kind::Upsert, a, KeyBytes::default())
+                    }
+                    (Op::Delete, Some(b), _) => put(Kind::Delete, b, KeyBytes::default()),
+                    (Op::Update, Some(b), Some(_)) => put(Kind::Update, b, KeyBytes::default()),
                     (op, _, _) => return Err(missing(op)),
                 }
                 continue;
             }
             match (ev.op, before, after) {
                 (Op::Insert | Op::Read, _, Some(a)) => {
-                    push(Kind::Upsert, a, key_bytes(table, a, row))
+                    put(Kind::Upsert, a, key_bytes(table, a, row))
                 }
-                (Op::Delete, Some(b), _) => push(Kind::Delete, b, key_bytes(table, b, row)),
+                (Op::Delete, Some(b), _) => put(Kind::Delete, b, key_bytes(table, b, row)),
                 (Op::Update, Some(b), Some(a)) => {
                     let (kb, ka) = (key_bytes(table, b, row), key_bytes(table, a, row));
                     if kb != ka {
-                        push(Kind::Delete, b, kb);
+                        put(Kind::Delete, b, kb);
                     }
-                    push(Kind::Upsert, a, ka);
+                    put(Kind::Upsert, a, ka);
                 }
                 (op, _, _) => return Err(missing(op)),
             }
         }
-        Ok(routed)
+        Ok(())
+    }
+}
+
+/// A row's key bytes, held inline when short (integer keys: no allocation
+/// for every row change), else on the heap.
+#[derive(Clone, Default)]
+pub struct KeyBytes {
+    len: usize,
+    inline: [u8; KEY_INLINE],
+    heap: Vec<u8>,
+}
+
+const KEY_INLINE: usize = 32;
+
+impl KeyBytes {
+    pub fn as_slice(&self) -> &[u8] {
+        if self.len <= KEY_INLINE {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+}
+
+impl PartialEq for KeyBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for KeyBytes {}
+
+impl std::hash::Hash for KeyBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
+    }
+}
+
+impl std::fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_slice())
+    }
+}
+
+impl Bytes for KeyBytes {
+    fn put(&mut self, b: &[u8]) {
+        let end = self.len + b.len();
+        if end <= KEY_INLINE {
+            self.inline[self.len..end].copy_from_slice(b);
+        } else {
+            if self.len <= KEY_INLINE {
+                self.heap = self.inline[..self.len].to_vec();
+            }
+            self.heap.extend_from_slice(b);
+        }
+        self.len = end;
     }
 }
 
 /// Row `row`'s key values in `image`, byte for byte and unambiguous
 /// (each value tagged and, when variable, length-prefixed).
-pub fn key_bytes(table: &TableSchema, image: &RecordBatch, row: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 * table.key.len());
+pub fn key_bytes(table: &TableSchema, image: &RecordBatch, row: usize) -> KeyBytes {
+    let mut out = KeyBytes::default();
     for &k in &table.key {
         value_bytes(
             image.column(k).as_ref(),
@@ -428,6 +493,25 @@ mod tests {
                 "{collation}: {lanes:?}"
             );
         }
+    }
+
+    /// Keys short enough to be held inline and keys spilled to the heap
+    /// hold the same bytes a plain buffer would.
+    #[test]
+    fn keys_inline_and_spilled_are_their_bytes() {
+        let t = table(&["utf8mb4_bin"], Vec::new(), false);
+        let long = "x".repeat(40);
+        let b = batch(&t, &[7, 8, 9], &["", "short", &long]);
+        for row in 0..3 {
+            let mut want: Vec<u8> = Vec::new();
+            for &k in &t.key {
+                value_bytes(b.column(k).as_ref(), row, Equality::Bytes, true, &mut want);
+            }
+            let got = key_bytes(&t, &b, row);
+            assert_eq!(got.as_slice(), want.as_slice(), "row {row}");
+            assert_eq!(got, key_bytes(&t, &b, row));
+        }
+        assert_ne!(key_bytes(&t, &b, 1), key_bytes(&t, &b, 2));
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Reading a server's binlog as a replica would, one event at a time.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,7 +72,7 @@ pub struct BinlogReader {
     /// Each table id's last TABLE_MAP and what it describes: every
     /// transaction repeats the map, and decoding it for every rows event
     /// cost more than the rows.
-    maps: HashMap<u64, KnownMap>,
+    maps: foldhash::HashMap<u64, KnownMap>,
     /// `true` for every column: what each image of a rows event carries.
     present: Vec<bool>,
 }
@@ -148,7 +147,7 @@ impl BinlogReader {
             role: ep.role.clone(),
             collations,
             crc_in_body,
-            maps: HashMap::new(),
+            maps: Default::default(),
             present: Vec::new(),
         })
     }

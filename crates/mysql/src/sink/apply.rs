@@ -22,7 +22,7 @@
 //! With `consistency: transactional` there is one partition, so the target
 //! never shows part of a source transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -248,13 +248,12 @@ impl Applier {
                 }
             }
         }
-        let routed = self.router.route(batch, self.parts.len())?;
-        for (part, ops) in routed.into_iter().enumerate() {
-            if ops.is_empty() {
-                continue;
-            }
-            let outbox = &mut self.outboxes[part];
-            outbox.ops.extend(ops);
+        let outboxes = &mut self.outboxes;
+        self.router.route(batch, self.parts.len(), |part, op| {
+            outboxes[part].ops.push(op)
+        })?;
+        for part in 0..self.outboxes.len() {
+            let outbox = &self.outboxes[part];
             if outbox.ops.len() - outbox.committed >= OUTBOX_OPEN {
                 self.deliver(part).await?;
             }
@@ -718,7 +717,7 @@ impl Partition {
             }
         }
         // Counted per table, not per row: this runs for every commit.
-        let mut per_table: HashMap<&TableId, u64> = HashMap::new();
+        let mut per_table: foldhash::HashMap<&TableId, u64> = Default::default();
         for op in &ops {
             *per_table.entry(&op.batch.table.id).or_default() += 1;
         }
@@ -857,7 +856,7 @@ fn is_lock_conflict(e: &mysql_async::Error) -> bool {
 /// first appearance, its deletes then its upserts, only the last operation
 /// on each key kept; then the ordered operations, one by one in order.
 fn window_statements(ctx: &ApplyCtx, window: &[RowOp]) -> Result<Vec<String>> {
-    let mut last: HashMap<(&TableId, &[u8]), usize> = HashMap::new();
+    let mut last: foldhash::HashMap<(&TableId, &[u8]), usize> = Default::default();
     for (i, op) in window.iter().enumerate() {
         if !op.ordered {
             last.insert((&op.batch.table.id, op.key.as_slice()), i);

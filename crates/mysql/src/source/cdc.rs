@@ -2,7 +2,6 @@
 //! batches, transaction ends become commits, schema changes are tracked and
 //! passed on, and a dropped connection is resumed from the last commit.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +32,7 @@ pub struct CdcReader {
     endpoint: Endpoint,
     server_id: u32,
     filter: TableFilter,
-    tables: HashMap<TableId, Arc<TableSchema>>,
+    tables: foldhash::HashMap<TableId, Arc<TableSchema>>,
     batch_size: usize,
     heartbeat: Duration,
     on_unsupported: OnUnsupportedDdl,
@@ -49,7 +48,7 @@ pub struct CdcReader {
     foreign_keys: Vec<(TableId, TableId)>,
     /// What each table's last TABLE_MAP resolved to, while both the map
     /// and the table's known definition are the same `Arc`s.
-    resolved: HashMap<TableId, Resolved>,
+    resolved: foldhash::HashMap<TableId, Resolved>,
 }
 
 struct Resolved {
@@ -155,7 +154,7 @@ impl CdcReader {
             collations: Collations::new(),
             throttle,
             foreign_keys: Vec::new(),
-            resolved: HashMap::new(),
+            resolved: Default::default(),
         }
     }
 
