@@ -13,7 +13,7 @@ use arrow_array::{
     Int16Array, Int32Array, Int64Array, Int8Array, PrimitiveArray, RecordBatch, StringArray,
     TimestampMicrosecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
 };
-use arrow_buffer::{i256, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{i256, Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use mysql_async::Value;
 
 use crate::event::TableSchema;
@@ -127,6 +127,94 @@ impl RowDecoder {
         Ok(())
     }
 
+    /// Appends one row given value by value, in the table's column order:
+    /// `fill` calls the writer's `push` once per column. The binlog decodes
+    /// into the columns this way, without a [`Value`] per value. A row that
+    /// fails part way is not taken.
+    pub fn push_with(
+        &mut self,
+        fill: impl FnOnce(&mut RowWriter<'_>) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        let mut w = RowWriter {
+            cols: &mut self.cols,
+            defs: &self.table.columns,
+            row: self.rows,
+            next: 0,
+            bytes: 0,
+        };
+        let filled = fill(&mut w).and_then(|()| match w.next == w.cols.len() {
+            true => Ok(()),
+            false => Err(format!(
+                "the row has {} values, the table {} columns",
+                w.next,
+                w.cols.len()
+            )),
+        });
+        let (next, bytes) = (w.next, w.bytes);
+        if let Err(msg) = filled {
+            for c in &mut self.cols {
+                truncate(c, self.rows);
+            }
+            let at = self
+                .table
+                .columns
+                .get(next)
+                .map(|c| format!(" column `{}`", c.name))
+                .unwrap_or_default();
+            return Err(Error::Data(format!("{}{at}: {msg}", self.table.id)));
+        }
+        self.bytes += bytes;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The table the rows are of.
+    pub fn table(&self) -> &Arc<TableSchema> {
+        &self.table
+    }
+
+    /// Takes the accumulated rows as a batch, keeping this decoder's
+    /// buffers for the next rows: for a decoder used again and again for
+    /// small batches (the change stream, where most batches hold one row).
+    /// A small batch is copied into one buffer that all its columns share;
+    /// allocations, not bytes, are what small batches cost.
+    pub fn take_batch(&mut self) -> Result<RecordBatch> {
+        if self.rows > SMALL_BATCH {
+            // Moved out whole; the columns start again with room for one
+            // row (a text column's offsets start with their 0).
+            self.capacity = 1;
+            return self.finish();
+        }
+        let rows = std::mem::take(&mut self.rows);
+        self.bytes = 0;
+        let mut region =
+            MutableBuffer::with_capacity(self.cols.iter().map(|c| c.values.bytes()).sum());
+        for c in &self.cols {
+            c.values.copy_into(&mut region);
+        }
+        let region: Buffer = region.into();
+        let mut at = 0;
+        let id = &self.table.id;
+        let arrays = self
+            .table
+            .columns
+            .iter()
+            .zip(&mut self.cols)
+            .map(|(def, c)| {
+                let array =
+                    c.values
+                        .array_in(&region, &mut at, c.valid.take().map(NullBuffer::from));
+                c.values.clear();
+                array.map_err(|e| {
+                    Error::Data(format!("{id} column `{}`: building a batch: {e}", def.name))
+                })
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        debug_assert!(arrays.iter().all(|a| a.len() == rows));
+        RecordBatch::try_new(self.table.arrow.clone(), arrays)
+            .map_err(|e| Error::Internal(format!("{id}: building a batch: {e}")))
+    }
+
     /// The accumulated rows as a batch, for a decoder used once (a rows
     /// event): nothing is set aside for more rows.
     pub fn into_batch(mut self) -> Result<RecordBatch> {
@@ -154,6 +242,266 @@ impl RowDecoder {
         RecordBatch::try_new(self.table.arrow.clone(), arrays)
             .map_err(|e| Error::Internal(format!("{id}: building a batch: {e}")))
     }
+}
+
+/// Batches of at most this many rows are built in one shared buffer.
+const SMALL_BATCH: usize = 64;
+
+/// Where each column's part of a shared buffer starts: a multiple of every
+/// native type's alignment.
+const REGION_ALIGN: usize = 32;
+
+fn region_len(bytes: usize) -> usize {
+    bytes.div_ceil(REGION_ALIGN) * REGION_ALIGN
+}
+
+/// Appends `v` to a shared buffer, padded to the next region.
+fn put<T: arrow_buffer::ArrowNativeType>(region: &mut MutableBuffer, v: &[T]) {
+    let bytes = std::mem::size_of_val(v);
+    region.extend_from_slice(v);
+    region.extend_zeros(region_len(bytes) - bytes);
+}
+
+/// The next `len` values of a shared buffer (see [`put`]).
+fn scalar<T: arrow_buffer::ArrowNativeType>(
+    region: &Buffer,
+    at: &mut usize,
+    len: usize,
+) -> ScalarBuffer<T> {
+    let size = std::mem::size_of::<T>();
+    let b = ScalarBuffer::new(region.clone(), *at / size, len);
+    *at += region_len(len * size);
+    b
+}
+
+impl Values {
+    /// Bytes this column takes in a shared buffer.
+    fn bytes(&self) -> usize {
+        fn r<T>(v: &[T]) -> usize {
+            region_len(std::mem::size_of_val(v))
+        }
+        match self {
+            Values::I8(v) => r(v),
+            Values::I16(v) => r(v),
+            Values::I32(v) | Values::Date(v) => r(v),
+            Values::I64(v) | Values::Ts(v, _) | Values::Dur(v) => r(v),
+            Values::U8(v) => r(v),
+            Values::U16(v) => r(v),
+            Values::U32(v) => r(v),
+            Values::U64(v) => r(v),
+            Values::D128(v, ..) => r(v),
+            Values::D256(v, ..) => r(v),
+            Values::F32(v) => r(v),
+            Values::F64(v) => r(v),
+            Values::Str(o, d) | Values::Bin(o, d) => r(o) + r(d),
+        }
+    }
+
+    fn copy_into(&self, region: &mut MutableBuffer) {
+        match self {
+            Values::I8(v) => put(region, v),
+            Values::I16(v) => put(region, v),
+            Values::I32(v) | Values::Date(v) => put(region, v),
+            Values::I64(v) | Values::Ts(v, _) | Values::Dur(v) => put(region, v),
+            Values::U8(v) => put(region, v),
+            Values::U16(v) => put(region, v),
+            Values::U32(v) => put(region, v),
+            Values::U64(v) => put(region, v),
+            Values::D128(v, ..) => put(region, v),
+            Values::D256(v, ..) => put(region, v),
+            Values::F32(v) => put(region, v),
+            Values::F64(v) => put(region, v),
+            Values::Str(o, d) | Values::Bin(o, d) => {
+                put(region, o);
+                put(region, d);
+            }
+        }
+    }
+
+    /// This column's array over its part of a shared buffer that
+    /// [`Values::copy_into`] wrote.
+    fn array_in(
+        &self,
+        region: &Buffer,
+        at: &mut usize,
+        nulls: Option<NullBuffer>,
+    ) -> std::result::Result<ArrayRef, String> {
+        let err = |e: arrow_schema::ArrowError| e.to_string();
+        Ok(match self {
+            Values::I8(v) => Arc::new(Int8Array::new(scalar(region, at, v.len()), nulls)),
+            Values::I16(v) => Arc::new(Int16Array::new(scalar(region, at, v.len()), nulls)),
+            Values::I32(v) => Arc::new(Int32Array::new(scalar(region, at, v.len()), nulls)),
+            Values::I64(v) => Arc::new(Int64Array::new(scalar(region, at, v.len()), nulls)),
+            Values::U8(v) => Arc::new(UInt8Array::new(scalar(region, at, v.len()), nulls)),
+            Values::U16(v) => Arc::new(UInt16Array::new(scalar(region, at, v.len()), nulls)),
+            Values::U32(v) => Arc::new(UInt32Array::new(scalar(region, at, v.len()), nulls)),
+            Values::U64(v) => Arc::new(UInt64Array::new(scalar(region, at, v.len()), nulls)),
+            Values::D128(v, p, s) => Arc::new(
+                PrimitiveArray::<Decimal128Type>::new(scalar(region, at, v.len()), nulls)
+                    .with_precision_and_scale(*p, *s as i8)
+                    .map_err(err)?,
+            ),
+            Values::D256(v, p, s) => Arc::new(
+                PrimitiveArray::<Decimal256Type>::new(scalar(region, at, v.len()), nulls)
+                    .with_precision_and_scale(*p, *s as i8)
+                    .map_err(err)?,
+            ),
+            Values::F32(v) => Arc::new(Float32Array::new(scalar(region, at, v.len()), nulls)),
+            Values::F64(v) => Arc::new(Float64Array::new(scalar(region, at, v.len()), nulls)),
+            Values::Date(v) => Arc::new(Date32Array::new(scalar(region, at, v.len()), nulls)),
+            Values::Ts(v, tz) => Arc::new(
+                TimestampMicrosecondArray::new(scalar(region, at, v.len()), nulls)
+                    .with_timezone_opt(tz.clone()),
+            ),
+            Values::Dur(v) => Arc::new(DurationMicrosecondArray::new(
+                scalar(region, at, v.len()),
+                nulls,
+            )),
+            Values::Str(o, d) | Values::Bin(o, d) => {
+                let offsets = OffsetBuffer::new(scalar(region, at, o.len()));
+                let data = region.slice_with_length(*at, d.len());
+                *at += region_len(d.len());
+                text_or_binary(matches!(self, Values::Str(..)), offsets, data, nulls)?
+            }
+        })
+    }
+
+    /// Empties the column, keeping its room.
+    fn clear(&mut self) {
+        match self {
+            Values::I8(v) => v.clear(),
+            Values::I16(v) => v.clear(),
+            Values::I32(v) | Values::Date(v) => v.clear(),
+            Values::I64(v) | Values::Ts(v, _) | Values::Dur(v) => v.clear(),
+            Values::U8(v) => v.clear(),
+            Values::U16(v) => v.clear(),
+            Values::U32(v) => v.clear(),
+            Values::U64(v) => v.clear(),
+            Values::D128(v, ..) => v.clear(),
+            Values::D256(v, ..) => v.clear(),
+            Values::F32(v) => v.clear(),
+            Values::F64(v) => v.clear(),
+            Values::Str(o, d) | Values::Bin(o, d) => {
+                o.truncate(1);
+                d.clear();
+            }
+        }
+    }
+}
+
+/// A text or binary array over offsets and bytes built by this module.
+fn text_or_binary(
+    text: bool,
+    offsets: OffsetBuffer<i32>,
+    data: Buffer,
+    nulls: Option<NullBuffer>,
+) -> std::result::Result<ArrayRef, String> {
+    if !text {
+        return Ok(Arc::new(
+            BinaryArray::try_new(offsets, data, nulls).map_err(|e| e.to_string())?,
+        ));
+    }
+    if offsets.last() as usize > data.len() {
+        return Err("text offsets beyond the text".into());
+    }
+    // SAFETY: every value of a text column was checked to be UTF-8 when it
+    // was pushed (`push_value`, `push_cell`), the offsets are the ends of
+    // those values (`push_bytes`, `append_null`), increasing from 0, and the
+    // last is within the bytes (checked above). Checking the whole batch
+    // again cost as much as decoding it.
+    Ok(Arc::new(unsafe {
+        StringArray::new_unchecked(offsets, data, nulls)
+    }))
+}
+
+/// One value on its way into a column, borrowed where it can be.
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    UInt(u64),
+    F32(f32),
+    F64(f64),
+    /// Text (checked to be UTF-8 for a text column) or bytes.
+    Bytes(&'a [u8]),
+    /// Bytes padded with 0x00 to a width (`BINARY(n)`).
+    Padded(&'a [u8], usize),
+    /// Any other value, in its SELECT form.
+    Value(Value),
+}
+
+/// Takes one row's values column by column (see [`RowDecoder::push_with`]).
+pub struct RowWriter<'a> {
+    cols: &'a mut [Col],
+    defs: &'a [crate::event::ColumnDef],
+    row: usize,
+    next: usize,
+    bytes: usize,
+}
+
+impl RowWriter<'_> {
+    /// The next column's value.
+    pub fn push(&mut self, cell: Cell<'_>) -> std::result::Result<(), String> {
+        let i = self.next;
+        let (Some(c), Some(def)) = (self.cols.get_mut(i), self.defs.get(i)) else {
+            return Err(format!(
+                "the row has more values than the table's {} columns",
+                self.cols.len()
+            ));
+        };
+        match cell {
+            Cell::Null => append_null(c, self.row),
+            Cell::Value(v) => push_value(c, self.row, def.logical, v, &mut self.bytes)?,
+            cell => push_cell(c, cell, &mut self.bytes)?,
+        }
+        self.next += 1;
+        Ok(())
+    }
+}
+
+/// A borrowed value into its column (not a null, not a [`Value`]).
+fn push_cell(c: &mut Col, cell: Cell<'_>, bytes: &mut usize) -> std::result::Result<(), String> {
+    fn int<T: TryFrom<i128>>(i: i128) -> std::result::Result<T, String> {
+        T::try_from(i).map_err(|_| format!("integer {i} out of range for the column type"))
+    }
+    let i = match cell {
+        Cell::Int(i) => Some(i as i128),
+        Cell::UInt(u) => Some(u as i128),
+        _ => None,
+    };
+    match (&mut c.values, i, cell) {
+        (Values::I8(b), Some(i), _) => b.push(int(i)?),
+        (Values::I16(b), Some(i), _) => b.push(int(i)?),
+        (Values::I32(b), Some(i), _) => b.push(int(i)?),
+        (Values::I64(b), Some(i), _) => b.push(int(i)?),
+        (Values::U8(b), Some(i), _) => b.push(int(i)?),
+        (Values::U16(b), Some(i), _) => b.push(int(i)?),
+        (Values::U32(b), Some(i), _) => b.push(int(i)?),
+        (Values::U64(b), Some(i), _) => b.push(int(i)?),
+        (Values::F32(b), _, Cell::F32(f)) => b.push(f),
+        (Values::F64(b), _, Cell::F64(f)) => b.push(f),
+        (Values::Str(o, data), _, Cell::Bytes(raw)) => {
+            if let Err(e) = std::str::from_utf8(raw) {
+                return Err(format!("text is not valid UTF-8 ({e}); is the column's character set convertible to utf8mb4?"));
+            }
+            *bytes += raw.len();
+            push_bytes(o, data, raw)?
+        }
+        (Values::Bin(o, data), _, Cell::Bytes(raw)) => {
+            *bytes += raw.len();
+            push_bytes(o, data, raw)?
+        }
+        (Values::Bin(o, data), _, Cell::Padded(raw, width)) => {
+            *bytes += raw.len().max(width);
+            data.extend_from_slice(raw);
+            data.resize(data.len() + width.saturating_sub(raw.len()), 0);
+            push_bytes(o, data, &[])?
+        }
+        _ => return Err("a value of another type than the column's".into()),
+    }
+    if let Some(valid) = &mut c.valid {
+        valid.push(true);
+    }
+    Ok(())
 }
 
 fn new_values(ty: LogicalType, cap: usize) -> Values {
@@ -241,11 +589,12 @@ fn finish_col(c: &mut Col, rows: usize, cap: usize) -> std::result::Result<Array
             let data = std::mem::replace(data, Vec::with_capacity(next));
             let o = std::mem::replace(o, if cap > 0 { offsets(cap) } else { Vec::new() });
             let o = OffsetBuffer::new(ScalarBuffer::from(o));
-            if matches!(c.values, Values::Str(..)) {
-                Arc::new(StringArray::try_new(o, Buffer::from_vec(data), nulls).map_err(err)?)
-            } else {
-                Arc::new(BinaryArray::try_new(o, Buffer::from_vec(data), nulls).map_err(err)?)
-            }
+            text_or_binary(
+                matches!(c.values, Values::Str(..)),
+                o,
+                Buffer::from_vec(data),
+                nulls,
+            )?
         }
     };
     debug_assert_eq!(array.len(), rows);
@@ -587,5 +936,59 @@ mod tests {
         once.push(vec![Value::Int(9), Value::NULL, Value::NULL, Value::NULL])
             .expect("a valid row");
         assert_eq!(once.into_batch().expect("a batch").num_rows(), 1);
+    }
+
+    /// A decoder used again and again through `take_batch` (one shared
+    /// buffer for small batches, moved vectors for large ones) gives the
+    /// same batches as a fresh decoder given the same rows as values.
+    #[test]
+    fn reused_decoders_give_the_batches_of_fresh_ones() {
+        let rows = |n: usize, seed: usize| -> Vec<Vec<Value>> {
+            (0..n)
+                .map(|i| {
+                    let k = i + seed;
+                    vec![
+                        Value::Int(k as i64),
+                        if k.is_multiple_of(3) {
+                            Value::NULL
+                        } else {
+                            Value::Bytes("é".repeat(k % 5).into())
+                        },
+                        if k.is_multiple_of(4) {
+                            Value::NULL
+                        } else {
+                            Value::Date(2024, 1, 2, 3, 4, 5, k as u32)
+                        },
+                        Value::Bytes(format!("{}.{:02}", k, k % 100).into()),
+                    ]
+                })
+                .collect()
+        };
+        let mut reused = RowDecoder::with_capacity(table(), 1);
+        for (round, n) in [1, 3, 0, 64, 65, 200, 1, 2].into_iter().enumerate() {
+            let mut fresh = RowDecoder::with_capacity(table(), 1);
+            for row in rows(n, round * 7) {
+                fresh.push(row.clone()).expect("a valid row");
+                reused
+                    .push_with(|w| {
+                        for v in row {
+                            w.push(Cell::Value(v))?;
+                        }
+                        Ok(())
+                    })
+                    .expect("a valid row");
+            }
+            // A row refused part way leaves nothing behind.
+            assert!(reused
+                .push_with(|w| {
+                    w.push(Cell::Int(1))?;
+                    w.push(Cell::Bytes(&[0xff]))
+                })
+                .is_err());
+            let want = fresh.into_batch().expect("a batch");
+            let got = reused.take_batch().expect("a batch");
+            assert_eq!(got, want, "round {round}, {n} rows");
+            assert!(reused.is_empty());
+        }
     }
 }

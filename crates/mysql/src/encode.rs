@@ -266,15 +266,40 @@ pub fn push_field(out: &mut String, s: &str) {
 
 /// `s` with the bytes `escape` names replaced, the runs between them
 /// copied whole (every escaped byte is ASCII, so a run never splits a
-/// character; text is most of what the change path writes).
+/// character; text is most of what the change path writes). `escape` may
+/// name only control characters, `'` and `\\`.
 fn push_escaped(out: &mut String, s: &str, escape: impl Fn(u8) -> Option<&'static str>) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether any of 8 bytes is zero (exact as a yes or no).
+    let any_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if let Some(e) = escape(b) {
+    let mut at = |out: &mut String, i: usize| {
+        if let Some(e) = escape(bytes[i]) {
             out.push_str(&s[start..i]);
             out.push_str(e);
             start = i + 1;
         }
+    };
+    // Eight bytes at a time: most words hold no byte below 0x20, no `'`
+    // and no `\\`, and are skipped whole.
+    let mut words = bytes.chunks_exact(8);
+    let mut i = 0;
+    for w in words.by_ref() {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(w);
+        let x = u64::from_le_bytes(x);
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
+        if control || any_zero(x ^ (ONES * b'\'' as u64)) || any_zero(x ^ (ONES * b'\\' as u64)) {
+            for j in i..i + 8 {
+                at(out, j);
+            }
+        }
+        i += 8;
+    }
+    for j in i..i + words.remainder().len() {
+        at(out, j);
     }
     out.push_str(&s[start..]);
 }
@@ -344,6 +369,57 @@ mod tests {
         s.clear();
         push_field(&mut s, "a\tb\\N\n\0");
         assert_eq!(s, "a\\tb\\\\N\\n\\0");
+    }
+
+    /// Every byte that needs an escape, at every offset within and across
+    /// the 8-byte words, next to bytes that look alike (other controls,
+    /// bytes above 0x7f, multi-byte characters).
+    #[test]
+    fn escapes_at_every_offset() {
+        let naive = |s: &str, lit: bool| {
+            let mut o = String::new();
+            for c in s.chars() {
+                let e = match (c, lit) {
+                    ('\0', _) => "\\0",
+                    ('\\', _) => "\\\\",
+                    ('\n', _) => "\\n",
+                    ('\r', _) => "\\r",
+                    ('\'', true) => "\\'",
+                    ('\x1a', true) => "\\Z",
+                    ('\t', false) => "\\t",
+                    _ => {
+                        o.push(c);
+                        continue;
+                    }
+                };
+                o.push_str(e);
+            }
+            o
+        };
+        let specials = [
+            '\0', '\'', '\\', '\n', '\r', '\x1a', '\t', '\x1f', ' ', '"', 'é', '€', '\x7f',
+        ];
+        for len in 0..20 {
+            for at in 0..len.max(1) {
+                for &c in &specials {
+                    let s: String = (0..len)
+                        .map(|i| {
+                            if i == at {
+                                c
+                            } else {
+                                (b'a' + (i % 26) as u8) as char
+                            }
+                        })
+                        .collect();
+                    let mut lit = String::new();
+                    push_str(&mut lit, &s);
+                    assert_eq!(lit, format!("'{}'", naive(&s, true)), "{s:?}");
+                    let mut field = String::new();
+                    push_field(&mut field, &s);
+                    assert_eq!(field, naive(&s, false), "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]

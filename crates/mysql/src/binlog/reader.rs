@@ -24,7 +24,7 @@ pub enum StartAt {
     MariaDbGtid(String),
 }
 
-pub use super::rows::RowImages;
+pub use super::rows::RawRows;
 
 /// What the reader hands on.
 #[derive(Debug)]
@@ -37,7 +37,8 @@ pub enum BinlogEvent {
     Rows {
         table: Arc<TableId>,
         op: Op,
-        rows: Vec<RowImages>,
+        /// Decoded by the source once it knows the table's definition.
+        rows: RawRows,
         /// The table as its TABLE_MAP describes it (needs
         /// binlog_row_metadata=FULL); the same `Arc` while the map is the same.
         mapped: Option<Arc<MappedTable>>,
@@ -73,14 +74,14 @@ pub struct BinlogReader {
     /// transaction repeats the map, and decoding it for every rows event
     /// cost more than the rows.
     maps: foldhash::HashMap<u64, KnownMap>,
-    /// `true` for every column: what each image of a rows event carries.
-    present: Vec<bool>,
 }
 
 /// A table map seen before: its event, what it describes, and its table's
 /// name (a rows event of it names the table without allocating).
 struct KnownMap {
     event: TableMapEvent<'static>,
+    /// How each column of its rows is decoded.
+    columns: Arc<[super::rows::ColumnSpec]>,
     mapped: Option<Arc<MappedTable>>,
     table: Arc<TableId>,
 }
@@ -148,7 +149,6 @@ impl BinlogReader {
             collations,
             crc_in_body,
             maps: Default::default(),
-            present: Vec::new(),
         })
     }
 
@@ -309,8 +309,15 @@ impl BinlogReader {
         let known = match self.maps.get(&re.table_id()) {
             Some(k) if k.event == *tme => k,
             _ => {
+                let columns = super::rows::column_specs(tme).map_err(|e| {
+                    Error::Data(format!(
+                        "{role}: cannot read the TABLE_MAP at {}: {e}",
+                        at()
+                    ))
+                })?;
                 let known = KnownMap {
                     event: tme.clone(),
+                    columns,
                     mapped: schema::from_table_map(tme, &self.collations).map(Arc::new),
                     table: Arc::new(TableId::new(tme.database_name(), tme.table_name())),
                 };
@@ -324,17 +331,21 @@ impl BinlogReader {
             }
         };
         let (mapped, table) = (known.mapped.clone(), known.table.clone());
-        let n = re.num_columns() as usize;
-        // Every column is in each image (checked above): which ones an image
-        // carries is the same all-true list, kept between events.
-        if self.present.len() < n {
-            self.present.resize(n, true);
+        if re.num_columns() as usize != known.columns.len() {
+            return Err(Error::Data(format!(
+                "{role}: a rows event at {} has {} columns, its TABLE_MAP {}",
+                at(),
+                re.num_columns(),
+                known.columns.len()
+            )));
         }
-        let present = &self.present[..n];
-        let before = re.columns_before_image().map(|_| present);
-        let after = re.columns_after_image().map(|_| present);
-        let rows = super::rows::decode(tme, re.rows_data(), before, after)
-            .map_err(|e| Error::Data(format!("{role}: cannot decode rows at {}: {e}", at())))?;
+        // Every column is in each image (checked above).
+        let rows = RawRows::new(
+            re.rows_data().to_vec(),
+            known.columns.clone(),
+            re.columns_before_image().is_some(),
+            re.columns_after_image().is_some(),
+        );
         let foreign_key_checks = !re.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS);
         Ok(BinlogEvent::Rows {
             table,

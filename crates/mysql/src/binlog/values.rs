@@ -116,7 +116,7 @@ pub fn normalize(col: &ColumnDef, v: Value) -> Result<Value, String> {
 }
 
 /// `n` of a `binary(n)` column (the binlog drops its trailing 0x00 bytes).
-fn binary_width(column_type: &str) -> Option<usize> {
+pub(crate) fn binary_width(column_type: &str) -> Option<usize> {
     let head = column_type.get(.."binary(".len())?;
     if !head.eq_ignore_ascii_case("binary(") {
         return None;
@@ -150,20 +150,25 @@ fn reinterpret_int(v: &Value, bytes: u8, unsigned: bool) -> Result<Value, String
         Value::UInt(u) => u,
         ref other => return Err(format!("expected an integer, got {other:?}")),
     };
+    Ok(declared_int(raw, bytes, unsigned))
+}
+
+/// The bits of a binlog integer as a `bytes`-wide integer of the declared signedness.
+pub(crate) fn declared_int(raw: u64, bytes: u8, unsigned: bool) -> Value {
     let bits = bytes as u32 * 8;
     if bits >= 64 {
-        return Ok(if unsigned {
+        return if unsigned {
             Value::UInt(raw)
         } else {
             Value::Int(raw as i64)
-        });
+        };
     }
     let masked = raw & ((1u64 << bits) - 1);
     if unsigned {
-        Ok(Value::UInt(masked))
+        Value::UInt(masked)
     } else {
         let shift = 64 - bits;
-        Ok(Value::Int(((masked << shift) as i64) >> shift))
+        Value::Int(((masked << shift) as i64) >> shift)
     }
 }
 
@@ -179,13 +184,17 @@ fn timestamp_from_text(b: &[u8]) -> Result<Value, String> {
             .parse()
             .map_err(|_| format!("TIMESTAMP value {s:?}"))?;
     }
+    Ok(timestamp(secs, micros))
+}
+
+/// A TIMESTAMP's seconds and microseconds since the epoch (UTC) as calendar
+/// parts; 0 is the zero timestamp.
+pub(crate) fn timestamp(secs: i64, micros: i64) -> Value {
     if secs == 0 && micros == 0 {
-        return Ok(Value::Date(0, 0, 0, 0, 0, 0, 0));
+        return Value::Date(0, 0, 0, 0, 0, 0, 0);
     }
     let p = temporal::us_to_datetime(secs * 1_000_000 + micros);
-    Ok(Value::Date(
-        p.year, p.month, p.day, p.hour, p.minute, p.second, p.micro,
-    ))
+    Value::Date(p.year, p.month, p.day, p.hour, p.minute, p.second, p.micro)
 }
 
 /// Text in a column's character set to UTF-8.

@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow_array::RecordBatch;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Value};
+use mysql_async::Conn;
 
 use super::CdcConfig;
 use crate::binlog::ddl::{self, DdlKind};
-use crate::binlog::reader::{BinlogEvent, BinlogReader, RowImages, StartAt};
+use crate::binlog::reader::{BinlogEvent, BinlogReader, RawRows, StartAt};
 use crate::binlog::schema::{self, Collations, MappedTable};
-use crate::binlog::values;
 use crate::catalog;
 use crate::connect::Endpoint;
 use crate::decode::RowDecoder;
@@ -49,6 +49,7 @@ pub struct CdcReader {
     /// What each table's last TABLE_MAP resolved to, while both the map
     /// and the table's known definition are the same `Arc`s.
     resolved: foldhash::HashMap<TableId, Resolved>,
+    spare: Spare,
 }
 
 struct Resolved {
@@ -155,6 +156,7 @@ impl CdcReader {
             throttle,
             foreign_keys: Vec::new(),
             resolved: Default::default(),
+            spare: Spare::default(),
         }
     }
 
@@ -287,6 +289,10 @@ impl CdcReader {
         let hold = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(hold);
         let mut armed = false;
+        // Rows of consecutive rows events of one table and kind, decoded
+        // into one batch: the cost of a batch is mostly per batch, not per
+        // row, and transactions often change a table in several events.
+        let mut pending: Option<Pending> = None;
         loop {
             // `None`: the hold ran out (nothing awaits inside select!: the
             // stop future holds a lock guard).
@@ -297,7 +303,7 @@ impl CdcReader {
             };
             let Some(next) = next else {
                 armed = false;
-                if !held.flush(out).await {
+                if !self.seal(&mut pending, held, out).await? || !held.flush(out).await {
                     return Ok(Flow::Closed);
                 }
                 continue;
@@ -307,6 +313,11 @@ impl CdcReader {
                 None => return Ok(Flow::Ended),
             };
             let ts_us = reader.last_timestamp as i64 * 1_000_000;
+            if !matches!(ev, BinlogEvent::Rows { .. })
+                && !self.seal(&mut pending, held, out).await?
+            {
+                return Ok(Flow::Closed);
+            }
             let sent = match ev {
                 BinlogEvent::Begin { .. } => true,
                 BinlogEvent::Standalone { .. } => {
@@ -325,28 +336,31 @@ impl CdcReader {
                     }
                     let position = Arc::new(reader.position());
                     let (schema, keep) = self.resolve(&table, mapped, &position).await?;
+                    check_shape(&schema, keep.as_deref(), &rows, &position)?;
                     let mut ok = true;
-                    let mut rows = rows.into_iter().peekable();
-                    while rows.peek().is_some() {
-                        let chunk: Vec<RowImages> = rows.by_ref().take(self.batch_size).collect();
-                        let mut batch =
-                            self.batch(&schema, keep.as_deref(), op, chunk, &position, ts_us)?;
-                        if !foreign_key_checks {
-                            for e in &mut batch.events {
-                                e.foreign_key_checks = false;
-                            }
-                        }
-                        crate::throttle::while_paused().await;
-                        if let Some(throttle) = &self.throttle {
-                            throttle
-                                .take(batch.len() as u64, batch.byte_size() as u64)
-                                .await;
-                        }
+                    if pending
+                        .as_ref()
+                        .is_some_and(|p| !p.joins(&schema, keep.as_deref(), op))
+                    {
+                        ok = self.seal(&mut pending, held, out).await?;
+                    }
+                    let mut info = EventInfo::new(op, position.clone(), ts_us);
+                    info.foreign_key_checks = foreign_key_checks;
+                    let mut rows = rows;
+                    while ok && !rows.is_empty() {
                         *partial = true;
-                        held.push(Message::Batch(batch));
-                        if held.full(self.batch_size) && !held.flush(out).await {
-                            ok = false;
-                            break;
+                        let p = pending.get_or_insert_with(|| {
+                            Pending::new(
+                                schema.clone(),
+                                keep.clone(),
+                                op,
+                                rows.images(),
+                                &mut self.spare,
+                            )
+                        });
+                        p.take(&mut rows, self.batch_size, &info)?;
+                        if p.events.len() >= self.batch_size {
+                            ok = self.seal(&mut pending, held, out).await?;
                         }
                     }
                     ok
@@ -393,7 +407,7 @@ impl CdcReader {
             if !sent {
                 return Ok(Flow::Closed);
             }
-            if held.is_empty() {
+            if held.is_empty() && pending.is_none() {
                 armed = false;
             } else if !armed {
                 hold.as_mut().reset(tokio::time::Instant::now() + HOLD);
@@ -554,56 +568,25 @@ impl CdcReader {
         Ok((schema, keep))
     }
 
-    /// One rows event (or a part of it) as a batch in the table's schema;
-    /// `keep` picks the binlog's columns the schema has (all when `None`).
-    fn batch(
-        &self,
-        schema: &Arc<TableSchema>,
-        keep: Option<&[usize]>,
-        op: Op,
-        rows: Vec<RowImages>,
-        position: &Arc<Position>,
-        ts_us: i64,
-    ) -> Result<ChangeBatch> {
-        let schema = schema.clone();
-        let n = rows.len();
-        // Decoders only for the images this kind of event has.
-        let (has_before, has_after) = rows
-            .first()
-            .map_or((false, false), |(b, a)| (b.is_some(), a.is_some()));
-        let decoder = |has: bool| has.then(|| RowDecoder::with_capacity(schema.clone(), n));
-        let (mut before, mut after) = (decoder(has_before), decoder(has_after));
-        for (b, a) in rows {
-            for (image, decoder) in [(b, before.as_mut()), (a, after.as_mut())] {
-                match (image, decoder) {
-                    (Some(values), Some(decoder)) => {
-                        let row = pick(&schema, keep, values).map_err(|e| {
-                            Error::Data(format!("{} at {position}: {e}", schema.id))
-                        })?;
-                        decoder.push(row)?;
-                    }
-                    (None, _) => {}
-                    (Some(_), None) => {
-                        return Err(Error::Data(format!(
-                            "{} at {position}: a rows event whose rows differ in which images they carry",
-                            schema.id
-                        )))
-                    }
-                }
-            }
-        }
-        let info = EventInfo::new(op, position.clone(), ts_us);
-        let image = |d: Option<RowDecoder>| {
-            d.filter(|d| !d.is_empty())
-                .map(RowDecoder::into_batch)
-                .transpose()
+    /// Hands the pending rows on as a batch; `false` if the sinks are gone.
+    async fn seal(
+        &mut self,
+        pending: &mut Option<Pending>,
+        held: &mut Held,
+        out: &Emitter,
+    ) -> Result<bool> {
+        let Some(p) = pending.take() else {
+            return Ok(true);
         };
-        Ok(ChangeBatch {
-            events: vec![info; n],
-            before: image(before)?,
-            after: image(after)?,
-            table: schema,
-        })
+        let batch = p.finish(&mut self.spare)?;
+        crate::throttle::while_paused().await;
+        if let Some(throttle) = &self.throttle {
+            throttle
+                .take(batch.len() as u64, batch.byte_size() as u64)
+                .await;
+        }
+        held.push(Message::Batch(batch));
+        Ok(!held.full(self.batch_size) || held.flush(out).await)
     }
 
     /// Reads a table's definition from the source; `None` if it no longer exists.
@@ -816,37 +799,121 @@ impl CdcReader {
     }
 }
 
-/// The row's values in table column order, in their SELECT form; `keep`
-/// the positions of the binlog row's values the table has.
-fn pick(
+/// Rows of one table and kind on their way into a batch.
+struct Pending {
+    schema: Arc<TableSchema>,
+    keep: Option<Vec<usize>>,
+    op: Op,
+    before: Option<RowDecoder>,
+    after: Option<RowDecoder>,
+    events: Vec<EventInfo>,
+}
+
+/// Decoders kept for the next batches of their tables: building one costs
+/// more than the row it decodes.
+#[derive(Default)]
+struct Spare(Vec<RowDecoder>);
+
+/// Spare decoders kept at most.
+const SPARE_DECODERS: usize = 32;
+
+impl Spare {
+    fn take(&mut self, schema: &Arc<TableSchema>) -> RowDecoder {
+        match self.0.iter().position(|d| Arc::ptr_eq(d.table(), schema)) {
+            Some(i) => self.0.swap_remove(i),
+            None => RowDecoder::with_capacity(schema.clone(), 1),
+        }
+    }
+
+    fn put(&mut self, d: RowDecoder) {
+        if self.0.len() >= SPARE_DECODERS {
+            self.0.remove(0);
+        }
+        self.0.push(d);
+    }
+}
+
+impl Pending {
+    fn new(
+        schema: Arc<TableSchema>,
+        keep: Option<Vec<usize>>,
+        op: Op,
+        images: (bool, bool),
+        spare: &mut Spare,
+    ) -> Self {
+        // Decoders only for the images this kind of event has.
+        let mut decoder = |has: bool| has.then(|| spare.take(&schema));
+        Pending {
+            before: decoder(images.0),
+            after: decoder(images.1),
+            schema,
+            keep,
+            op,
+            events: Vec::new(),
+        }
+    }
+
+    /// Whether rows of `schema` and `op` can join these.
+    fn joins(&self, schema: &Arc<TableSchema>, keep: Option<&[usize]>, op: Op) -> bool {
+        Arc::ptr_eq(&self.schema, schema) && self.keep.as_deref() == keep && self.op == op
+    }
+
+    /// Decodes rows of a rows event until the batch holds `limit` rows or
+    /// the event has no more.
+    fn take(&mut self, rows: &mut RawRows, limit: usize, info: &EventInfo) -> Result<()> {
+        while self.events.len() < limit && !rows.is_empty() {
+            rows.next_into(
+                &self.schema.columns,
+                self.keep.as_deref(),
+                self.before.as_mut(),
+                self.after.as_mut(),
+            )
+            .map_err(|e| match e {
+                Error::Data(m) => Error::Data(format!("{m} (at {})", info.position)),
+                e => e,
+            })?;
+            self.events.push(info.clone());
+        }
+        Ok(())
+    }
+
+    fn finish(self, spare: &mut Spare) -> Result<ChangeBatch> {
+        let mut image = |d: Option<RowDecoder>| -> Result<Option<RecordBatch>> {
+            let Some(mut d) = d else {
+                return Ok(None);
+            };
+            let batch = (!d.is_empty()).then(|| d.take_batch()).transpose()?;
+            spare.put(d);
+            Ok(batch)
+        };
+        Ok(ChangeBatch {
+            events: self.events,
+            before: image(self.before)?,
+            after: image(self.after)?,
+            table: self.schema,
+        })
+    }
+}
+
+/// A rows event's columns must be the table's (generated ones aside).
+fn check_shape(
     schema: &TableSchema,
     keep: Option<&[usize]>,
-    mut values: Vec<Value>,
-) -> std::result::Result<Vec<Value>, String> {
-    let expected = keep.map_or(values.len(), |k| k.len());
+    rows: &RawRows,
+    position: &Position,
+) -> Result<()> {
+    let expected = keep.map_or(rows.columns(), |k| k.len());
     if expected != schema.columns.len()
-        || keep.is_some_and(|k| k.iter().any(|&i| i >= values.len()))
+        || keep.is_some_and(|k| k.iter().any(|&i| i >= rows.columns()))
     {
-        return Err(format!(
-            "the row has {} values, the table {} columns",
-            values.len(),
+        return Err(Error::Data(format!(
+            "{} at {position}: the row has {} values, the table {} columns",
+            schema.id,
+            rows.columns(),
             schema.columns.len()
-        ));
+        )));
     }
-    if let Some(keep) = keep {
-        // `keep` is increasing: each kept value moves down, none is read twice.
-        for (j, &k) in keep.iter().enumerate() {
-            values.swap(j, k);
-        }
-        values.truncate(keep.len());
-    }
-    values
-        .into_iter()
-        .zip(&schema.columns)
-        .map(|(v, col)| {
-            values::normalize(col, v).map_err(|e| format!("column `{}`: {e}", col.name))
-        })
-        .collect()
+    Ok(())
 }
 
 /// Removes the generated columns (by name) from a table map's columns;
