@@ -295,11 +295,24 @@ impl CdcReader {
         let mut pending: Option<Pending> = None;
         loop {
             // `None`: the hold ran out (nothing awaits inside select!: the
-            // stop future holds a lock guard).
-            let next = tokio::select! {
-                n = reader.next() => Some(n),
-                () = &mut hold, if armed => None,
-                _ = stop.wait_for(|s| *s) => return Ok(Flow::Stopped),
+            // stop future holds a lock guard). While catching up the next
+            // event is already read: it is taken without the select
+            // (`next` is cancel-safe), which cost more than small events.
+            if *stop.borrow() {
+                return Ok(Flow::Stopped);
+            }
+            let ready = if armed && hold.is_elapsed() {
+                Some(None)
+            } else {
+                futures::FutureExt::now_or_never(reader.next()).map(Some)
+            };
+            let next = match ready {
+                Some(next) => next,
+                None => tokio::select! {
+                    n = reader.next() => Some(n),
+                    () = &mut hold, if armed => None,
+                    _ = stop.wait_for(|s| *s) => return Ok(Flow::Stopped),
+                },
             };
             let Some(next) = next else {
                 armed = false;
