@@ -212,9 +212,15 @@ async fn run_once<S: SourceSpec, K: SinkSpec>(
                     Message::Batch(b) if transform_workers > 0 => {
                         let pool = pool.clone();
                         let progress = progress.clone();
+                        // Started now, not when the queue is next polled:
+                        // while a sink's queue is full this loop waits in
+                        // `fan_out`, and the batches behind must be
+                        // transformed meanwhile. At most one per worker is
+                        // in flight (`pending` holds at most that many).
+                        let task =
+                            tokio::task::spawn_blocking(move || transform(&pool, b, &progress));
                         pending.push_back(Box::pin(async move {
-                            tokio::task::spawn_blocking(move || transform(&pool, b, &progress))
-                                .await
+                            task.await
                                 .map_err(|e| Error::Internal(format!("transform task: {e}")))?
                         }));
                     }
