@@ -180,8 +180,7 @@ impl RowDecoder {
     /// allocations, not bytes, are what small batches cost.
     pub fn take_batch(&mut self) -> Result<RecordBatch> {
         if self.rows > SMALL_BATCH {
-            // Moved out whole; the columns start again with room for one
-            // row (a text column's offsets start with their 0).
+            // Moved out whole; the columns start again with room for one row.
             self.capacity = 1;
             return self.finish();
         }
@@ -194,32 +193,13 @@ impl RowDecoder {
         }
         let region: Buffer = region.into();
         let mut at = 0;
-        let id = &self.table.id;
-        let arrays = self
-            .table
-            .columns
-            .iter()
-            .zip(&mut self.cols)
-            .map(|(def, c)| {
-                let array =
-                    c.values
-                        .array_in(&region, &mut at, c.valid.take().map(NullBuffer::from));
-                c.values.clear();
-                array.map_err(|e| {
-                    Error::Data(format!("{id} column `{}`: building a batch: {e}", def.name))
-                })
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        debug_assert!(arrays.iter().all(|a| a.len() == rows));
-        RecordBatch::try_new(self.table.arrow.clone(), arrays)
-            .map_err(|e| Error::Internal(format!("{id}: building a batch: {e}")))
-    }
-
-    /// The accumulated rows as a batch, for a decoder used once (a rows
-    /// event): nothing is set aside for more rows.
-    pub fn into_batch(mut self) -> Result<RecordBatch> {
-        self.capacity = 0;
-        self.finish()
+        self.assemble(rows, |c| {
+            let array = c
+                .values
+                .array_in(&region, &mut at, c.valid.take().map(NullBuffer::from));
+            c.values.clear();
+            array
+        })
     }
 
     /// Takes the accumulated rows as a batch and starts afresh.
@@ -227,6 +207,15 @@ impl RowDecoder {
         let rows = std::mem::take(&mut self.rows);
         self.bytes = 0;
         let cap = self.capacity;
+        self.assemble(rows, |c| finish_col(c, cap))
+    }
+
+    /// The batch of `rows` rows whose arrays `array` builds, column by column.
+    fn assemble(
+        &mut self,
+        rows: usize,
+        mut array: impl FnMut(&mut Col) -> std::result::Result<ArrayRef, String>,
+    ) -> Result<RecordBatch> {
         let id = &self.table.id;
         let arrays = self
             .table
@@ -234,11 +223,12 @@ impl RowDecoder {
             .iter()
             .zip(&mut self.cols)
             .map(|(def, c)| {
-                finish_col(c, rows, cap).map_err(|e| {
+                array(c).map_err(|e| {
                     Error::Data(format!("{id} column `{}`: building a batch: {e}", def.name))
                 })
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
+        debug_assert!(arrays.iter().all(|a| a.len() == rows));
         RecordBatch::try_new(self.table.arrow.clone(), arrays)
             .map_err(|e| Error::Internal(format!("{id}: building a batch: {e}")))
     }
@@ -541,20 +531,14 @@ fn offsets(cap: usize) -> Vec<i32> {
     o
 }
 
-/// The column's array of `rows` rows; the column starts again with room for `cap`.
-fn finish_col(c: &mut Col, rows: usize, cap: usize) -> std::result::Result<ArrayRef, String> {
+/// The column's array; the column starts again with room for `cap` rows.
+fn finish_col(c: &mut Col, cap: usize) -> std::result::Result<ArrayRef, String> {
     let nulls = c.valid.take().map(NullBuffer::from);
     fn take<T>(v: &mut Vec<T>, cap: usize) -> ScalarBuffer<T>
     where
         T: arrow_buffer::ArrowNativeType,
     {
-        // A decoder used for one batch (`into_batch`) keeps nothing.
-        let next = if cap > 0 {
-            Vec::with_capacity(cap)
-        } else {
-            Vec::new()
-        };
-        ScalarBuffer::from(std::mem::replace(v, next))
+        ScalarBuffer::from(std::mem::replace(v, Vec::with_capacity(cap)))
     }
     let err = |e: arrow_schema::ArrowError| e.to_string();
     let array: ArrayRef = match &mut c.values {
@@ -585,9 +569,9 @@ fn finish_col(c: &mut Col, rows: usize, cap: usize) -> std::result::Result<Array
         Values::Dur(v) => Arc::new(DurationMicrosecondArray::new(take(v, cap), nulls)),
         Values::Str(o, data) | Values::Bin(o, data) => {
             // The next batch's text likely needs what this one did.
-            let next = if cap > 0 { data.len() } else { 0 };
+            let next = data.len();
             let data = std::mem::replace(data, Vec::with_capacity(next));
-            let o = std::mem::replace(o, if cap > 0 { offsets(cap) } else { Vec::new() });
+            let o = std::mem::replace(o, offsets(cap));
             let o = OffsetBuffer::new(ScalarBuffer::from(o));
             text_or_binary(
                 matches!(c.values, Values::Str(..)),
@@ -597,7 +581,6 @@ fn finish_col(c: &mut Col, rows: usize, cap: usize) -> std::result::Result<Array
             )?
         }
     };
-    debug_assert_eq!(array.len(), rows);
     Ok(array)
 }
 
@@ -931,11 +914,10 @@ mod tests {
                 d.push(row).expect("a valid row");
             }
         }
-        let once = RowDecoder::with_capacity(table(), 1);
-        let mut once = once;
+        let mut once = RowDecoder::with_capacity(table(), 1);
         once.push(vec![Value::Int(9), Value::NULL, Value::NULL, Value::NULL])
             .expect("a valid row");
-        assert_eq!(once.into_batch().expect("a batch").num_rows(), 1);
+        assert_eq!(once.finish().expect("a batch").num_rows(), 1);
     }
 
     /// A decoder used again and again through `take_batch` (one shared
@@ -985,7 +967,7 @@ mod tests {
                     w.push(Cell::Bytes(&[0xff]))
                 })
                 .is_err());
-            let want = fresh.into_batch().expect("a batch");
+            let want = fresh.finish().expect("a batch");
             let got = reused.take_batch().expect("a batch");
             assert_eq!(got, want, "round {round}, {n} rows");
             assert!(reused.is_empty());
