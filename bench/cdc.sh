@@ -26,7 +26,8 @@
 # Env: TABLES (4), TABLE_SIZE (100000), DURATION (30), ROUNDS (3),
 # SLUICE_BIN (skips the release build), PROFILE (perf or callgrind: also
 # profile one sluice catch-up; with ROUNDS=0 only that; PROFILE_OUT: a
-# directory to keep the raw profile in).
+# directory to keep the raw profile in; PROFILE_PARALLELISM (4);
+# PERF_RECORD_ARGS: perf's sampling options, default a DWARF call graph).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-30}
@@ -163,7 +164,7 @@ profile() {
   sandbox_restore follower
   pipeline "$OUT/profile.yaml" eventual "${PROFILE_PARALLELISM:-4}"
   case $PROFILE in
-    perf) perf record -F 999 --call-graph dwarf,16384 -e cpu-clock -o "$OUT/perf.data" -- \
+    perf) perf record -F 999 ${PERF_RECORD_ARGS:---call-graph dwarf,16384} -e cpu-clock -o "$OUT/perf.data" -- \
             "$SLUICE_BIN" run --progress off "$OUT/profile.yaml" >/dev/null 2>"$OUT/profile.log" & ;;
     callgrind) valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
             "$SLUICE_BIN" run --progress off "$OUT/profile.yaml" >/dev/null 2>"$OUT/profile.log" & ;;
@@ -269,6 +270,8 @@ for c, name in names.items():
     print(f"{name:<42} {m:9.2f} {f'({min(walls):.2f} - {max(walls):.2f})':>16} {changes / m:10.0f}   {per(1):29.3f} {per(2):9.3f} {per(3):7.3f}")
 tool_us = statistics.median(r[1] for r in by["eventual-4"]) / changes * 1e6
 print(f"sluice CPU per row change (eventual, parallelism 4): {tool_us:.1f} us")
+per_p = ", ".join(f"p{c.split('-')[1]} {statistics.median(r[1] for r in by[c]) / changes * 1e6:.1f}" for c in names if c.startswith("eventual-"))
+print(f"sluice CPU per row change by apply.parallelism (us): {per_p}")
 print(f"ratio transactional vs native 1 thread: {median['native-1'] / median['transactional']:.2f}")
 print(f"ratio eventual vs native 1 thread: {median['native-1'] / median['eventual-4']:.2f}")
 for arg, label in ((sys.argv[4], "2 threads"), (sys.argv[5], "4 threads (2x)")):

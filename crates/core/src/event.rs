@@ -60,10 +60,11 @@ pub fn quote_ident(s: &str) -> String {
 /// snapshot was taken at, from which CDC continues.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Position {
-    pub file: String,
+    /// Shared, not copied: every row change carries its position.
+    pub file: Arc<str>,
     pub offset: u64,
     /// MariaDB `gtid_binlog_pos` or MySQL `gtid_executed`, when known.
-    pub gtid: Option<String>,
+    pub gtid: Option<Arc<str>>,
 }
 
 impl Position {

@@ -55,9 +55,9 @@ impl Checkpoint {
         Ok(Some(Checkpoint {
             phase,
             position: Position {
-                file: v["file"].as_str().unwrap_or_default().to_string(),
+                file: v["file"].as_str().unwrap_or_default().into(),
                 offset: v["offset"].as_u64().unwrap_or(0),
-                gtid: v["gtid"].as_str().map(str::to_string),
+                gtid: v["gtid"].as_str().map(Into::into),
             },
             bytes: v["bytes"].as_u64().ok_or_else(|| bad("no byte count"))?,
         }))

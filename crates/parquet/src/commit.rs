@@ -41,9 +41,9 @@ pub struct SavedPosition {
 impl From<&Position> for SavedPosition {
     fn from(p: &Position) -> Self {
         SavedPosition {
-            file: p.file.clone(),
+            file: p.file.to_string(),
             offset: p.offset,
-            gtid: p.gtid.clone(),
+            gtid: p.gtid.as_deref().map(str::to_string),
         }
     }
 }
@@ -51,9 +51,9 @@ impl From<&Position> for SavedPosition {
 impl From<&SavedPosition> for Position {
     fn from(p: &SavedPosition) -> Self {
         Position {
-            file: p.file.clone(),
+            file: p.file.as_str().into(),
             offset: p.offset,
-            gtid: p.gtid.clone(),
+            gtid: p.gtid.as_deref().map(Into::into),
         }
     }
 }

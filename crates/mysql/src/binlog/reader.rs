@@ -57,12 +57,14 @@ pub enum BinlogEvent {
 /// A binlog stream plus where it is.
 pub struct BinlogReader {
     stream: BinlogStream,
-    file: String,
+    file: Arc<str>,
     /// End offset of the last event read: reading again from here skips nothing.
     offset: u64,
     gtid_pos: GtidPos,
     /// `gtid_pos` as text (every position handed on carries it).
-    gtid_text: Option<String>,
+    gtid_text: Option<Arc<str>>,
+    /// Where the text is written before it is shared.
+    gtid_buf: String,
     /// Seconds since the epoch of the last event (its commit time for XID).
     pub last_timestamp: u32,
     role: String,
@@ -86,8 +88,8 @@ struct KnownMap {
     table: Arc<TableId>,
 }
 
-fn gtid_text(pos: &GtidPos) -> Option<String> {
-    (!pos.is_empty()).then(|| pos.to_string())
+fn gtid_text(pos: &GtidPos) -> Option<Arc<str>> {
+    (!pos.is_empty()).then(|| pos.to_string().into())
 }
 
 /// Table maps remembered at most; ids are new after each schema change.
@@ -140,9 +142,10 @@ impl BinlogReader {
         let gtid_pos = GtidPos::parse(gtid_pos);
         Ok(BinlogReader {
             stream,
-            file,
+            file: file.into(),
             offset,
             gtid_text: gtid_text(&gtid_pos),
+            gtid_buf: String::new(),
             gtid_pos,
             last_timestamp: 0,
             role: ep.role.clone(),
@@ -190,7 +193,7 @@ impl BinlogReader {
                     } else {
                         raw
                     };
-                    self.file = String::from_utf8_lossy(name).into_owned();
+                    self.file = String::from_utf8_lossy(name).into();
                     self.offset = r.position();
                     continue;
                 }
@@ -247,7 +250,9 @@ impl BinlogReader {
                     Error::Data(format!("{}: malformed MariaDB GTID event at {}", self.role, at()))
                 })?;
                 self.gtid_pos.update(&g);
-                self.gtid_text = gtid_text(&self.gtid_pos);
+                // Formatted without `format!`: every transaction changes it.
+                self.gtid_pos.write_to(&mut self.gtid_buf);
+                self.gtid_text = Some(self.gtid_buf.as_str().into());
                 Ok(Some(if g.standalone {
                     BinlogEvent::Standalone { gtid: g }
                 } else {

@@ -856,7 +856,9 @@ fn is_lock_conflict(e: &mysql_async::Error) -> bool {
 /// first appearance, its deletes then its upserts, only the last operation
 /// on each key kept; then the ordered operations, one by one in order.
 fn window_statements(ctx: &ApplyCtx, window: &[RowOp]) -> Result<Vec<String>> {
-    let mut last: foldhash::HashMap<(&TableId, &[u8]), usize> = Default::default();
+    // Sized once: grown insert by insert, it rehashed nearly every time.
+    let mut last: foldhash::HashMap<(&TableId, &[u8]), usize> =
+        foldhash::HashMap::with_capacity_and_hasher(window.len(), Default::default());
     for (i, op) in window.iter().enumerate() {
         if !op.ordered {
             last.insert((&op.batch.table.id, op.key.as_slice()), i);

@@ -86,7 +86,7 @@ impl Checkpoints {
         }
         let oldest = rows
             .into_iter()
-            .map(|(_, file, offset, gtid)| Position { file, offset, gtid })
+            .map(|(_, file, offset, gtid)| position(file, offset, gtid))
             .min_by(|a, b| a.binlog_cmp(b))
             .unwrap_or_default();
         Ok(SinkState::At(oldest))
@@ -119,9 +119,7 @@ impl Checkpoints {
             .map_err(|e| ep.error("reading sluice.checkpoints", e))?;
         Ok(rows
             .into_iter()
-            .map(|(part, file, offset, gtid)| {
-                (part.max(0) as usize, Position { file, offset, gtid })
-            })
+            .map(|(part, file, offset, gtid)| (part.max(0) as usize, position(file, offset, gtid)))
             .collect())
     }
 
@@ -169,5 +167,14 @@ impl Checkpoints {
              `binlog_offset` = VALUES(`binlog_offset`), `gtid` = VALUES(`gtid`)",
         );
         s
+    }
+}
+
+/// A position as a checkpoint row holds it.
+fn position(file: String, offset: u64, gtid: Option<String>) -> Position {
+    Position {
+        file: file.into(),
+        offset,
+        gtid: gtid.map(Into::into),
     }
 }

@@ -239,11 +239,11 @@ impl CdcReader {
     ) -> Result<Flow> {
         let start = if !resume.file.is_empty() {
             StartAt::File {
-                file: resume.file.clone(),
+                file: resume.file.to_string(),
                 offset: resume.offset.max(4),
             }
         } else if let Some(g) = &resume.gtid {
-            StartAt::MariaDbGtid(g.clone())
+            StartAt::MariaDbGtid(g.to_string())
         } else {
             return Err(Error::Internal("no binlog position to start from".into()));
         };

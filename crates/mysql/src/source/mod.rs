@@ -311,14 +311,14 @@ impl Source for MysqlSource {
         let pos = match &self.config.cdc.start {
             CdcStart::Now => snapshot::binlog_position(&self.endpoint, &mut conn).await?,
             CdcStart::Position { file, offset } => Position {
-                file: file.clone(),
+                file: file.as_str().into(),
                 offset: *offset,
                 gtid: None,
             },
             CdcStart::Gtid(g) => Position {
-                file: String::new(),
+                file: "".into(),
                 offset: 0,
-                gtid: Some(g.clone()),
+                gtid: Some(g.as_str().into()),
             },
         };
         let _ = conn.disconnect().await;

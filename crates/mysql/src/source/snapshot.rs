@@ -260,7 +260,8 @@ pub async fn binlog_position(ep: &Endpoint, conn: &mut Conn) -> Result<Position>
             file: row
                 .get::<Option<String>, _>(0)
                 .flatten()
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
             offset: row.get::<Option<u64>, _>(1).flatten().unwrap_or(0),
             gtid: None,
         },
@@ -283,7 +284,7 @@ pub async fn binlog_position(ep: &Endpoint, conn: &mut Conn) -> Result<Position>
         "SELECT @@GLOBAL.gtid_executed"
     };
     if let Ok(Some(g)) = conn.query_first::<Option<String>, _>(gtid_sql).await {
-        pos.gtid = g.filter(|g| !g.is_empty());
+        pos.gtid = g.filter(|g| !g.is_empty()).map(Into::into);
     }
     Ok(pos)
 }
@@ -309,9 +310,9 @@ async fn mariadb_snapshot_position(conn: &mut Conn) -> Option<Position> {
         .ok()
         .flatten();
     Some(Position {
-        file,
+        file: file.into(),
         offset,
-        gtid: gtid.filter(|g| !g.is_empty()),
+        gtid: gtid.filter(|g| !g.is_empty()).map(Into::into),
     })
 }
 
