@@ -946,6 +946,27 @@ mod tests {
         assert_eq!(once.finish().expect("a batch").num_rows(), 1);
     }
 
+    /// Batches after a decoder's first skip Arrow's type check, not the
+    /// rest of it: a NULL in a NOT NULL column is still refused, naming it.
+    #[test]
+    fn later_batches_still_refuse_nulls_in_not_null_columns() {
+        let mut d = RowDecoder::with_capacity(table(), 1);
+        for round in 0..3 {
+            d.push(vec![
+                Value::Int(round),
+                Value::NULL,
+                Value::NULL,
+                Value::NULL,
+            ])
+            .expect("a valid row");
+            assert_eq!(d.take_batch().expect("a batch").num_rows(), 1);
+        }
+        d.push(vec![Value::NULL, Value::NULL, Value::NULL, Value::NULL])
+            .expect("pushed; the batch is what refuses it");
+        let e = d.take_batch().expect_err("a NULL id").to_string();
+        assert!(e.contains("column `id`") && e.contains("1 null"), "{e}");
+    }
+
     /// A decoder used again and again through `take_batch` (one shared
     /// buffer for small batches, moved vectors for large ones) gives the
     /// same batches as a fresh decoder given the same rows as values.
