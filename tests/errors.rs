@@ -43,6 +43,19 @@ fn a_bad_metrics_address_is_located() {
 }
 
 #[test]
+fn runtime_threads_are_checked() {
+    let run = validate("threads", &format!("{GOOD}settings:\n  threads: 2\n"), &[]);
+    run.assert_ok();
+    let run = validate(
+        "no-threads",
+        &format!("{GOOD}settings:\n  threads: 0\n"),
+        &[],
+    );
+    assert_eq!(run.status.code(), Some(2));
+    run.assert_fails_with(&["`settings.threads` must be at least 1", "hint:"]);
+}
+
+#[test]
 fn malformed_yaml_names_line_and_column() {
     let run = validate(
         "malformed",

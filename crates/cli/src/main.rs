@@ -437,6 +437,7 @@ fn load(file: &std::path::Path) -> Result<(Pipeline, tokio::runtime::Runtime), E
         ExitCode::from(2)
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.settings.threads())
         .enable_all()
         .build()
         .map_err(|e| {

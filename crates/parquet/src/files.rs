@@ -250,7 +250,9 @@ impl OpenFile {
     }
 
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch).map_err(encode_error)?;
+        // Encoding and compressing is the archive's CPU work: off the async
+        // worker, whose other tasks (reading, the other sinks) go on meanwhile.
+        tokio::task::block_in_place(|| self.writer.write(batch)).map_err(encode_error)?;
         self.rows += batch.num_rows() as u64;
         if let Some((up, path)) = &mut self.upload {
             let done = std::mem::take(self.writer.inner_mut());
@@ -266,7 +268,7 @@ impl OpenFile {
     /// Completes the file at its streaming name, or at `path`. Returns the
     /// file's size in bytes.
     pub async fn finish(mut self, store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64> {
-        self.writer.finish().map_err(encode_error)?;
+        tokio::task::block_in_place(|| self.writer.finish()).map_err(encode_error)?;
         let size = self.writer.bytes_written() as u64;
         let rest = std::mem::take(self.writer.inner_mut());
         let (mut up, path) = self.upload.take().unwrap_or_else(|| {
