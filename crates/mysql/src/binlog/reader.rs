@@ -88,8 +88,11 @@ struct KnownMap {
     table: Arc<TableId>,
 }
 
-fn gtid_text(pos: &GtidPos) -> Option<Arc<str>> {
-    (!pos.is_empty()).then(|| pos.to_string().into())
+/// `pos` as text, written into `buf` first: formatted without `format!`,
+/// as every transaction changes it.
+fn gtid_text(pos: &GtidPos, buf: &mut String) -> Option<Arc<str>> {
+    pos.write_to(buf);
+    (!pos.is_empty()).then(|| buf.as_str().into())
 }
 
 /// Table maps remembered at most; ids are new after each schema change.
@@ -140,12 +143,13 @@ impl BinlogReader {
             .await
             .map_err(|e| ep.error(format!("requesting the binlog from {file}:{offset}"), e))?;
         let gtid_pos = GtidPos::parse(gtid_pos);
+        let mut gtid_buf = String::new();
         Ok(BinlogReader {
             stream,
             file: file.into(),
             offset,
-            gtid_text: gtid_text(&gtid_pos),
-            gtid_buf: String::new(),
+            gtid_text: gtid_text(&gtid_pos, &mut gtid_buf),
+            gtid_buf,
             gtid_pos,
             last_timestamp: 0,
             role: ep.role.clone(),
@@ -250,9 +254,7 @@ impl BinlogReader {
                     Error::Data(format!("{}: malformed MariaDB GTID event at {}", self.role, at()))
                 })?;
                 self.gtid_pos.update(&g);
-                // Formatted without `format!`: every transaction changes it.
-                self.gtid_pos.write_to(&mut self.gtid_buf);
-                self.gtid_text = Some(self.gtid_buf.as_str().into());
+                self.gtid_text = gtid_text(&self.gtid_pos, &mut self.gtid_buf);
                 Ok(Some(if g.standalone {
                     BinlogEvent::Standalone { gtid: g }
                 } else {
