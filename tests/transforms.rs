@@ -107,11 +107,37 @@ fn a_plugin_cannot_open_files() {
 #[test]
 fn a_plugin_built_for_another_contract_is_refused() {
     let (src, dst) = pair();
-    seed(src, "h_v2");
-    let yaml = transform_yaml("h_v2", src, dst, "h_v2", "  - plugin: tests/plugins/v2\n");
-    let run = run_pipeline("h_v2", &yaml, &[]);
-    run.assert_fails_with(&["built for contract v2", "this sluice speaks v1"]);
-    assert!(!dst.database_exists("h_v2_out"), "nothing may be written");
+    // A later contract, by its `contract-version`; an earlier one (its
+    // imports are of another interface version), with what to do.
+    for (plugin, said) in [
+        (
+            "v3",
+            &["built for contract v3", "this sluice speaks v2"][..],
+        ),
+        (
+            "v1",
+            &[
+                "built for contract v1",
+                "this sluice speaks v2",
+                "rebuild it with `sluice plugin build",
+            ][..],
+        ),
+    ] {
+        let db = format!("h_{plugin}");
+        seed(src, &db);
+        let yaml = transform_yaml(
+            &db,
+            src,
+            dst,
+            &db,
+            &format!("  - plugin: tests/plugins/{plugin}\n"),
+        );
+        run_pipeline(&db, &yaml, &[]).assert_fails_with(said);
+        assert!(
+            !dst.database_exists(&format!("{db}_out")),
+            "nothing may be written ({plugin})"
+        );
+    }
 }
 
 /// `sluice plugin new` makes a project that passes its own test, builds,

@@ -36,11 +36,17 @@ pub mod bindings {
         export_macro_name: "__export_transform",
         default_bindings_module: "sluice_sdk::bindings",
         additional_derives: [PartialEq],
+        // `value` is what plugin code works with; the contract itself
+        // passes values as row images.
+        generate_unused_types: true,
     });
 }
 
 pub use bindings::sluice::plugin::types::{Column, Level, Op, Table, Value};
 
+pub mod rows;
+
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use bindings::sluice::plugin::host;
@@ -50,7 +56,7 @@ const MOVED: u32 = u32::MAX;
 use bindings::sluice::plugin::types as wit;
 
 /// The contract version this SDK builds plugins for.
-pub const CONTRACT_VERSION: u32 = 1;
+pub const CONTRACT_VERSION: u32 = 2;
 
 /// A transform plugin.
 pub trait Plugin: Default {
@@ -122,13 +128,115 @@ pub struct Event {
     pub op: Op,
     /// Shared by every event of a batch until one is moved.
     table: Rc<Table>,
-    before: Option<Vec<Value>>,
-    after: Option<Vec<Value>>,
-    position: String,
+    before: Image,
+    after: Image,
+    position: Rc<str>,
     commit_ts_us: i64,
     table_index: u32,
     original_op: Op,
     changed: bool,
+}
+
+/// One row image of an event: the bytes sluice sent, read only when the
+/// plugin looks at them, or values of the plugin's own.
+#[derive(Clone, Debug)]
+enum Image {
+    Absent,
+    Sent {
+        data: Rc<Vec<u8>>,
+        start: usize,
+        end: usize,
+        values: OnceCell<Vec<Value>>,
+    },
+    Owned(Vec<Value>),
+}
+
+impl Image {
+    fn of(values: Option<Vec<Value>>) -> Image {
+        values.map_or(Image::Absent, Image::Owned)
+    }
+
+    fn get(&self) -> Option<&[Value]> {
+        match self {
+            Image::Absent => None,
+            Image::Owned(v) => Some(v),
+            Image::Sent {
+                data,
+                start,
+                end,
+                values,
+            } => Some(values.get_or_init(|| decode(&data[*start..*end]))),
+        }
+    }
+
+    fn get_mut(&mut self) -> Option<&mut Vec<Value>> {
+        if let Image::Sent { .. } = self {
+            let values = self.get().map(<[Value]>::to_vec).unwrap_or_default();
+            *self = Image::Owned(values);
+        }
+        match self {
+            Image::Owned(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The image in `out`: the bytes as sent when the plugin changed
+    /// nothing in it, else its values written out.
+    fn write(&self, out: &mut Vec<u8>) -> Option<wit::Image> {
+        let offset = out.len();
+        match self {
+            Image::Absent => return None,
+            Image::Sent {
+                data, start, end, ..
+            } => out.extend_from_slice(&data[*start..*end]),
+            Image::Owned(values) => {
+                for v in values {
+                    rows::put(out, cell(v));
+                }
+            }
+        }
+        Some(wit::Image {
+            offset: offset as u32,
+            len: (out.len() - offset) as u32,
+        })
+    }
+}
+
+/// An image sluice sent, as values. sluice writes well-formed images; a
+/// malformed one is a bug there, reported as this plugin's panic.
+fn decode(image: &[u8]) -> Vec<Value> {
+    rows::cells(image)
+        .map(|c| match c {
+            Ok(rows::Cell::Null) => Value::Null,
+            Ok(rows::Cell::Int(v)) => Value::Int(v),
+            Ok(rows::Cell::Uint(v)) => Value::Uint(v),
+            Ok(rows::Cell::Float32(v)) => Value::Float32(v),
+            Ok(rows::Cell::Float64(v)) => Value::Float64(v),
+            Ok(rows::Cell::Decimal(v)) => Value::Decimal(v.to_string()),
+            Ok(rows::Cell::Text(v)) => Value::Text(v.to_string()),
+            Ok(rows::Cell::Bytes(v)) => Value::Bytes(v.to_vec()),
+            Ok(rows::Cell::Date(v)) => Value::Date(v),
+            Ok(rows::Cell::Timestamp(v)) => Value::Timestamp(v),
+            Ok(rows::Cell::Time(v)) => Value::Time(v),
+            Err(e) => panic!("sluice sent a {e}"),
+        })
+        .collect()
+}
+
+fn cell(v: &Value) -> rows::Cell<'_> {
+    match v {
+        Value::Null => rows::Cell::Null,
+        Value::Int(v) => rows::Cell::Int(*v),
+        Value::Uint(v) => rows::Cell::Uint(*v),
+        Value::Float32(v) => rows::Cell::Float32(*v),
+        Value::Float64(v) => rows::Cell::Float64(*v),
+        Value::Decimal(v) => rows::Cell::Decimal(v),
+        Value::Text(v) => rows::Cell::Text(v),
+        Value::Bytes(v) => rows::Cell::Bytes(v),
+        Value::Date(v) => rows::Cell::Date(*v),
+        Value::Timestamp(v) => rows::Cell::Timestamp(*v),
+        Value::Time(v) => rows::Cell::Time(*v),
+    }
 }
 
 impl Event {
@@ -142,9 +250,9 @@ impl Event {
         Event {
             op,
             table: Rc::new(table),
-            before,
-            after,
-            position: String::new(),
+            before: Image::of(before),
+            after: Image::of(after),
+            position: "".into(),
             commit_ts_us: 0,
             // Found by comparing, when the event goes back to sluice.
             table_index: MOVED,
@@ -165,12 +273,12 @@ impl Event {
 
     /// The row before the change (updates and deletes), in column order.
     pub fn before(&self) -> Option<&[Value]> {
-        self.before.as_deref()
+        self.before.get()
     }
 
     /// The row after the change (inserts, updates, snapshot reads).
     pub fn after(&self) -> Option<&[Value]> {
-        self.after.as_deref()
+        self.after.get()
     }
 
     /// Where the event is in the source, e.g. `mysql-bin.000003:1234`.
@@ -188,15 +296,15 @@ impl Event {
     pub fn get(&self, column: &str) -> Option<&Value> {
         let i = self.table.index(column)?;
         self.after
-            .as_ref()
-            .or(self.before.as_ref())
+            .get()
+            .or(self.before.get())
             .and_then(|r| r.get(i))
     }
 
     /// The value of `column` before the change (updates and deletes).
     pub fn get_before(&self, column: &str) -> Option<&Value> {
         let i = self.table.index(column)?;
-        self.before.as_ref().and_then(|r| r.get(i))
+        self.before.get().and_then(|r| r.get(i))
     }
 
     /// Sets `column` in every image the event has. Returns false if the
@@ -211,7 +319,7 @@ impl Event {
         let Some(i) = self.table.index(column) else {
             return false;
         };
-        for image in [self.before.as_mut(), self.after.as_mut()]
+        for image in [self.before.get_mut(), self.after.get_mut()]
             .into_iter()
             .flatten()
         {
@@ -245,7 +353,7 @@ impl Event {
             .iter()
             .map(|c| source(&c.name).and_then(|s| self.table.index(s)))
             .collect();
-        for image in [self.before.as_mut(), self.after.as_mut()]
+        for image in [self.before.get_mut(), self.after.get_mut()]
             .into_iter()
             .flatten()
         {
@@ -427,6 +535,25 @@ pub mod __private {
             let mut new_tables: Vec<Table> = Vec::new();
             let base = input.tables.len() as u32;
             let tables: Vec<Rc<Table>> = input.tables.iter().cloned().map(Rc::new).collect();
+            let positions: Vec<Rc<str>> =
+                input.positions.iter().map(|p| p.as_str().into()).collect();
+            let data = Rc::new(input.data);
+            let mut out = Vec::new();
+            // A span outside the buffer is sluice's bug: the plugin panics
+            // with this message rather than reading past it.
+            let image = |i: Option<wit::Image>| match i {
+                None => Image::Absent,
+                Some(wit::Image { offset, len }) => {
+                    let (start, end) = (offset as usize, offset as usize + len as usize);
+                    assert!(end <= data.len(), "sluice sent an image outside its batch");
+                    Image::Sent {
+                        data: data.clone(),
+                        start,
+                        end,
+                        values: OnceCell::new(),
+                    }
+                }
+            };
             let empty = Rc::new(Table {
                 database: String::new(),
                 name: String::new(),
@@ -440,9 +567,12 @@ pub mod __private {
                     let mut event = Event {
                         op: e.op,
                         table,
-                        before: e.before,
-                        after: e.after,
-                        position: e.position,
+                        before: image(e.before),
+                        after: image(e.after),
+                        position: positions
+                            .get(e.position as usize)
+                            .cloned()
+                            .unwrap_or_else(|| "".into()),
                         commit_ts_us: e.commit_ts_us,
                         table_index: e.table,
                         original_op: e.op,
@@ -456,13 +586,14 @@ pub mod __private {
                             &input.tables,
                             base,
                             &mut new_tables,
+                            &mut out,
                         )),
                         Outcome::Drop => wit::Outcome::Drop,
                         Outcome::Error(m) => wit::Outcome::Error(m),
                         Outcome::FanOut(events) => wit::Outcome::FanOut(
                             events
                                 .into_iter()
-                                .map(|e| to_wit(e, &input.tables, base, &mut new_tables))
+                                .map(|e| to_wit(e, &input.tables, base, &mut new_tables, &mut out))
                                 .collect(),
                         ),
                     }
@@ -471,13 +602,20 @@ pub mod __private {
             wit::Output {
                 outcomes,
                 new_tables,
+                data: out,
             }
         }
     }
 
     /// The event with its table index: the input's if the table is unchanged,
     /// else a new table.
-    fn to_wit(e: Event, tables: &[Table], base: u32, new_tables: &mut Vec<Table>) -> wit::Event {
+    fn to_wit(
+        e: Event,
+        tables: &[Table],
+        base: u32,
+        new_tables: &mut Vec<Table>,
+        data: &mut Vec<u8>,
+    ) -> wit::Event {
         let table = if e.table_index != MOVED {
             e.table_index
         } else {
@@ -500,9 +638,9 @@ pub mod __private {
         wit::Event {
             op: e.op,
             table,
-            before: e.before,
-            after: e.after,
-            position: e.position,
+            before: e.before.write(data),
+            after: e.after.write(data),
+            position: 0,
             commit_ts_us: e.commit_ts_us,
         }
     }

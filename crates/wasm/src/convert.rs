@@ -13,8 +13,8 @@ use arrow_array::{
 use arrow_buffer::i256;
 use arrow_schema::{DataType, SchemaRef};
 
-use super::wasm::types::Value;
-use super::wasm::ValueRef;
+use super::wasm::types::{Image, Value};
+use crate::rows::{self, Cell};
 use crate::temporal;
 use sluice_core::types::LogicalType;
 
@@ -33,39 +33,47 @@ pub fn rows(image: &RecordBatch) -> Vec<Vec<Value>> {
     rows
 }
 
-/// Every value of `image` as borrowed plugin values, row after row
-/// (`num_columns` values a row).
-pub fn row_refs(image: &RecordBatch) -> Vec<ValueRef<'_>> {
-    let (n, cols) = (image.num_rows(), image.num_columns());
-    let mut out = Vec::with_capacity(n * cols);
-    for row in 0..n {
+/// Every row of `image` appended to `data` as a row image (contract v2),
+/// with each row's span.
+pub fn encode_rows(image: &RecordBatch, data: &mut Vec<u8>) -> Vec<Image> {
+    let mut spans = Vec::with_capacity(image.num_rows());
+    let mut decimal = String::new();
+    for row in 0..image.num_rows() {
+        let offset = data.len();
         for a in image.columns() {
-            out.push(value_ref(a.as_ref(), row));
+            rows::put(data, cell(a.as_ref(), row, &mut decimal));
         }
+        spans.push(Image {
+            offset: offset as u32,
+            len: (data.len() - offset) as u32,
+        });
     }
-    out
+    spans
 }
 
-/// One value, borrowing text and bytes from the array.
-fn value_ref(a: &dyn Array, row: usize) -> ValueRef<'_> {
+/// One value, borrowing text and bytes from the array (a DECIMAL's text
+/// from `decimal`).
+fn cell<'a>(a: &'a dyn Array, row: usize, decimal: &'a mut String) -> Cell<'a> {
     if a.is_null(row) {
-        return ValueRef::Null;
+        return Cell::Null;
     }
     match a.data_type() {
-        DataType::Utf8 => ValueRef::Text(a.as_string::<i32>().value(row)),
-        DataType::Binary => ValueRef::Bytes(a.as_binary::<i32>().value(row)),
+        DataType::Utf8 => Cell::Text(a.as_string::<i32>().value(row)),
+        DataType::Binary => Cell::Bytes(a.as_binary::<i32>().value(row)),
         _ => match value(a, row) {
-            Value::Null => ValueRef::Null,
-            Value::Int(v) => ValueRef::Int(v),
-            Value::Uint(v) => ValueRef::Uint(v),
-            Value::Float32(v) => ValueRef::Float32(v),
-            Value::Float64(v) => ValueRef::Float64(v),
-            Value::Decimal(v) => ValueRef::Decimal(v),
-            Value::Date(v) => ValueRef::Date(v),
-            Value::Timestamp(v) => ValueRef::Timestamp(v),
-            Value::Time(v) => ValueRef::Time(v),
+            Value::Decimal(v) => {
+                *decimal = v;
+                Cell::Decimal(decimal)
+            }
+            Value::Int(v) => Cell::Int(v),
+            Value::Uint(v) => Cell::Uint(v),
+            Value::Float32(v) => Cell::Float32(v),
+            Value::Float64(v) => Cell::Float64(v),
+            Value::Date(v) => Cell::Date(v),
+            Value::Timestamp(v) => Cell::Timestamp(v),
+            Value::Time(v) => Cell::Time(v),
             // Text and bytes are borrowed above.
-            Value::Text(_) | Value::Bytes(_) => ValueRef::Null,
+            Value::Null | Value::Text(_) | Value::Bytes(_) => Cell::Null,
         },
     }
 }

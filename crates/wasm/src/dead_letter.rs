@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value as Json};
 
-use super::wasm::types::{self, Value};
+use super::events;
+use super::wasm::types::Value;
 use crate::event::TableSchema;
 use crate::temporal;
 use crate::{Error, Result};
@@ -73,7 +74,7 @@ impl DeadLetter {
 
 /// One failed event as a JSON line: where it came from, the error, and its
 /// row images by column name.
-pub fn record(plugin: &str, table: &TableSchema, event: &types::Event, error: &str) -> String {
+pub fn record(plugin: &str, table: &TableSchema, event: &events::Event, error: &str) -> String {
     let image = |values: &Option<Vec<Value>>| -> Json {
         match values {
             None => Json::Null,

@@ -13,6 +13,11 @@
 pub mod build;
 pub mod convert;
 pub mod dead_letter;
+pub mod events;
+/// The byte form of row images, shared with the SDK (one definition of
+/// the format on both sides of the contract).
+#[path = "../../../sdk/src/rows.rs"]
+pub mod rows;
 pub mod sample;
 pub mod scaffold;
 pub mod schema;
@@ -114,6 +119,7 @@ impl Spec {
             reserved: self.reserved.clone(),
             skipped: 0,
             shapes: HashMap::new(),
+            data: Vec::new(),
         })
     }
 }
@@ -140,10 +146,12 @@ pub struct WasmTransform {
     skipped: u64,
     /// Per input table, what the plugin's `schema` answered.
     shapes: HashMap<TableId, Shape>,
+    /// The row images of the batch being processed, kept between batches.
+    data: Vec<u8>,
 }
 
 /// An output event and the table it belongs to.
-type Routed = (Arc<TableSchema>, types::Event, EventInfo);
+type Routed = (Arc<TableSchema>, events::Event, EventInfo);
 
 impl WasmTransform {
     fn selects(&self, table: &TableId) -> bool {
@@ -229,29 +237,38 @@ impl WasmTransform {
             }
             position_index.push(positions.len() - 1);
         }
-        let width = table.columns.len();
-        let befores = batch.before.as_ref().map(convert::row_refs);
-        let afters = batch.after.as_ref().map(convert::row_refs);
-        let image = |values: &Option<Vec<wasm::ValueRef<'_>>>, row: usize| -> Option<usize> {
-            values.as_ref().map(|_| row * width)
+        let position_text: Vec<&str> = positions.iter().map(|(_, p)| p.as_str()).collect();
+        self.data.clear();
+        let befores = batch
+            .before
+            .as_ref()
+            .map(|b| convert::encode_rows(b, &mut self.data));
+        let afters = batch
+            .after
+            .as_ref()
+            .map(|a| convert::encode_rows(a, &mut self.data));
+        let image = |images: &Option<Vec<types::Image>>, row: usize| {
+            images.as_ref().and_then(|i| i.get(row).copied())
         };
         let tables = [schema::wit_table(&table)];
+        let wit_events: Vec<types::Event> = batch
+            .events
+            .iter()
+            .enumerate()
+            .map(|(row, e)| types::Event {
+                op: wit_op(e.op),
+                table: 0,
+                before: image(&befores, row),
+                after: image(&afters, row),
+                position: position_index[row] as u32,
+                commit_ts_us: e.commit_ts_us,
+            })
+            .collect();
         let input = wasm::BatchRef {
             tables: &tables,
-            events: batch
-                .events
-                .iter()
-                .enumerate()
-                .map(|(row, e)| wasm::EventRef {
-                    op: wit_op(e.op),
-                    table: 0,
-                    before: image(&befores, row)
-                        .and_then(|at| befores.as_ref()?.get(at..at + width)),
-                    after: image(&afters, row).and_then(|at| afters.as_ref()?.get(at..at + width)),
-                    position: &positions[position_index[row]].1,
-                    commit_ts_us: e.commit_ts_us,
-                })
-                .collect(),
+            positions: &position_text,
+            data: &self.data,
+            events: &wit_events,
         };
         let name = self.instance.name().to_string();
         let at = format!("table {} at {}", table.id, batch.events[0].position);
@@ -273,13 +290,13 @@ impl WasmTransform {
             && output
                 .outcomes
                 .iter()
-                .all(|o| matches!(o, types::Outcome::Keep | types::Outcome::Drop))
+                .all(|o| matches!(o, events::Outcome::Keep | events::Outcome::Drop))
         {
             let keep: Vec<u32> = output
                 .outcomes
                 .iter()
                 .enumerate()
-                .filter(|(_, o)| matches!(o, types::Outcome::Keep))
+                .filter(|(_, o)| matches!(o, events::Outcome::Keep))
                 .map(|(i, _)| i as u32)
                 .collect();
             return Ok(select_rows(batch, &keep)?.into_iter().collect());
@@ -297,8 +314,8 @@ impl WasmTransform {
                 .iter()
                 .zip(&originals)
                 .all(|(o, orig)| match o {
-                    types::Outcome::Keep | types::Outcome::Drop => true,
-                    types::Outcome::Replace(e) => {
+                    events::Outcome::Keep | events::Outcome::Drop => true,
+                    events::Outcome::Replace(e) => {
                         e.table == 0
                             && e.op == orig.op
                             && e.before.is_some() == orig.before.is_some()
@@ -354,15 +371,15 @@ impl WasmTransform {
             .zip(&batch.events)
         {
             match outcome {
-                types::Outcome::Keep => out.push((resolve(0)?, original, info.clone())),
-                types::Outcome::Drop => {}
-                types::Outcome::Replace(e) => out.push((resolve(e.table)?, e, info.clone())),
-                types::Outcome::FanOut(es) => {
+                events::Outcome::Keep => out.push((resolve(0)?, original, info.clone())),
+                events::Outcome::Drop => {}
+                events::Outcome::Replace(e) => out.push((resolve(e.table)?, e, info.clone())),
+                events::Outcome::FanOut(es) => {
                     for e in es {
                         out.push((resolve(e.table)?, e, info.clone()));
                     }
                 }
-                types::Outcome::Error(msg) => match self.on_error {
+                events::Outcome::Error(msg) => match self.on_error {
                     OnError::Skip => {
                         self.skipped += 1;
                         tracing::warn!(plugin = %name, table = %table.id, position = %info.position, skipped = self.skipped, "event skipped: {msg}");
@@ -393,14 +410,14 @@ fn owned_events(
     batch: &ChangeBatch,
     positions: &[(*const Position, String)],
     position_index: &[usize],
-) -> Vec<types::Event> {
+) -> Vec<events::Event> {
     let mut befores = batch.before.as_ref().map(|b| convert::rows(b).into_iter());
     let mut afters = batch.after.as_ref().map(|a| convert::rows(a).into_iter());
     batch
         .events
         .iter()
         .enumerate()
-        .map(|(row, e)| types::Event {
+        .map(|(row, e)| events::Event {
             op: wit_op(e.op),
             table: 0,
             before: befores.as_mut().and_then(|r| r.next()),
@@ -423,18 +440,18 @@ fn bad_output(plugin: &str, message: &str) -> Error {
 /// rows, with the columns any replacement changed built again.
 fn patch(
     batch: ChangeBatch,
-    originals: Vec<types::Event>,
-    outcomes: Vec<types::Outcome>,
+    originals: Vec<events::Event>,
+    outcomes: Vec<events::Outcome>,
 ) -> std::result::Result<Vec<ChangeBatch>, String> {
     let mut kept = Vec::new();
-    let mut replaced: Vec<Option<types::Event>> = Vec::new();
+    let mut replaced: Vec<Option<events::Event>> = Vec::new();
     for (row, o) in outcomes.into_iter().enumerate() {
         match o {
-            types::Outcome::Keep => {
+            events::Outcome::Keep => {
                 kept.push(row as u32);
                 replaced.push(None);
             }
-            types::Outcome::Replace(e) => {
+            events::Outcome::Replace(e) => {
                 kept.push(row as u32);
                 replaced.push(Some(e));
             }
@@ -448,7 +465,7 @@ fn patch(
     let checks = convert::Checks::of(&table.columns);
     let indices = arrow_array::UInt32Array::from(kept.clone());
     let rebuild = |image: &arrow_array::RecordBatch,
-                   side: fn(&types::Event) -> &Option<Vec<types::Value>>|
+                   side: fn(&events::Event) -> &Option<Vec<types::Value>>|
      -> std::result::Result<arrow_array::RecordBatch, String> {
         let base = if kept.len() == image.num_rows() {
             image.clone()

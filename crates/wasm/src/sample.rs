@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::dead_letter::json_value;
+use super::events;
 use super::wasm::{self, types};
 use crate::temporal;
 use crate::{Error, Result};
@@ -156,7 +157,7 @@ pub fn run(plugin: &str, file: &Path, config: Option<&str>) -> Result<String> {
                     )))
                 }
             };
-            Ok(types::Event {
+            Ok(events::Event {
                 op,
                 table: 0,
                 before: image(&e.before, i)?,
@@ -191,7 +192,7 @@ pub fn run(plugin: &str, file: &Path, config: Option<&str>) -> Result<String> {
         serde_json::json!({ "schema": declared.iter().map(show_table).collect::<Vec<_>>() })
             .to_string(),
     );
-    let batch = types::Batch {
+    let batch = events::Batch {
         tables: vec![table.clone()],
         events,
     };
@@ -199,7 +200,7 @@ pub fn run(plugin: &str, file: &Path, config: Option<&str>) -> Result<String> {
         .process_owned(&batch)
         .map_err(|m| Error::Data(format!("plugin `{name}` {m}")))?;
     let all: Vec<&types::Table> = std::iter::once(&table).chain(&output.new_tables).collect();
-    let show_event = |e: &types::Event| {
+    let show_event = |e: &events::Event| {
         let t = all.get(e.table as usize).copied().unwrap_or(&table);
         let img = |vs: &Option<Vec<types::Value>>| match vs {
             None => Json::Null,
@@ -220,17 +221,17 @@ pub fn run(plugin: &str, file: &Path, config: Option<&str>) -> Result<String> {
     };
     for (i, (outcome, input)) in output.outcomes.iter().zip(&batch.events).enumerate() {
         let line = match outcome {
-            types::Outcome::Keep => {
+            events::Outcome::Keep => {
                 serde_json::json!({ "event": i + 1, "keep": show_event(input) })
             }
-            types::Outcome::Drop => serde_json::json!({ "event": i + 1, "drop": true }),
-            types::Outcome::Replace(e) => {
+            events::Outcome::Drop => serde_json::json!({ "event": i + 1, "drop": true }),
+            events::Outcome::Replace(e) => {
                 serde_json::json!({ "event": i + 1, "replace": show_event(e) })
             }
-            types::Outcome::FanOut(es) => {
+            events::Outcome::FanOut(es) => {
                 serde_json::json!({ "event": i + 1, "fan_out": es.iter().map(show_event).collect::<Vec<_>>() })
             }
-            types::Outcome::Error(m) => serde_json::json!({ "event": i + 1, "error": m }),
+            events::Outcome::Error(m) => serde_json::json!({ "event": i + 1, "error": m }),
         };
         out.push(line.to_string());
     }

@@ -8,6 +8,7 @@ use crate::{Error, Result};
 
 const SDK_MANIFEST: &str = include_str!("../../../sdk/Cargo.toml");
 const SDK_LIB: &str = include_str!("../../../sdk/src/lib.rs");
+const SDK_ROWS: &str = include_str!("../../../sdk/src/rows.rs");
 const SDK_WIT: &str = include_str!("../../../sdk/wit/sluice.wit");
 
 /// Writes the SDK this sluice was built with into `dir` (a `sluice-sdk`
@@ -16,6 +17,7 @@ pub fn write_sdk(dir: &Path) -> Result<()> {
     for (rel, text) in [
         ("Cargo.toml", SDK_MANIFEST),
         ("src/lib.rs", SDK_LIB),
+        ("src/rows.rs", SDK_ROWS),
         ("wit/sluice.wit", SDK_WIT),
     ] {
         write_file(&dir.join(rel), text)?;

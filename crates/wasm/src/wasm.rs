@@ -11,7 +11,7 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::{Error, Result};
+use crate::{events, Error, Result};
 
 wasmtime::component::bindgen!({
     path: "../../sdk/wit",
@@ -21,87 +21,24 @@ wasmtime::component::bindgen!({
 
 pub use sluice::plugin::types;
 
-/// The `batch` of the contract, borrowing the host's data: lowered into
-/// the plugin's memory straight from the Arrow arrays, without first
-/// copying every string into an owned `types::Batch` (that copy, and the
-/// position written out per event, were most of a plugin's cost to the
-/// host).
+/// The `batch` of the contract, borrowing the host's data: the tables,
+/// the positions and the row images are lowered into the plugin's memory
+/// as they are (one copy of `data` per batch, not an allocation per value).
 #[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
 #[component(record)]
 pub struct BatchRef<'a> {
     #[component(name = "tables")]
     pub tables: &'a [types::Table],
+    #[component(name = "positions")]
+    pub positions: &'a [&'a str],
+    #[component(name = "data")]
+    pub data: &'a [u8],
     #[component(name = "events")]
-    pub events: Vec<EventRef<'a>>,
-}
-
-/// The contract's `event`, borrowing its values and position.
-#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
-#[component(record)]
-pub struct EventRef<'a> {
-    #[component(name = "op")]
-    pub op: types::Op,
-    #[component(name = "table")]
-    pub table: u32,
-    #[component(name = "before")]
-    pub before: Option<&'a [ValueRef<'a>]>,
-    #[component(name = "after")]
-    pub after: Option<&'a [ValueRef<'a>]>,
-    #[component(name = "position")]
-    pub position: &'a str,
-    #[component(name = "commit-ts-us")]
-    pub commit_ts_us: i64,
-}
-
-impl<'a> ValueRef<'a> {
-    /// A borrowed view of an owned value.
-    pub fn of(v: &'a types::Value) -> ValueRef<'a> {
-        match v {
-            types::Value::Null => ValueRef::Null,
-            types::Value::Int(x) => ValueRef::Int(*x),
-            types::Value::Uint(x) => ValueRef::Uint(*x),
-            types::Value::Float32(x) => ValueRef::Float32(*x),
-            types::Value::Float64(x) => ValueRef::Float64(*x),
-            types::Value::Decimal(x) => ValueRef::Decimal(x.clone()),
-            types::Value::Text(x) => ValueRef::Text(x),
-            types::Value::Bytes(x) => ValueRef::Bytes(x),
-            types::Value::Date(x) => ValueRef::Date(*x),
-            types::Value::Timestamp(x) => ValueRef::Timestamp(*x),
-            types::Value::Time(x) => ValueRef::Time(*x),
-        }
-    }
-}
-
-/// The contract's `value`, borrowing text and bytes.
-#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
-#[component(variant)]
-pub enum ValueRef<'a> {
-    #[component(name = "null")]
-    Null,
-    #[component(name = "int")]
-    Int(i64),
-    #[component(name = "uint")]
-    Uint(u64),
-    #[component(name = "float32")]
-    Float32(f32),
-    #[component(name = "float64")]
-    Float64(f64),
-    #[component(name = "decimal")]
-    Decimal(String),
-    #[component(name = "text")]
-    Text(&'a str),
-    #[component(name = "bytes")]
-    Bytes(&'a [u8]),
-    #[component(name = "date")]
-    Date(i32),
-    #[component(name = "timestamp")]
-    Timestamp(i64),
-    #[component(name = "time")]
-    Time(i64),
+    pub events: &'a [types::Event],
 }
 
 /// The contract version this host speaks.
-pub const CONTRACT_VERSION: u32 = 1;
+pub const CONTRACT_VERSION: u32 = 2;
 
 /// How often the deadline clock ticks.
 const TICK: Duration = Duration::from_millis(10);
@@ -248,6 +185,20 @@ impl Plugin {
         &self.name
     }
 
+    /// The contract version ("v1") named by the component's imports of
+    /// sluice's interfaces, when it is not this sluice's.
+    fn older_contract(&self, engine: &Engine) -> Option<String> {
+        let ours = format!("@{CONTRACT_VERSION}.");
+        self.component
+            .component_type()
+            .imports(engine)
+            .find_map(|(name, _)| {
+                let version = name.strip_prefix("sluice:plugin/")?.split_once('@')?.1;
+                (!format!("@{version}").starts_with(&ours))
+                    .then(|| format!("v{}", version.split('.').next().unwrap_or(version)))
+            })
+    }
+
     /// A fresh instance: checks its contract version and calls `init(config)`.
     pub fn instantiate(&self, config_json: &str) -> Result<Instance> {
         let engine = engine()?;
@@ -283,12 +234,42 @@ impl Plugin {
         let instance = self
             .linker
             .instantiate(&mut store, &self.component)
-            .map_err(|e| {
-                fail(
+            .map_err(|e| match self.older_contract(engine) {
+                // Its imports name the contract version it was built for.
+                Some(old) => Error::precondition(
+                    format!(
+                        "plugin `{name}` ({}) was built for contract {old}; this sluice speaks v{CONTRACT_VERSION}",
+                        path.display()
+                    ),
+                    "rebuild it with `sluice plugin build DIR` (its source needs no change)",
+                ),
+                None => fail(
                     "cannot be instantiated (does it import something sluice does not grant?)",
                     &e,
-                )
+                ),
             })?;
+        // The version first, by the one export every contract version has
+        // in the same shape: a plugin of another version fails the other
+        // exports' type checks, which would not say what to do.
+        let version = instance
+            .get_typed_func::<(), (u32,)>(&mut store, "contract-version")
+            .and_then(|f| f.call(&mut store, ()))
+            .map_err(|e| fail("contract-version failed", &e))?
+            .0;
+        if version != CONTRACT_VERSION {
+            let hint = if version < CONTRACT_VERSION {
+                "rebuild it with `sluice plugin build DIR` (its source needs no change)"
+            } else {
+                "rebuild the plugin against this version's sluice-sdk"
+            };
+            return Err(Error::precondition(
+                format!(
+                    "plugin `{name}` ({}) was built for contract v{version}; this sluice speaks v{CONTRACT_VERSION}",
+                    path.display()
+                ),
+                hint,
+            ));
+        }
         let bindings = Transform::new(&mut store, &instance)
             .map_err(|e| fail("does not export the transform contract", &e))?;
         let process = instance
@@ -298,18 +279,6 @@ impl Plugin {
         process
             .typed::<(&BatchRef<'_>,), (types::Output,)>(&store)
             .map_err(|e| fail("exports a `process` of another shape", &e))?;
-        let version = bindings
-            .call_contract_version(&mut store)
-            .map_err(|e| fail("contract-version failed", &e))?;
-        if version != CONTRACT_VERSION {
-            return Err(Error::precondition(
-                format!(
-                    "plugin `{name}` ({}) was built for contract v{version}; this sluice speaks v{CONTRACT_VERSION}",
-                    path.display()
-                ),
-                "rebuild the plugin against this version's sluice-sdk",
-            ));
-        }
         store.set_epoch_deadline(deadline_ticks);
         match bindings.call_init(&mut store, config_json) {
             Ok(Ok(())) => {}
@@ -361,48 +330,48 @@ impl Instance {
         }
     }
 
-    /// Runs `process`; the error says whether the plugin trapped, ran out of
-    /// time or out of memory.
     /// Runs `process` on an owned batch (`sluice plugin test`).
     pub fn process_owned(
         &mut self,
-        input: &types::Batch,
-    ) -> std::result::Result<types::Output, String> {
-        fn refs(v: &Option<Vec<types::Value>>) -> Option<Vec<ValueRef<'_>>> {
-            v.as_ref().map(|v| v.iter().map(ValueRef::of).collect())
-        }
-        let values: Vec<_> = input
+        input: &events::Batch,
+    ) -> std::result::Result<events::Output, String> {
+        let mut data = Vec::new();
+        let mut image = |v: &Option<Vec<types::Value>>| {
+            v.as_ref()
+                .map(|v| events::put_image(&mut data, v.iter().map(events::cell)))
+        };
+        let wit_events: Vec<types::Event> = input
             .events
             .iter()
-            .map(|e| (refs(&e.before), refs(&e.after)))
+            .enumerate()
+            .map(|(i, e)| types::Event {
+                op: e.op,
+                table: e.table,
+                before: image(&e.before),
+                after: image(&e.after),
+                position: i as u32,
+                commit_ts_us: e.commit_ts_us,
+            })
             .collect();
-        let batch = BatchRef {
+        let positions: Vec<&str> = input.events.iter().map(|e| e.position.as_str()).collect();
+        self.process(&BatchRef {
             tables: &input.tables,
-            events: input
-                .events
-                .iter()
-                .zip(&values)
-                .map(|(e, (b, a))| EventRef {
-                    op: e.op,
-                    table: e.table,
-                    before: b.as_deref(),
-                    after: a.as_deref(),
-                    position: &e.position,
-                    commit_ts_us: e.commit_ts_us,
-                })
-                .collect(),
-        };
-        self.process(&batch)
+            positions: &positions,
+            data: &data,
+            events: &wit_events,
+        })
     }
 
-    pub fn process(&mut self, input: &BatchRef<'_>) -> std::result::Result<types::Output, String> {
+    /// Runs `process`; the error says whether the plugin trapped, ran out of
+    /// time or out of memory, or what is wrong with its answer.
+    pub fn process(&mut self, input: &BatchRef<'_>) -> std::result::Result<events::Output, String> {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let call = self
             .process
             .typed::<(&BatchRef<'_>,), (types::Output,)>(&self.store)
             .and_then(|f| f.call(&mut self.store, (input,)));
-        call.map(|(output,)| output)
-            .map_err(|e| describe(&e, self.store.data_mut().panic.take()))
+        let (output,) = call.map_err(|e| describe(&e, self.store.data_mut().panic.take()))?;
+        events::output(output)
     }
 }
 

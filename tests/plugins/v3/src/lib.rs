@@ -1,9 +1,9 @@
-//! Claims to be built for contract v2.
+//! Claims to be built for a later contract, v3.
 use sluice_sdk::bindings::sluice::plugin::types::{Batch, Output, Table};
-struct V2;
-impl sluice_sdk::bindings::Guest for V2 {
+struct V3;
+impl sluice_sdk::bindings::Guest for V3 {
     fn contract_version() -> u32 {
-        2
+        3
     }
     fn init(_config: String) -> Result<(), String> {
         Ok(())
@@ -15,7 +15,8 @@ impl sluice_sdk::bindings::Guest for V2 {
         Output {
             outcomes: Vec::new(),
             new_tables: Vec::new(),
+            data: Vec::new(),
         }
     }
 }
-sluice_sdk::bindings::__export_transform!(V2 with_types_in sluice_sdk::bindings);
+sluice_sdk::bindings::__export_transform!(V3 with_types_in sluice_sdk::bindings);
