@@ -24,7 +24,10 @@
 # parallel replication, median catch-up throughputs.
 #
 # Env: TABLES (4), TABLE_SIZE (100000), DURATION (30), ROUNDS (3),
-# SLUICE_BIN (skips the release build), PROFILE (perf or callgrind: also
+# SLUICE_BIN (skips the release build), SLUICE_BIN_B (a second binary:
+# contenders named b-eventual-4 etc. run it, for an A/B comparison on the
+# same backlog), CONTENDERS (a subset, space-separated), LAG (0: no live
+# lag runs), PROFILE (perf or callgrind: also
 # profile one sluice catch-up; with ROUNDS=0 only that; PROFILE_OUT: a
 # directory to keep the raw profile in; PROFILE_PARALLELISM (4);
 # PERF_RECORD_ARGS: perf's sampling options, default a DWARF call graph).
@@ -110,7 +113,8 @@ sluice_caught_up() {
 # trial CONTENDER: the follower put back at P0, then CONTENDER catches up;
 # appends "CONTENDER wall tool_cpu target_cpu source_cpu" to results.
 trial() {
-  local c=$1 t0 t1 tool=0 src0 tgt0 pid
+  local c=$1 t0 t1 tool=0 src0 tgt0 pid bin=$SLUICE_BIN name=$1
+  if [[ $c == b-* ]]; then bin=$SLUICE_BIN_B; c=${c#b-}; fi
   sandbox_restore follower
   src0=$(proc_cpu_s "$SOURCE_PID"); tgt0=$(proc_cpu_s "$FOLLOWER_PID")
   case $c in
@@ -127,10 +131,10 @@ trial() {
       [ "$c" = transactional ] && parallelism=1
       pipeline "$OUT/$c.yaml" "$consistency" "$parallelism"
       t0=$(now)
-      "$SLUICE_BIN" run --progress off "$OUT/$c.yaml" >/dev/null 2>"$OUT/$c.log" &
+      "$bin" run --progress off "$OUT/$c.yaml" >/dev/null 2>"$OUT/$name.log" &
       pid=$!
       until sluice_caught_up; do
-        kill -0 $pid 2>/dev/null || { echo "error: sluice ($c) exited:" >&2; tail "$OUT/$c.log" >&2; exit 1; }
+        kill -0 $pid 2>/dev/null || { echo "error: sluice ($name) exited:" >&2; tail "$OUT/$name.log" >&2; exit 1; }
         sleep 0.05
       done
       t1=$(now)
@@ -141,12 +145,12 @@ trial() {
   esac
   local src1 tgt1
   src1=$(proc_cpu_s "$SOURCE_PID"); tgt1=$(proc_cpu_s "$FOLLOWER_PID")
-  check_follower "$c"
+  check_follower "$name"
   local wall; wall=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
-  echo "$c $wall $tool $(python3 -c "print(f'{$tgt1 - $tgt0:.2f} {$src1 - $src0:.2f}')")" | tee -a "$OUT/results"
+  echo "$name $wall $tool $(python3 -c "print(f'{$tgt1 - $tgt0:.2f} {$src1 - $src0:.2f}')")" | tee -a "$OUT/results"
 }
 
-CONTENDERS=(native-1 native-4 eventual-1 eventual-2 eventual-4 eventual-8 transactional)
+read -ra CONTENDERS <<<"${CONTENDERS:-native-1 native-4 eventual-1 eventual-2 eventual-4 eventual-8 transactional}"
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round of $ROUNDS (contender wall_s sluice_cpu_s follower_cpu_s source_cpu_s)"
   # Each round starts one contender later, so none always runs first.
@@ -235,14 +239,19 @@ PY
   # What sluice said while it followed (retries, reconnects), for a lag spike.
   grep -E 'WARN|ERROR' "$OUT/live-$threads.log" | cut -c1-200 | sed "s/^/   live-$threads: /" | head -5 || true
 }
-echo "== lag while sluice follows a live $DURATION s load (2 sysbench threads, then 4)"
-live_lag 2
-live_lag 4
-read -r lag2_p50 lag2_p99 lag2_n lag2_worst <"$OUT/lag-2.txt"
-read -r lag4_p50 lag4_p99 lag4_n lag4_worst <"$OUT/lag-4.txt"
 tps() { sed -n 's/^ *transactions: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p' "$1"; }
+lag2="" lag4=""
+if [ "${LAG:-1}" != 0 ]; then
+  echo "== lag while sluice follows a live $DURATION s load (2 sysbench threads, then 4)"
+  live_lag 2
+  live_lag 4
+  read -r lag2_p50 lag2_p99 lag2_n lag2_worst <"$OUT/lag-2.txt"
+  read -r lag4_p50 lag4_p99 lag4_n lag4_worst <"$OUT/lag-4.txt"
+  lag2="$lag2_p50 $lag2_p99 $lag2_n $(tps "$OUT/live-load-2.txt") $lag2_worst"
+  lag4="$lag4_p50 $lag4_p99 $lag4_n $(tps "$OUT/live-load-4.txt") $lag4_worst"
+fi
 
-python3 - "$OUT/results" "$changes" "$txns" "$lag2_p50 $lag2_p99 $lag2_n $(tps "$OUT/live-load-2.txt") $lag2_worst" "$lag4_p50 $lag4_p99 $lag4_n $(tps "$OUT/live-load-4.txt") $lag4_worst" <<'PY'
+python3 - "$OUT/results" "$changes" "$txns" "$lag2" "$lag4" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 changes, txns = int(sys.argv[2]), int(sys.argv[3])
@@ -258,7 +267,12 @@ names = {
 by = {}
 for c, wall, tool, tgt, src in rows:
     by.setdefault(c, []).append((float(wall), float(tool), float(tgt), float(src)))
-print(f"row changes to apply: {changes} ({txns} transactions), {len(by['native-1'])} rounds")
+# The second binary's contenders (SLUICE_BIN_B), beside the first's.
+for c, name in list(names.items()):
+    if f"b-{c}" in by:
+        names[f"b-{c}"] = f"{name} (B)"
+names = {c: n for c, n in names.items() if c in by}
+print(f"row changes to apply: {changes} ({txns} transactions), {max(len(r) for r in by.values())} rounds")
 print(f"{'contender':<42} {'median s':>9} {'(min - max)':>16} {'changes/s':>10}   CPU-s per 1,000 changes: tool  follower  source")
 median = {}
 for c, name in names.items():
@@ -268,14 +282,23 @@ for c, name in names.items():
     median[c] = m
     per = lambda i: statistics.median(r[i] for r in runs) / changes * 1000
     print(f"{name:<42} {m:9.2f} {f'({min(walls):.2f} - {max(walls):.2f})':>16} {changes / m:10.0f}   {per(1):29.3f} {per(2):9.3f} {per(3):7.3f}")
-tool_us = statistics.median(r[1] for r in by["eventual-4"]) / changes * 1e6
-print(f"sluice CPU per row change (eventual, parallelism 4): {tool_us:.1f} us")
-per_p = ", ".join(f"p{c.split('-')[1]} {statistics.median(r[1] for r in by[c]) / changes * 1e6:.1f}" for c in names if c.startswith("eventual-"))
-print(f"sluice CPU per row change by apply.parallelism (us): {per_p}")
-print(f"ratio transactional vs native 1 thread: {median['native-1'] / median['transactional']:.2f}")
-print(f"ratio eventual vs native 1 thread: {median['native-1'] / median['eventual-4']:.2f}")
+if "eventual-4" in by:
+    tool_us = statistics.median(r[1] for r in by["eventual-4"]) / changes * 1e6
+    print(f"sluice CPU per row change (eventual, parallelism 4): {tool_us:.1f} us")
+for prefix in ("", "b-"):
+    per_p = ", ".join(f"p{c.split('-')[-1]} {statistics.median(r[1] for r in by[c]) / changes * 1e6:.1f}"
+                      for c in names if c.startswith(f"{prefix}eventual-"))
+    if per_p:
+        print(f"sluice{' (B)' if prefix else ''} CPU per row change by apply.parallelism (us): {per_p}")
+if "native-1" in median and "transactional" in median:
+    print(f"ratio transactional vs native 1 thread: {median['native-1'] / median['transactional']:.2f}")
+if "native-1" in median and "eventual-4" in median:
+    print(f"ratio eventual vs native 1 thread: {median['native-1'] / median['eventual-4']:.2f}")
 for arg, label in ((sys.argv[4], "2 threads"), (sys.argv[5], "4 threads (2x)")):
+    if not arg:
+        continue
     p50, p99, n, tps, worst = arg.split()
     print(f"live lag, load of {label} ({float(tps):.0f} txn/s): p50 {float(p50):.3f} s, p99 {float(p99):.3f} s ({n} samples; worst {worst.replace('@', ' s at ')} into the load)")
-print(f"ratio: {median['native-4'] / median['eventual-4']:.2f}")
+if "native-4" in median and "eventual-4" in median:
+    print(f"ratio: {median['native-4'] / median['eventual-4']:.2f}")
 PY

@@ -108,12 +108,12 @@ impl ApplyCtx {
 
 /// Routes changes to the partitions and handles what needs all of them.
 ///
-/// A source transaction reaches a partition as one message, its operations
-/// with its commit, and only partitions it has operations for hear of it:
-/// most of a partition's cost is being woken up. A partition whose queue is
-/// full gets the next transactions in the same message, and one that had
-/// nothing to do for a while is told the newest commit, so its checkpoint
-/// keeps up.
+/// A partition hears only of source transactions it has operations for,
+/// and a busy one at most every [`DELIVER_EVERY`]: the transactions that
+/// commit in between (or while its queue is full) wait in its outbox and go
+/// as one message, since most of a partition's cost is being woken up. One
+/// that had nothing to do for a while is told the newest commit, so its
+/// checkpoint keeps up.
 pub struct Applier {
     ctx: Arc<ApplyCtx>,
     parts: Vec<mpsc::Sender<PartMsg>>,
@@ -137,6 +137,8 @@ struct Outbox {
     open_delivered: bool,
     /// Since when the partition's checkpoint lags behind `last_commit`.
     stale_since: Option<Instant>,
+    /// When the partition was last sent a message.
+    delivered_at: Option<Instant>,
 }
 
 impl Outbox {
@@ -148,11 +150,23 @@ impl Outbox {
         if self.ops.len() > self.committed {
             self.open_delivered = true;
         }
+        self.delivered_at = Some(Instant::now());
         PartMsg::Work {
             ops: std::mem::take(&mut self.ops),
             committed: std::mem::take(&mut self.committed),
             commit: self.commit.take(),
         }
+    }
+
+    /// Whether committed work should go to the partition now: it has heard
+    /// nothing for [`DELIVER_EVERY`], or enough is waiting. Waking a
+    /// partition costs more than the rows of a small transaction; one
+    /// message per interval keeps four partitions as cheap as one.
+    fn due(&self, now: Instant) -> bool {
+        self.ops.len() >= DELIVER_ROWS
+            || self
+                .delivered_at
+                .is_none_or(|at| now.duration_since(at) >= DELIVER_EVERY)
     }
 
     /// Tells a partition with nothing to do the `newest` commit once its
@@ -176,7 +190,11 @@ const OUTBOX_OPEN: usize = 4096;
 /// waits for the partition to take them.
 const OUTBOX_MAX: usize = 20_000;
 /// How often held outboxes are delivered and lagging checkpoints advanced.
-const OUTBOX_TICK: Duration = Duration::from_millis(50);
+const OUTBOX_TICK: Duration = Duration::from_millis(10);
+/// A busy partition is sent committed work at most this often ...
+const DELIVER_EVERY: Duration = Duration::from_millis(5);
+/// ... unless this many operations wait for it.
+const DELIVER_ROWS: usize = 1024;
 
 impl Applier {
     pub async fn start(ctx: Arc<ApplyCtx>, parts: usize) -> Result<Applier> {
@@ -304,6 +322,8 @@ impl Applier {
             }
             if self.outboxes[part].ops.len() >= OUTBOX_MAX {
                 self.deliver(part).await?;
+            } else if !self.outboxes[part].due(now) {
+                // The next commit, or the tick, delivers it.
             } else if self.try_deliver(part).is_err() {
                 return Err(self.partition_failure().await);
             }

@@ -164,14 +164,25 @@ impl CdcReader {
     /// after a lost connection, from the last complete transaction; gives up
     /// after `cdc.reconnect_attempts` attempts in a row that made no progress.
     pub async fn run(mut self, from: Position, out: Emitter, mut stop: Stop) -> Result<()> {
-        self.precheck().await?;
         tracing::info!(position = %from, server_id = self.server_id, "following the binlog");
         let mut resume = from;
         let mut backoff = Duration::from_millis(250);
         let mut failures = 0u32;
+        let mut checked = false;
         loop {
             let before = resume.clone();
-            let result = self.follow(&mut resume, &out, &mut stop).await;
+            // The precheck's connection can be lost too (the source went
+            // away just after the snapshot): it is retried like the stream.
+            let result = match checked {
+                true => self.follow(&mut resume, &out, &mut stop).await,
+                false => match self.precheck().await {
+                    Ok(()) => {
+                        checked = true;
+                        self.follow(&mut resume, &out, &mut stop).await
+                    }
+                    Err(e) => Err(e),
+                },
+            };
             let err = match result {
                 Ok(Flow::Stopped) | Ok(Flow::Closed) => return Ok(()),
                 Ok(Flow::Ended) => Error::Data("the source closed the binlog stream".into()),
