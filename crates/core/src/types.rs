@@ -187,13 +187,42 @@ impl LogicalType {
     /// without building a type (a TIMESTAMP's time zone is an allocation,
     /// and the change path asks for every column of every row).
     pub fn holds(&self, dt: &DataType) -> bool {
-        match (self, dt) {
-            (
-                LogicalType::Timestamp { .. },
-                DataType::Timestamp(TimeUnit::Microsecond, Some(tz)),
-            ) => &**tz == "UTC",
+        use DataType as D;
+        // Compared variant by variant: building the other `DataType` and
+        // dropping it again cost more than writing the value.
+        match (*self, dt) {
+            (LogicalType::Timestamp { .. }, D::Timestamp(TimeUnit::Microsecond, Some(tz))) => {
+                &**tz == "UTC"
+            }
             (LogicalType::Timestamp { .. }, _) => false,
-            _ => *dt == self.arrow_type(),
+            (LogicalType::Int { bytes, unsigned }, _) => {
+                matches!(
+                    (bytes, unsigned, dt),
+                    (1, false, D::Int8)
+                        | (1, true, D::UInt8)
+                        | (2, false, D::Int16)
+                        | (2, true, D::UInt16)
+                        | (3 | 4, false, D::Int32)
+                        | (3 | 4, true, D::UInt32)
+                ) || (!matches!(bytes, 1..=4)
+                    && matches!((unsigned, dt), (false, D::Int64) | (true, D::UInt64)))
+            }
+            (LogicalType::Decimal { precision, scale }, D::Decimal128(p, s)) => {
+                precision <= 38 && *p == precision && *s == scale as i8
+            }
+            (LogicalType::Decimal { precision, scale }, D::Decimal256(p, s)) => {
+                precision > 38 && *p == precision && *s == scale as i8
+            }
+            (LogicalType::Float, D::Float32)
+            | (LogicalType::Double, D::Float64)
+            | (LogicalType::Bit { .. }, D::UInt64)
+            | (LogicalType::Year, D::UInt16)
+            | (LogicalType::Date, D::Date32)
+            | (LogicalType::DateTime { .. }, D::Timestamp(TimeUnit::Microsecond, None))
+            | (LogicalType::Time { .. }, D::Duration(TimeUnit::Microsecond)) => true,
+            (t, D::Utf8) => t.is_text(),
+            (t, D::Binary) => !t.is_text() && self.arrow_type() == D::Binary,
+            _ => false,
         }
     }
 
@@ -309,6 +338,60 @@ pub fn push_decimal(out: &mut String, digits: &str, scale: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_is_equality_with_the_arrow_type() {
+        let mut types = vec![
+            LogicalType::Float,
+            LogicalType::Double,
+            LogicalType::Year,
+            LogicalType::Date,
+            LogicalType::Text,
+            LogicalType::Enum,
+            LogicalType::Set,
+            LogicalType::Json,
+            LogicalType::Uuid,
+            LogicalType::Inet4,
+            LogicalType::Inet6,
+            LogicalType::Bytes,
+            LogicalType::Geometry,
+            LogicalType::Bit { width: 7 },
+            LogicalType::DateTime { fsp: 3 },
+            LogicalType::Timestamp { fsp: 6 },
+            LogicalType::Time { fsp: 0 },
+            LogicalType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            LogicalType::Decimal {
+                precision: 38,
+                scale: 0,
+            },
+            LogicalType::Decimal {
+                precision: 65,
+                scale: 30,
+            },
+        ];
+        for bytes in [1, 2, 3, 4, 8] {
+            for unsigned in [false, true] {
+                types.push(LogicalType::Int { bytes, unsigned });
+            }
+        }
+        let mut arrow: Vec<DataType> = types.iter().map(|t| t.arrow_type()).collect();
+        arrow.extend([
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+01:00".into())),
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            DataType::Decimal128(10, 3),
+            DataType::Decimal256(38, 0),
+            DataType::LargeUtf8,
+            DataType::Boolean,
+        ]);
+        for t in &types {
+            for dt in &arrow {
+                assert_eq!(t.holds(dt), *dt == t.arrow_type(), "{t:?} holds {dt:?}");
+            }
+        }
+    }
 
     fn facts<'a>(dt: &'a str, ct: &'a str) -> TypeFacts<'a> {
         TypeFacts {

@@ -221,17 +221,20 @@ impl RowDecoder {
         mut array: impl FnMut(&mut Col) -> std::result::Result<ArrayRef, String>,
     ) -> Result<RecordBatch> {
         let id = &self.table.id;
-        let arrays = self
-            .table
-            .columns
-            .iter()
-            .zip(&mut self.cols)
-            .map(|(def, c)| {
-                array(c).map_err(|e| {
-                    Error::Data(format!("{id} column `{}`: building a batch: {e}", def.name))
-                })
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
+        // A loop, not a collect into `Result`: this runs for every one-row
+        // batch of the change stream.
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.cols.len());
+        for (def, c) in self.table.columns.iter().zip(&mut self.cols) {
+            match array(c) {
+                Ok(a) => arrays.push(a),
+                Err(e) => {
+                    return Err(Error::Data(format!(
+                        "{id} column `{}`: building a batch: {e}",
+                        def.name
+                    )))
+                }
+            }
+        }
         if !self.checked {
             let batch = RecordBatch::try_new(self.table.arrow.clone(), arrays)
                 .map_err(|e| Error::Internal(format!("{id}: building a batch: {e}")))?;

@@ -134,11 +134,38 @@ pub fn row_encoders<'a>(
         .columns
         .iter()
         .zip(image.columns())
-        .map(|(c, a)| {
-            ColumnEncoder::new(a, c.logical)
-                .map_err(|e| Error::Data(format!("{} column `{}`: {e}", table.id, c.name)))
-        })
+        .map(|(c, a)| column_encoder(table, c, a))
         .collect()
+}
+
+/// The encoder of `column` (a column of `table`) over `array`.
+pub fn column_encoder<'a>(
+    table: &TableSchema,
+    column: &ColumnDef,
+    array: &'a ArrayRef,
+) -> Result<ColumnEncoder<'a>> {
+    ColumnEncoder::new(array, column.logical)
+        .map_err(|e| Error::Data(format!("{} column `{}`: {e}", table.id, column.name)))
+}
+
+/// `(v1,v2,...)` for row `row` of `image`, without a list of encoders:
+/// the change path writes rows of one-row batches, where building the
+/// list cost as much as the text.
+pub fn write_image_row(
+    table: &TableSchema,
+    image: &RecordBatch,
+    row: usize,
+    out: &mut String,
+) -> Result<()> {
+    out.push('(');
+    for (i, (c, a)) in table.columns.iter().zip(image.columns()).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        column_encoder(table, c, a)?.write(row, out);
+    }
+    out.push(')');
+    Ok(())
 }
 
 /// `(v1,v2,...)` for one row.
@@ -220,6 +247,31 @@ impl Chunked {
             self.current.push(',');
         }
         self.current.push_str(item);
+    }
+
+    /// [`Chunked::push`] of the item `write` writes, written in place (an
+    /// item too large for the current statement starts the next one).
+    pub fn push_with(&mut self, write: impl FnOnce(&mut String) -> Result<()>) -> Result<()> {
+        let mark = self.current.len();
+        if mark == 0 {
+            self.current.push_str(&self.head);
+        } else {
+            self.current.push(',');
+        }
+        let start = self.current.len();
+        if let Err(e) = write(&mut self.current) {
+            self.current.truncate(mark);
+            return Err(e);
+        }
+        if mark > 0 && self.current.len() + self.tail.len() > self.limit {
+            let item = self.current.split_off(start);
+            self.current.truncate(mark);
+            self.current.push_str(self.tail);
+            self.done.push(std::mem::take(&mut self.current));
+            self.current.push_str(&self.head);
+            self.current.push_str(&item);
+        }
+        Ok(())
     }
 
     pub fn finish(mut self) -> Vec<String> {
@@ -324,6 +376,39 @@ fn push_hex_digits(out: &mut String, b: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn items_written_in_place_split_as_pushed_ones() {
+        let items = [
+            "(1)",
+            "(22)",
+            "(333)",
+            "(4444)",
+            "(55555)",
+            "(6)",
+            "(777777777777)",
+        ];
+        for limit in [1, 10, 20, 30, 40, 1000] {
+            let (mut a, mut b) = (
+                Chunked::new("INSERT INTO t VALUES ".into(), ")", limit),
+                Chunked::new("INSERT INTO t VALUES ".into(), ")", limit),
+            );
+            for item in items {
+                a.push(item);
+                b.push_with(|out| {
+                    out.push_str(item);
+                    Ok(())
+                })
+                .expect("written");
+            }
+            assert_eq!(a.finish(), b.finish(), "limit {limit}");
+        }
+        let mut c = Chunked::new("H ".into(), "", 100);
+        c.push("(1)");
+        assert!(c.push_with(|_| Err(Error::Data("no".into()))).is_err());
+        c.push("(2)");
+        assert_eq!(c.finish(), vec!["H (1),(2)".to_string()]);
+    }
 
     #[test]
     fn chunked_statements_stay_under_the_limit() {

@@ -26,6 +26,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use tokio::sync::{mpsc, oneshot};
@@ -36,7 +37,8 @@ use super::rename::Renames;
 use crate::binlog::ddl;
 use crate::connect::Endpoint;
 use crate::encode::{
-    column_list, push_exact_match, row_encoders, write_row, Chunked, ColumnEncoder,
+    column_encoder, column_list, push_exact_match, row_encoders, write_image_row, write_row,
+    Chunked, ColumnEncoder,
 };
 use crate::event::{quote_ident, ChangeBatch, KeyKind, Position, TableId, TableSchema};
 use crate::partition::{Kind, Router, RowOp};
@@ -736,13 +738,19 @@ impl Partition {
                 }
             }
         }
-        // Counted per table, not per row: this runs for every commit.
-        let mut per_table: foldhash::HashMap<&TableId, u64> = Default::default();
+        // Counted per table definition (by pointer: hashing the names of
+        // every operation's table cost more than its statement's text),
+        // reported per table.
+        let mut per_table: Vec<(&Arc<TableSchema>, u64)> = Vec::new();
         for op in &ops {
-            *per_table.entry(&op.batch.table.id).or_default() += 1;
+            let t = &op.batch.table;
+            match per_table.iter_mut().find(|(k, _)| Arc::ptr_eq(k, t)) {
+                Some((_, n)) => *n += 1,
+                None => per_table.push((t, 1)),
+            }
         }
         for (table, n) in per_table {
-            self.ctx.reporter.changed(table, n);
+            self.ctx.reporter.changed(&table.id, n);
         }
         self.ctx
             .reporter
@@ -933,7 +941,6 @@ fn image_encoders(op: &RowOp, after: bool) -> Result<Vec<ColumnEncoder<'_>>> {
 fn merged_statements(ctx: &ApplyCtx, kind: Kind, ops: &[&RowOp]) -> Result<Vec<String>> {
     let table = &ops[0].batch.table;
     let target = ctx.renames.target(&table.id);
-    let mut item = String::new();
     if kind != Kind::Delete {
         let head = format!(
             "REPLACE INTO {} ({}) VALUES ",
@@ -942,17 +949,15 @@ fn merged_statements(ctx: &ApplyCtx, kind: Kind, ops: &[&RowOp]) -> Result<Vec<S
         );
         let mut out = Chunked::new(head, "", ctx.max_statement_bytes);
         for op in ops {
-            item.clear();
-            write_row(&image_encoders(op, true)?, op.row, &mut item);
-            out.push(&item);
+            let image = op.image(true)?;
+            out.push_with(|sql| write_image_row(table, image, op.row, sql))?;
         }
         return Ok(out.finish());
     }
     let mut out = Chunked::new(key_in_head(table, &target), ")", ctx.max_statement_bytes);
     for op in ops {
-        item.clear();
-        write_key(table, &image_encoders(op, false)?, op.row, &mut item);
-        out.push(&item);
+        let image = op.image(false)?;
+        out.push_with(|sql| write_key(table, image, op.row, sql))?;
     }
     Ok(out.finish())
 }
@@ -984,7 +989,7 @@ fn key_in_head(table: &TableSchema, target: &TableId) -> String {
 /// 10.11 compares a row constructor against a list of several utf8mb4
 /// tuples wrongly for a latin1 column (`(k, s) IN ((1, 'é'), (2, 'y'))`
 /// misses the first row).
-fn write_key(table: &TableSchema, encoders: &[ColumnEncoder<'_>], row: usize, out: &mut String) {
+fn write_key(table: &TableSchema, image: &RecordBatch, row: usize, out: &mut String) -> Result<()> {
     let composite = table.key.len() > 1;
     if composite {
         out.push('(');
@@ -993,24 +998,32 @@ fn write_key(table: &TableSchema, encoders: &[ColumnEncoder<'_>], row: usize, ou
         if i > 0 {
             out.push(',');
         }
-        match table.columns[k].charset.as_deref() {
+        let (Some(def), Some(array)) = (table.columns.get(k), image.columns().get(k)) else {
+            return Err(Error::Internal(format!(
+                "{}: key column {k} is not in the row image",
+                table.id
+            )));
+        };
+        let encoder = column_encoder(table, def, array)?;
+        match def.charset.as_deref() {
             Some(cs)
-                if table.columns[k].logical.is_text()
+                if def.logical.is_text()
                     && !matches!(cs, "utf8mb4" | "utf8mb3" | "utf8")
                     && cs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
             {
                 out.push_str("CONVERT(");
-                encoders[k].write(row, out);
+                encoder.write(row, out);
                 out.push_str(" USING ");
                 out.push_str(cs);
                 out.push(')');
             }
-            _ => encoders[k].write(row, out),
+            _ => encoder.write(row, out),
         }
     }
     if composite {
         out.push(')');
     }
+    Ok(())
 }
 
 /// `WHERE` for the row of an ordered operation's before image: its key, or

@@ -32,7 +32,7 @@ pub struct CdcReader {
     endpoint: Endpoint,
     server_id: u32,
     filter: TableFilter,
-    tables: foldhash::HashMap<TableId, Arc<TableSchema>>,
+    tables: known::Tables,
     batch_size: usize,
     heartbeat: Duration,
     on_unsupported: OnUnsupportedDdl,
@@ -49,7 +49,87 @@ pub struct CdcReader {
     /// What each table's last TABLE_MAP resolved to, while both the map
     /// and the table's known definition are the same `Arc`s.
     resolved: foldhash::HashMap<TableId, Resolved>,
+    /// The last tables' resolutions by the reader's `Arc`s, checked by
+    /// pointer and by the tables' generation: three hash lookups of two
+    /// strings each cost more than a one-row batch's decoding.
+    fast: Vec<Fast>,
     spare: Spare,
+}
+
+struct Fast {
+    table: Arc<TableId>,
+    mapped: Arc<MappedTable>,
+    generation: u64,
+    schema: Arc<TableSchema>,
+    keep: Option<Vec<usize>>,
+}
+
+/// Resolutions [`CdcReader::fast`] keeps.
+const FAST_KEPT: usize = 16;
+
+mod known {
+    use std::sync::Arc;
+
+    use crate::event::{TableId, TableSchema};
+
+    /// The selected tables' definitions. Every change goes through a
+    /// method that counts it, so that what was derived from a definition
+    /// can tell it is still current.
+    pub struct Tables {
+        map: foldhash::HashMap<TableId, Arc<TableSchema>>,
+        generation: u64,
+    }
+
+    impl Tables {
+        pub fn new(tables: impl IntoIterator<Item = Arc<TableSchema>>) -> Self {
+            Tables {
+                map: tables.into_iter().map(|t| (t.id.clone(), t)).collect(),
+                generation: 0,
+            }
+        }
+
+        /// Changes with every insert, removal or replacement.
+        pub fn generation(&self) -> u64 {
+            self.generation
+        }
+
+        pub fn get(&self, id: &TableId) -> Option<&Arc<TableSchema>> {
+            self.map.get(id)
+        }
+
+        pub fn contains_key(&self, id: &TableId) -> bool {
+            self.map.contains_key(id)
+        }
+
+        pub fn values(&self) -> impl Iterator<Item = &Arc<TableSchema>> {
+            self.map.values()
+        }
+
+        pub fn keys(&self) -> impl Iterator<Item = &TableId> {
+            self.map.keys()
+        }
+
+        pub fn insert(&mut self, id: TableId, t: Arc<TableSchema>) {
+            self.generation += 1;
+            self.map.insert(id, t);
+        }
+
+        pub fn remove(&mut self, id: &TableId) -> Option<Arc<TableSchema>> {
+            self.generation += 1;
+            self.map.remove(id)
+        }
+
+        pub fn retain(&mut self, keep: impl FnMut(&TableId, &mut Arc<TableSchema>) -> bool) {
+            self.generation += 1;
+            self.map.retain(keep)
+        }
+
+        /// Every definition replaced by `tables`.
+        pub fn replace(&mut self, tables: impl IntoIterator<Item = Arc<TableSchema>>) {
+            self.generation += 1;
+            self.map = tables.into_iter().map(|t| (t.id.clone(), t)).collect();
+        }
+    }
 }
 
 struct Resolved {
@@ -146,7 +226,7 @@ impl CdcReader {
             endpoint,
             server_id,
             filter,
-            tables: tables.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            tables: known::Tables::new(tables),
             batch_size: batch_size.max(1),
             heartbeat: Duration::from_millis(config.heartbeat_ms.max(100)),
             on_unsupported: config.on_unsupported_ddl,
@@ -156,6 +236,7 @@ impl CdcReader {
             throttle,
             foreign_keys: Vec::new(),
             resolved: Default::default(),
+            fast: Vec::new(),
             spare: Spare::default(),
         }
     }
@@ -355,11 +436,23 @@ impl CdcReader {
                     mapped,
                     foreign_key_checks,
                 } => {
-                    if !self.selected(&table) {
-                        continue;
-                    }
-                    let position = Arc::new(reader.position());
-                    let (schema, keep) = self.resolve(&table, mapped, &position).await?;
+                    let position;
+                    let (schema, keep) = match self.fast_resolve(&table, mapped.as_ref()) {
+                        Some(hit) => {
+                            position = Arc::new(reader.position());
+                            hit
+                        }
+                        None => {
+                            if !self.selected(&table) {
+                                continue;
+                            }
+                            position = Arc::new(reader.position());
+                            let (schema, keep) =
+                                self.resolve(&table, mapped.clone(), &position).await?;
+                            self.remember(&table, mapped, &schema, &keep);
+                            (schema, keep)
+                        }
+                    };
                     check_shape(&schema, keep.as_deref(), &rows, &position)?;
                     let mut ok = true;
                     if pending
@@ -477,6 +570,56 @@ impl CdcReader {
             );
         }
         Ok((schema, keep))
+    }
+
+    /// What [`Self::resolve`] gave for the same `Arc`s of the reader, while
+    /// no definition changed since.
+    fn fast_resolve(
+        &self,
+        table: &Arc<TableId>,
+        mapped: Option<&Arc<MappedTable>>,
+    ) -> Option<(Arc<TableSchema>, Option<Vec<usize>>)> {
+        let mapped = mapped?;
+        let generation = self.tables.generation();
+        self.fast
+            .iter()
+            .find(|f| {
+                Arc::ptr_eq(&f.table, table)
+                    && Arc::ptr_eq(&f.mapped, mapped)
+                    && f.generation == generation
+            })
+            .map(|f| (f.schema.clone(), f.keep.clone()))
+    }
+
+    /// Keeps a resolution for [`Self::fast_resolve`] when it is the known
+    /// definition of a selected table (what [`Self::resolve`] caches too).
+    fn remember(
+        &mut self,
+        table: &Arc<TableId>,
+        mapped: Option<Arc<MappedTable>>,
+        schema: &Arc<TableSchema>,
+        keep: &Option<Vec<usize>>,
+    ) {
+        let Some(mapped) = mapped else { return };
+        let generation = self.tables.generation();
+        if !self
+            .tables
+            .get(table)
+            .is_some_and(|t| Arc::ptr_eq(t, schema))
+        {
+            return;
+        }
+        self.fast.retain(|f| f.generation == generation);
+        if self.fast.len() >= FAST_KEPT {
+            self.fast.remove(0);
+        }
+        self.fast.push(Fast {
+            table: table.clone(),
+            mapped,
+            generation,
+            schema: schema.clone(),
+            keep: keep.clone(),
+        });
     }
 
     /// [`Self::resolve`] without its cache.
@@ -680,7 +823,7 @@ impl CdcReader {
     fn mark_foreign_keys(&mut self) {
         let mut all: Vec<Arc<TableSchema>> = self.tables.values().cloned().collect();
         if catalog::mark_foreign_keys(&mut all, &self.foreign_keys) {
-            self.tables = all.into_iter().map(|t| (t.id.clone(), t)).collect();
+            self.tables.replace(all);
         }
     }
 
