@@ -37,8 +37,8 @@ use super::rename::Renames;
 use crate::binlog::ddl;
 use crate::connect::Endpoint;
 use crate::encode::{
-    column_encoder, column_list, push_exact_match, row_encoders, write_image_row, write_row,
-    Chunked, ColumnEncoder,
+    column_encoder, column_list, push_exact_match, row_encoders, write_image_row, Chunked,
+    ColumnEncoder,
 };
 use crate::event::{quote_ident, ChangeBatch, KeyKind, Position, TableId, TableSchema};
 use crate::partition::{Kind, Router, RowOp};
@@ -322,11 +322,10 @@ impl Applier {
                 outbox.stale_since.get_or_insert(now);
                 outbox.catch_up(Some(&c), now, IDLE_FLUSH);
             }
+            // What is not due yet goes with the next commit, or the tick.
             if self.outboxes[part].ops.len() >= OUTBOX_MAX {
                 self.deliver(part).await?;
-            } else if !self.outboxes[part].due(now) {
-                // The next commit, or the tick, delivers it.
-            } else if self.try_deliver(part).is_err() {
+            } else if self.outboxes[part].due(now) && self.try_deliver(part).is_err() {
                 return Err(self.partition_failure().await);
             }
         }
@@ -738,19 +737,19 @@ impl Partition {
                 }
             }
         }
-        // Counted per table definition (by pointer: hashing the names of
-        // every operation's table cost more than its statement's text),
-        // reported per table.
-        let mut per_table: Vec<(&Arc<TableSchema>, u64)> = Vec::new();
+        // Counted per table definition, keyed by its address (hashing the
+        // names of every operation's table cost more than its statement's
+        // text), reported per table.
+        let mut per_table: foldhash::HashMap<usize, (&TableId, u64)> = Default::default();
         for op in &ops {
             let t = &op.batch.table;
-            match per_table.iter_mut().find(|(k, _)| Arc::ptr_eq(k, t)) {
-                Some((_, n)) => *n += 1,
-                None => per_table.push((t, 1)),
-            }
+            per_table
+                .entry(Arc::as_ptr(t) as usize)
+                .or_insert((&t.id, 0))
+                .1 += 1;
         }
-        for (table, n) in per_table {
-            self.ctx.reporter.changed(&table.id, n);
+        for (table, n) in per_table.into_values() {
+            self.ctx.reporter.changed(table, n);
         }
         self.ctx
             .reporter
@@ -1060,7 +1059,6 @@ fn write_row_match(
 fn ordered_statements(ctx: &ApplyCtx, ops: &[&RowOp], sqls: &mut Vec<String>) -> Result<()> {
     let mut checks = false;
     let mut inserts: Option<(usize, Chunked)> = None;
-    let mut item = String::new();
     for op in ops {
         let table = &op.batch.table;
         let target = ctx.renames.target(&table.id);
@@ -1078,10 +1076,8 @@ fn ordered_statements(ctx: &ApplyCtx, ops: &[&RowOp], sqls: &mut Vec<String>) ->
             sqls.push(format!("SET SESSION foreign_key_checks = {}", want as u8));
             checks = want;
         }
-        item.clear();
         match op.kind {
             Kind::Upsert => {
-                write_row(&image_encoders(op, true)?, op.row, &mut item);
                 let (_, chunked) = inserts.get_or_insert_with(|| {
                     let head = format!(
                         "INSERT INTO {} ({}) VALUES ",
@@ -1090,7 +1086,8 @@ fn ordered_statements(ctx: &ApplyCtx, ops: &[&RowOp], sqls: &mut Vec<String>) ->
                     );
                     (id, Chunked::new(head, "", ctx.max_statement_bytes))
                 });
-                chunked.push(&item);
+                let image = op.image(true)?;
+                chunked.push_with(|sql| write_image_row(table, image, op.row, sql))?;
             }
             Kind::Delete => {
                 let mut sql = format!("DELETE FROM {} WHERE ", target.quoted());
