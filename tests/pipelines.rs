@@ -29,6 +29,7 @@ fn every_example_pipeline_runs() {
     let archive_dir = archive.to_string_lossy().into_owned();
     let s3 = S3Server::shared();
     let bucket = s3.bucket("pipelines");
+    let pg = support::postgres::Postgres::start("pipelines");
     for path in files {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let env = [
@@ -39,6 +40,7 @@ fn every_example_pipeline_runs() {
             ("S3_BUCKET", bucket.clone()),
             ("S3_ACCESS_KEY", S3_KEY.to_string()),
             ("S3_SECRET_KEY", S3_SECRET.to_string()),
+            ("POSTGRES_URL", pg.url()),
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sluice(&["validate", path.to_str().unwrap()], &env).assert_ok();
@@ -106,6 +108,26 @@ fn every_example_pipeline_runs() {
     assert!(!expected.is_empty());
     assert_eq!(expected, got);
     assert_same_table(src, "shop.products", dst, "shop_analytics.products", "id");
+    // PostgreSQL: every row, emails hashed as on the MySQL analytics copy.
+    assert!(ran.contains(&"mysql-to-postgres".to_string()), "{ran:?}");
+    let expected: Vec<(u32, String)> = src
+        .query("SELECT id, SHA2(CONCAT('change-me', email), 256) FROM shop.customers ORDER BY id");
+    let expected: String = expected
+        .iter()
+        .map(|(id, e)| format!("{id}|{e}\n"))
+        .collect();
+    assert_eq!(
+        pg.psql("SELECT id, email FROM shop_pg.customers ORDER BY id"),
+        expected
+    );
+    for t in ["orders", "order_items", "products"] {
+        let n: u64 = src.scalar(&format!("SELECT COUNT(*) FROM shop.{t}"));
+        assert_eq!(
+            pg.psql(&format!("SELECT count(*) FROM shop_pg.{t}")).trim(),
+            n.to_string(),
+            "shop_pg.{t}"
+        );
+    }
     assert!(ran.contains(&"mysql-archive".to_string()), "{ran:?}");
     assert!(ran.contains(&"mysql-archive-s3".to_string()), "{ran:?}");
     let expected: Vec<(u32, String)> = src

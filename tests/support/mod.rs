@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 
+pub mod postgres;
 mod s3;
 #[allow(unused_imports)]
 pub use s3::*;

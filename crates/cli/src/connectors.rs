@@ -8,5 +8,6 @@ sluice_core::connectors! {
         Mysql(sluice_mysql::MysqlSinkConfig),
         Parquet(sluice_parquet::ParquetSinkConfig),
         Jsonl(sluice_jsonl::JsonlSinkConfig),
+        Postgres(sluice_postgres::PostgresSinkConfig),
     }
 }

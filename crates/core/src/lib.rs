@@ -16,6 +16,7 @@
 //! - [`connectors`]: how sources and sinks register (`connectors!`), and the plugin host's trait.
 //! - [`config`]: the pipeline YAML, its schema, `${VAR}` interpolation and its errors.
 //! - [`filter`]: which tables a pattern list selects.
+//! - [`rename`]: where a sink's `rename:` rules put a source table.
 //! - [`setup`]: the steps before data moves (build, plugins, discover, plan, check).
 //! - [`engine`]: `sluice run`: wires stages together, fans batches out to sinks.
 //! - [`driver`]: the loop every sink runs: snapshot rows, then changes, resumed past its checkpoint.
@@ -41,6 +42,7 @@ pub mod metrics;
 pub mod partition;
 pub mod precheck;
 pub mod progress;
+pub mod rename;
 pub mod schema_change;
 pub mod setup;
 pub mod stage;

@@ -28,8 +28,8 @@ pub mod verify;
 
 // The core's modules under the names this crate's code was written with.
 pub(crate) use sluice_core::{
-    config, error, event, filter, partition, precheck, progress, schema_change, stage, temporal,
-    text, throttle, types, view, Error, Result,
+    config, error, event, filter, partition, precheck, progress, rename, schema_change, stage,
+    temporal, text, throttle, types, view, Error, Result,
 };
 
 pub use sink::MysqlSinkConfig;

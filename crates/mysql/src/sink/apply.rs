@@ -33,7 +33,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::checkpoint::{self, Checkpoints};
-use super::rename::Renames;
 use crate::binlog::ddl;
 use crate::connect::Endpoint;
 use crate::encode::{
@@ -43,6 +42,7 @@ use crate::encode::{
 use crate::event::{quote_ident, ChangeBatch, KeyKind, Position, TableId, TableSchema};
 use crate::partition::{Kind, Router, RowOp};
 use crate::progress::Reporter;
+use crate::rename::Renames;
 use crate::stage::{ChangeWriter, Commit, DdlChange};
 use crate::{Error, Result};
 

@@ -15,7 +15,6 @@ pub mod checkpoint;
 pub mod ddl;
 pub mod insert;
 pub mod load_data;
-pub mod rename;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -35,12 +34,12 @@ use crate::connect::Endpoint;
 use crate::error::ConfigError;
 use crate::event::{quote_ident, ChangeBatch, Position, TableId, TableSchema};
 use crate::privileges::Grants;
+use crate::rename::Renames;
 use crate::stage::{ChangeWriter, Plan, Sink, SinkContext, SinkState, SnapshotLoad};
 use crate::view::{DatabaseView, View};
 use crate::{Error, Result};
 use apply::{Applier, ApplyCtx};
 use checkpoint::Checkpoints;
-use rename::Renames;
 use sluice_core::connectors::{Build, SinkSpec};
 
 /// `sinks: - mysql: {...}` in a pipeline file.

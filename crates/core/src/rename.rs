@@ -1,4 +1,4 @@
-//! Mapping source table names to target names (`rename:` in a MySQL sink).
+//! Mapping source table names to target names (a sink's `rename:`).
 
 use std::collections::BTreeMap;
 

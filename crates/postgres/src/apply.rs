@@ -1,0 +1,293 @@
+//! Changes, exactly once: one connection applies them in source order,
+//! whole source transactions at a time, and writes the checkpoint in the
+//! same PostgreSQL transaction.
+//!
+//! Each row change is one prepared statement with binary parameters
+//! (an upsert, an update by the old row's key, a delete), pipelined: the
+//! statements of a target transaction are all sent before the first
+//! answer is awaited, so a transaction costs about one round trip. They
+//! are sent in order on one connection, and PostgreSQL runs them in that
+//! order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::{BufMut, BytesMut};
+use sluice_core::event::{ChangeBatch, Op, TableId};
+use sluice_core::progress::Reporter;
+use sluice_core::stage::{ChangeWriter, Commit, DdlChange};
+use sluice_core::{Error, Result};
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::{Client, Statement};
+
+use crate::checkpoint;
+use crate::table::Target;
+use crate::{OnSchemaChange, PostgresSink};
+
+/// A target transaction is committed once it holds this many row changes
+/// (at a source commit), or when [`FLUSH_EVERY`] has passed.
+const GROUP_ROWS: usize = 5000;
+const FLUSH_EVERY: Duration = Duration::from_millis(20);
+
+/// Which statement a row change runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Upsert,
+    Update,
+    Delete,
+}
+
+pub struct Apply {
+    sink: Arc<PostgresSink>,
+    client: Client,
+    reporter: Reporter,
+    /// Row changes of the open source transaction.
+    open: Vec<ChangeBatch>,
+    /// Committed source transactions not yet applied, and the last commit.
+    ready: Vec<ChangeBatch>,
+    ready_rows: usize,
+    last: Option<Arc<Commit>>,
+    last_flush: Instant,
+    statements: HashMap<(TableId, Kind), (Arc<Target>, Statement)>,
+}
+
+impl Apply {
+    pub async fn open(sink: Arc<PostgresSink>, reporter: Reporter) -> Result<Apply> {
+        let client = sink.endpoint.connect().await?;
+        Ok(Apply {
+            sink,
+            client,
+            reporter,
+            open: Vec::new(),
+            ready: Vec::new(),
+            ready_rows: 0,
+            last: None,
+            last_flush: Instant::now(),
+            statements: HashMap::new(),
+        })
+    }
+
+    async fn statement(&mut self, target: &Arc<Target>, kind: Kind) -> Result<Statement> {
+        let key = (target.source.id.clone(), kind);
+        if let Some((t, s)) = self.statements.get(&key) {
+            if Arc::ptr_eq(t, target) {
+                return Ok(s.clone());
+            }
+        }
+        let sql = match kind {
+            Kind::Upsert => target.upsert_sql(),
+            Kind::Update => target.update_sql(),
+            Kind::Delete => target.delete_sql(),
+        };
+        let s = self.client.prepare(&sql).await.map_err(|e| {
+            self.sink
+                .endpoint
+                .error(format!("preparing the changes of {}", target.display()), e)
+        })?;
+        self.statements.insert(key, (target.clone(), s.clone()));
+        Ok(s)
+    }
+
+    /// Applies every committed transaction held, with the checkpoint of the
+    /// last, in one target transaction.
+    async fn flush(&mut self) -> Result<()> {
+        let Some(commit) = self.last.take() else {
+            return Ok(());
+        };
+        let batches = std::mem::take(&mut self.ready);
+        let rows = std::mem::replace(&mut self.ready_rows, 0);
+        // Every statement and its parameters first: a value PostgreSQL
+        // cannot hold stops the run before anything is sent.
+        let mut values = BytesMut::new();
+        let mut calls: Vec<(Statement, Vec<Option<std::ops::Range<usize>>>)> = Vec::new();
+        let mut per_table: Vec<(TableId, u64)> = Vec::new();
+        for b in &batches {
+            let target = self.sink.target(&b.table)?;
+            match per_table.last_mut() {
+                Some((t, n)) if *t == b.table.id => *n += b.len() as u64,
+                _ => per_table.push((b.table.id.clone(), b.len() as u64)),
+            }
+            for (row, ev) in b.events.iter().enumerate() {
+                let (kind, images) = match ev.op {
+                    Op::Insert | Op::Read => (Kind::Upsert, (None, b.after.as_ref())),
+                    Op::Update => (Kind::Update, (b.before.as_ref(), b.after.as_ref())),
+                    Op::Delete => (Kind::Delete, (b.before.as_ref(), None)),
+                };
+                let stmt = self.statement(&target, kind).await?;
+                let mut params = Vec::with_capacity(target.columns.len() * 2);
+                if let Some(after) = images.1 {
+                    for col in 0..target.columns.len() {
+                        params.push(target.encode(after, row, col, &mut values)?);
+                    }
+                }
+                if let Some(before) = images.0 {
+                    for col in target.match_columns() {
+                        params.push(target.encode(before, row, col, &mut values)?);
+                    }
+                }
+                if (kind != Kind::Delete && images.1.is_none())
+                    || (kind != Kind::Upsert && images.0.is_none())
+                {
+                    return Err(Error::Internal(format!(
+                        "{}: a {kind:?} change without its row image",
+                        b.table.id
+                    )));
+                }
+                calls.push((stmt, params));
+            }
+        }
+        let values = values.freeze();
+        let ep = &self.sink.endpoint;
+        let checkpoint = self
+            .sink
+            .checkpoint
+            .upsert(checkpoint::CDC, &commit.position);
+        let result = async {
+            self.client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(|e| ep.error("starting a transaction", e))?;
+            // Each call is polled once as it is made, which sends it: the
+            // statements leave in order, then the answers are awaited.
+            let mut pending = Vec::with_capacity(calls.len());
+            for (stmt, params) in &calls {
+                let raw: Vec<Raw<'_>> = params
+                    .iter()
+                    .map(|p| Raw(p.as_ref().map(|r| &values[r.clone()])))
+                    .collect();
+                let mut fut = Box::pin(self.client.execute_raw(stmt, raw));
+                if let Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+                    r.map_err(|e| ep.error("applying changes", e))?;
+                    continue;
+                }
+                pending.push(fut);
+            }
+            for fut in pending {
+                fut.await.map_err(|e| ep.error("applying changes", e))?;
+            }
+            self.client
+                .batch_execute(&checkpoint)
+                .await
+                .map_err(|e| ep.error("writing the checkpoint", e))?;
+            self.client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| ep.error("committing changes", e))?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = self.client.batch_execute("ROLLBACK").await;
+            return Err(e);
+        }
+        for (t, n) in &per_table {
+            self.reporter.changed(t, *n);
+        }
+        self.reporter.applied(commit.commit_ts_us, rows as u64);
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+}
+
+/// A parameter already in PostgreSQL's binary format (see `types.rs`),
+/// whatever type the server gives the placeholder: the codec chose the
+/// bytes for the column's own type.
+#[derive(Debug)]
+struct Raw<'a>(Option<&'a [u8]>);
+
+impl ToSql for Raw<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Some(b) => {
+                out.put_slice(b);
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+#[async_trait]
+impl ChangeWriter for Apply {
+    async fn write(&mut self, batch: ChangeBatch) -> Result<()> {
+        self.open.push(batch);
+        Ok(())
+    }
+
+    async fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
+        for b in self.open.drain(..) {
+            self.ready_rows += b.len();
+            self.ready.push(b);
+        }
+        self.last = Some(commit);
+        if self.ready_rows >= GROUP_ROWS || self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        self.open.clear();
+        Ok(())
+    }
+
+    async fn schema_change(&mut self, change: Arc<DdlChange>) -> Result<()> {
+        self.flush().await?;
+        if self.sink.on_schema_change == OnSchemaChange::Skip {
+            tracing::warn!(
+                sink = %self.sink.name,
+                position = %change.position,
+                statement = %sluice_core::text::abbreviate(&change.sql),
+                "schema change not replayed on PostgreSQL (on_schema_change: skip)"
+            );
+            // Checkpointed past it, so a restart does not meet it again.
+            self.last = Some(Arc::new(Commit {
+                position: change.position.clone(),
+                commit_ts_us: change.commit_ts_us,
+            }));
+            return self.flush().await;
+        }
+        Err(Error::precondition(
+            format!(
+                "{}: the schema change at {} cannot be replayed on PostgreSQL yet: {}",
+                self.sink.endpoint.role,
+                change.position,
+                sluice_core::text::abbreviate(&change.sql)
+            ),
+            "every change before it is applied and checkpointed: make the same change to the PostgreSQL table by hand, set `on_schema_change: skip` on the sink, and run again",
+        ))
+    }
+
+    async fn heartbeat(&mut self) -> Result<bool> {
+        self.flush().await?;
+        Ok(self.open.is_empty())
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(FLUSH_EVERY)
+    }
+
+    async fn tick(&mut self) -> Result<()> {
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<()> {
+        self.flush().await
+    }
+}

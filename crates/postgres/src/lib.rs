@@ -1,0 +1,445 @@
+//! The PostgreSQL sink: MySQL and MariaDB tables copied into PostgreSQL
+//! (the warehouse target, and the common heterogeneous migration), then
+//! their changes applied exactly once.
+//!
+//! - this file: settings, checks, and creating the tables;
+//! - [`types`]: MySQL types as PostgreSQL types, values in binary format;
+//! - [`table`]: one target table: its DDL and change statements;
+//! - [`load`]: the snapshot, with `COPY ... (FORMAT binary)`;
+//! - [`apply`]: changes in source order with the checkpoint;
+//! - [`checkpoint`]: `sluice.checkpoints` on the target;
+//! - [`connect`]: connections, and errors that name the server.
+//!
+//! Each source database becomes a PostgreSQL schema of the same name in
+//! the URL's database (`rename:` changes the names).
+
+pub mod apply;
+pub mod checkpoint;
+pub mod connect;
+pub mod load;
+pub mod table;
+pub mod types;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use sluice_core::config::located;
+use sluice_core::connectors::{Build, SinkSpec};
+use sluice_core::error::ConfigError;
+use sluice_core::event::{TableId, TableSchema};
+use sluice_core::rename::Renames;
+use sluice_core::stage::{ChangeWriter, Plan, Sink, SinkContext, SinkState, SnapshotLoad};
+use sluice_core::view::View;
+use sluice_core::{Error, Result};
+use tokio_postgres::Client;
+
+use checkpoint::Checkpoint;
+use connect::{quote_literal, Endpoint};
+use table::{Target, TypeOptions};
+use types::{JsonType, ZeroDates};
+
+/// `sinks: - postgres: {...}` in a pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSinkConfig {
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// `postgres://user:password@host:5432/database`.
+    pub url: Spanned<String>,
+    /// What to do when a target table already exists.
+    #[serde(default)]
+    pub existing_tables: ExistingTables,
+    /// `source_db.table` → `schema.table` rules; `db.*: other.*` renames a
+    /// database's schema.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Load connections; defaults to `settings.parallelism`.
+    pub parallelism: Option<usize>,
+    #[serde(default)]
+    pub zero_dates: ZeroDates,
+    #[serde(default)]
+    pub json: JsonType,
+    /// What a schema change of a followed table does.
+    #[serde(default)]
+    pub on_schema_change: OnSchemaChange,
+}
+
+fn default_name() -> String {
+    "postgres".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExistingTables {
+    /// Stop before writing anything.
+    #[default]
+    Fail,
+    /// Empty the table, then load.
+    Truncate,
+    /// Load into the table as it is (its columns must match).
+    Append,
+}
+
+/// Schema changes are not translated to PostgreSQL yet.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnSchemaChange {
+    /// Stop at the statement (everything before it applied), naming it.
+    #[default]
+    Fail,
+    /// Log it and go on: the PostgreSQL table was changed by hand.
+    Skip,
+}
+
+impl SinkSpec for PostgresSinkConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn check(&self, file: &str) -> std::result::Result<(), ConfigError> {
+        Endpoint::new(&self.url.value, &self.name).map_err(|e| {
+            located(
+                file,
+                &self.url,
+                format!("sink `{}`: {e}", self.name),
+                Some("write postgres://user:${PG_PASSWORD}@host:5432/database".into()),
+            )
+        })?;
+        Renames::new(&self.rename)
+            .map_err(|e| located(file, &self.url, format!("sink `{}`: {e}", self.name), None))?;
+        if self.parallelism == Some(0) {
+            return Err(located(
+                file,
+                &self.url,
+                format!("sink `{}`: `parallelism` must be at least 1", self.name),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &Build<'_>) -> Result<Arc<dyn Sink>> {
+        let endpoint = Endpoint::new(&self.url.value, &self.name)
+            .map_err(|e| Error::precondition(format!("sink `{}`: {e}", self.name), "fix `url`"))?;
+        let renames = Renames::new(&self.rename).map_err(|e| {
+            Error::precondition(format!("sink `{}`: {e}", self.name), "fix `rename`")
+        })?;
+        Ok(Arc::new(PostgresSink {
+            name: self.name.clone(),
+            endpoint,
+            renames,
+            checkpoint: Checkpoint::new(ctx.pipeline, &self.name),
+            parallelism: self.parallelism.unwrap_or(ctx.settings.parallelism).max(1),
+            existing_tables: self.existing_tables,
+            on_schema_change: self.on_schema_change,
+            types: TypeOptions {
+                zero_dates: self.zero_dates,
+                json: self.json,
+            },
+            targets: Mutex::new(HashMap::new()),
+        }))
+    }
+}
+
+pub struct PostgresSink {
+    name: String,
+    endpoint: Endpoint,
+    renames: Renames,
+    checkpoint: Checkpoint,
+    parallelism: usize,
+    existing_tables: ExistingTables,
+    on_schema_change: OnSchemaChange,
+    types: TypeOptions,
+    /// Each source table's target, for the table definition it was made
+    /// from; `true` when this run created it (its keys come after the load).
+    targets: Mutex<HashMap<TableId, (Arc<Target>, bool)>>,
+}
+
+impl PostgresSink {
+    /// The target of `table` as this definition describes it.
+    fn target(&self, table: &Arc<TableSchema>) -> Result<Arc<Target>> {
+        let mut map = self
+            .targets
+            .lock()
+            .map_err(|_| Error::Internal("postgres sink: target lock poisoned".into()))?;
+        if let Some((t, _)) = map.get(&table.id) {
+            if Arc::ptr_eq(&t.source, table) {
+                return Ok(t.clone());
+            }
+        }
+        let t = Arc::new(Target::new(table, &self.renames, self.types));
+        let created = map.get(&table.id).is_some_and(|(_, c)| *c);
+        map.insert(table.id.clone(), (t.clone(), created));
+        Ok(t)
+    }
+
+    /// The tables this run created (they get their keys after the load).
+    fn targets(&self) -> Vec<Arc<Target>> {
+        self.targets
+            .lock()
+            .map(|m| {
+                m.values()
+                    .filter(|(_, created)| *created)
+                    .map(|(t, _)| t.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn exec(&self, client: &Client, what: &str, sql: &str) -> Result<()> {
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.endpoint.error(what.to_string(), e))
+    }
+
+    /// Which of `targets` exist on the server.
+    async fn existing(&self, client: &Client, targets: &[Arc<Target>]) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for t in targets {
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT to_regclass({}) IS NOT NULL",
+                        quote_literal(&t.qualified)
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| self.endpoint.error("looking for the target tables", e))?;
+            if row.get::<_, bool>(0) {
+                out.insert(t.qualified.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn check_server(&self, client: &Client, targets: &[Arc<Target>]) -> Result<()> {
+        let role = &self.endpoint.role;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int, current_setting('server_encoding'), current_user::text",
+                &[],
+            )
+            .await
+            .map_err(|e| self.endpoint.error("reading the server's version", e))?;
+        let version: i32 = row.get(0);
+        let encoding: String = row.get(1);
+        let user: String = row.get(2);
+        if version < 120_000 {
+            return Err(Error::precondition(
+                format!(
+                    "{role}: the server is PostgreSQL {}, older than 12",
+                    version / 10_000
+                ),
+                "use PostgreSQL 12 or newer",
+            ));
+        }
+        if !encoding.eq_ignore_ascii_case("UTF8") {
+            return Err(Error::precondition(
+                format!(
+                    "{role}: database {} is encoded in {encoding}, which cannot hold every MySQL text",
+                    self.endpoint.database()
+                ),
+                "create the database with ENCODING 'UTF8' (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)",
+            ));
+        }
+        // CREATE on each schema sluice writes to, or on the database
+        // where a schema is still to be created.
+        let mut schemas: BTreeSet<String> = targets.iter().map(|t| t.schema.clone()).collect();
+        schemas.insert("sluice".into());
+        let mut missing = Vec::new();
+        for s in &schemas {
+            let row = client
+                .query_one(
+                    "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) \
+                     THEN has_schema_privilege($1, 'CREATE,USAGE') \
+                     ELSE has_database_privilege(current_database(), 'CREATE') END",
+                    &[s],
+                )
+                .await
+                .map_err(|e| self.endpoint.error("reading the user's privileges", e))?;
+            if !row.get::<_, bool>(0) {
+                missing.push(s.clone());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::precondition(
+                format!(
+                    "{role}: user {user} may not create tables in schema(s) {} of database {}",
+                    missing.join(", "),
+                    self.endpoint.database()
+                ),
+                format!(
+                    "as an owner: GRANT CREATE ON DATABASE {} TO {user}; or create the schemas and GRANT CREATE, USAGE ON SCHEMA ... TO {user}",
+                    self.endpoint.database()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Sink for PostgresSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn state(&self) -> Result<SinkState> {
+        let client = self.endpoint.connect().await?;
+        self.checkpoint.read(&self.endpoint, &client).await
+    }
+
+    async fn checkpoint_time(&self) -> Result<Option<i64>> {
+        let client = self.endpoint.connect().await?;
+        if matches!(
+            self.checkpoint.read(&self.endpoint, &client).await?,
+            SinkState::Fresh
+        ) {
+            return Ok(None);
+        }
+        self.checkpoint.updated_at(&self.endpoint, &client).await
+    }
+
+    async fn check(
+        &self,
+        tables: &[Arc<TableSchema>],
+        plan: &Plan,
+        state: &SinkState,
+    ) -> Result<()> {
+        let client = self.endpoint.connect().await?;
+        let targets: Vec<Arc<Target>> = tables
+            .iter()
+            .map(|t| self.target(t))
+            .collect::<Result<_>>()?;
+        self.check_server(&client, &targets).await?;
+        let existing = self.existing(&client, &targets).await?;
+        let snapshot = matches!(plan, Plan::Snapshot { .. });
+        let fresh_cdc = matches!(plan, Plan::Cdc { fresh: true, .. });
+        if (snapshot && *state == SinkState::Fresh || fresh_cdc)
+            && self.existing_tables == ExistingTables::Fail
+            && !existing.is_empty()
+        {
+            return Err(Error::precondition(
+                format!(
+                    "{}: target tables exist already: {}",
+                    self.endpoint.role,
+                    existing.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                "drop them, or set `existing_tables: truncate` (empty them first) or `append` on the sink; nothing was written",
+            ));
+        }
+        if snapshot
+            && *state == SinkState::SnapshotInterrupted
+            && self.existing_tables == ExistingTables::Append
+            && !existing.is_empty()
+        {
+            return Err(Error::precondition(
+                format!(
+                    "{}: an interrupted snapshot left rows in tables it appends to: {}",
+                    self.endpoint.role,
+                    existing.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                "remove the rows the interrupted run added (or restore the tables), then run again",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn prepare(
+        &self,
+        tables: &[Arc<TableSchema>],
+        plan: &Plan,
+        state: &SinkState,
+    ) -> Result<()> {
+        let client = self.endpoint.connect().await?;
+        for sql in checkpoint::CREATE {
+            self.exec(&client, "creating sluice.checkpoints", sql)
+                .await?;
+        }
+        let targets: Vec<Arc<Target>> = tables
+            .iter()
+            .map(|t| self.target(t))
+            .collect::<Result<_>>()?;
+        let existing = self.existing(&client, &targets).await?;
+        let from = match plan {
+            Plan::Snapshot { .. } => {
+                self.exec(
+                    &client,
+                    "writing sluice.checkpoints",
+                    &self
+                        .checkpoint
+                        .upsert(checkpoint::SNAPSHOT, &Default::default()),
+                )
+                .await?;
+                None
+            }
+            Plan::Cdc { from, fresh: true } => Some(from.clone()),
+            Plan::Cdc { fresh: false, .. } => return Ok(()),
+        };
+        let snapshot = from.is_none();
+        for t in &targets {
+            let what = format!("creating {}", t.display());
+            let exists = existing.contains(&t.qualified);
+            let create = if !exists {
+                true
+            } else if snapshot
+                && *state == SinkState::SnapshotInterrupted
+                && self.existing_tables == ExistingTables::Fail
+            {
+                // This pipeline's own table from the interrupted run.
+                self.exec(&client, &what, &format!("DROP TABLE {}", t.qualified))
+                    .await?;
+                true
+            } else {
+                if snapshot && self.existing_tables == ExistingTables::Truncate {
+                    self.exec(&client, &what, &format!("TRUNCATE {}", t.qualified))
+                        .await?;
+                }
+                false
+            };
+            if create {
+                // A snapshot adds the keys after its rows.
+                for sql in t.create(!snapshot) {
+                    self.exec(&client, &what, &sql).await?;
+                }
+                if snapshot {
+                    if let Ok(mut m) = self.targets.lock() {
+                        m.insert(t.source.id.clone(), (t.clone(), true));
+                    }
+                }
+            }
+        }
+        if let Some(from) = from {
+            self.exec(
+                &client,
+                "writing sluice.checkpoints",
+                &self.checkpoint.upsert(checkpoint::CDC, &from),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn load(self: Arc<Self>, _ctx: SinkContext) -> Result<Box<dyn SnapshotLoad>> {
+        Ok(Box::new(load::Load::open(self).await?))
+    }
+
+    async fn apply(self: Arc<Self>, ctx: SinkContext) -> Result<Box<dyn ChangeWriter>> {
+        Ok(Box::new(apply::Apply::open(self, ctx.reporter).await?))
+    }
+
+    fn system_schemas(&self) -> &'static [&'static str] {
+        &["pg_catalog", "information_schema", "sluice"]
+    }
+
+    fn view(&self) -> View {
+        View::Unreadable(
+            "`sluice verify` does not compare PostgreSQL targets yet; compare row counts and sums by hand".into(),
+        )
+    }
+}
