@@ -24,7 +24,7 @@ use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
 use crate::checkpoint;
-use crate::table::Target;
+use crate::table::{self, Target};
 use crate::{OnSchemaChange, PostgresSink};
 
 /// A target transaction is committed once it holds this many row changes
@@ -38,6 +38,8 @@ enum Kind {
     Upsert,
     Update,
     Delete,
+    /// A row of the change table (`history: true`).
+    History,
 }
 
 pub struct Apply {
@@ -81,6 +83,7 @@ impl Apply {
             Kind::Upsert => target.upsert_sql(),
             Kind::Update => target.update_sql(),
             Kind::Delete => target.delete_sql(),
+            Kind::History => target.history_insert_sql(),
         };
         let s = self.client.prepare(&sql).await.map_err(|e| {
             self.sink
@@ -137,6 +140,27 @@ impl Apply {
                     )));
                 }
                 calls.push((stmt, params));
+                if self.sink.history {
+                    let hist = self.statement(&target, Kind::History).await?;
+                    // (op, image) rows of the change table; a key change
+                    // is the old key's delete and the new key's insert.
+                    let rows: Vec<(u8, &arrow_array::RecordBatch)> = match (ev.op, images) {
+                        (Op::Update, (Some(b), Some(a))) if target.key_changed(b, a, row) => {
+                            vec![(b'd', b), (b'c', a)]
+                        }
+                        (Op::Update, (_, Some(a))) => vec![(b'u', a)],
+                        (Op::Delete, (Some(b), _)) => vec![(b'd', b)],
+                        (_, (_, Some(a))) => vec![(b'c', a)],
+                        _ => Vec::new(),
+                    };
+                    for (op, image) in rows {
+                        let mut params = table::put_history_meta(op, ev, &mut values);
+                        for col in 0..target.columns.len() {
+                            params.push(target.encode_nullable(image, row, col, &mut values)?);
+                        }
+                        calls.push((hist.clone(), params));
+                    }
+                }
             }
         }
         let values = values.freeze();

@@ -27,9 +27,14 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     pub fn new(url: &str, sink: &str) -> std::result::Result<Endpoint, String> {
         let masked = mask_url(url);
-        let config: Config = url
+        let mut config: Config = url
             .parse()
             .map_err(|e| format!("`url` {masked} is not a PostgreSQL URL: {e}"))?;
+        if config.get_options().is_none() {
+            // The server's NOTICEs (`... already exists, skipping`) are
+            // not worth a log line each.
+            config.options("-c client_min_messages=warning");
+        }
         if config.get_dbname().is_none() {
             return Err(format!(
                 "`url` {masked} names no database: write postgres://user@host:5432/DATABASE"

@@ -5,6 +5,7 @@
 //! - this file: settings, checks, and creating the tables;
 //! - [`types`]: MySQL types as PostgreSQL types, values in binary format;
 //! - [`table`]: one target table: its DDL and change statements;
+//! - [`indexes`]: secondary indexes and foreign keys from the source's DDL;
 //! - [`load`]: the snapshot, with `COPY ... (FORMAT binary)`;
 //! - [`apply`]: changes in source order with the checkpoint;
 //! - [`checkpoint`]: `sluice.checkpoints` on the target;
@@ -16,6 +17,7 @@
 pub mod apply;
 pub mod checkpoint;
 pub mod connect;
+pub mod indexes;
 pub mod load;
 pub mod table;
 pub mod types;
@@ -65,6 +67,11 @@ pub struct PostgresSinkConfig {
     /// What a schema change of a followed table does.
     #[serde(default)]
     pub on_schema_change: OnSchemaChange,
+    /// Beside each table, an append-only change table `NAME__history`:
+    /// every snapshot row and change with its operation, commit time and
+    /// position.
+    #[serde(default)]
+    pub history: bool,
 }
 
 fn default_name() -> String {
@@ -135,6 +142,7 @@ impl SinkSpec for PostgresSinkConfig {
             parallelism: self.parallelism.unwrap_or(ctx.settings.parallelism).max(1),
             existing_tables: self.existing_tables,
             on_schema_change: self.on_schema_change,
+            history: self.history,
             types: TypeOptions {
                 zero_dates: self.zero_dates,
                 json: self.json,
@@ -152,6 +160,7 @@ pub struct PostgresSink {
     parallelism: usize,
     existing_tables: ExistingTables,
     on_schema_change: OnSchemaChange,
+    history: bool,
     types: TypeOptions,
     /// Each source table's target, for the table definition it was made
     /// from; `true` when this run created it (its keys come after the load).
@@ -196,25 +205,57 @@ impl PostgresSink {
             .map_err(|e| self.endpoint.error(what.to_string(), e))
     }
 
-    /// Which of `targets` exist on the server.
+    /// Which of `targets` (and their change tables, with `history`) exist
+    /// on the server.
     async fn existing(&self, client: &Client, targets: &[Arc<Target>]) -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
         for t in targets {
+            let mut names = vec![t.qualified.clone()];
+            if self.history {
+                names.push(t.history_qualified());
+            }
+            for name in names {
+                let row = client
+                    .query_one(
+                        &format!("SELECT to_regclass({}) IS NOT NULL", quote_literal(&name)),
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| self.endpoint.error("looking for the target tables", e))?;
+                if row.get::<_, bool>(0) {
+                    out.insert(name);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds `t`'s foreign keys whose referenced table is on the target (a
+    /// table the pipeline does not copy has no rows there to act on).
+    async fn add_foreign_keys(&self, client: &Client, t: &Target) -> Result<()> {
+        for (referenced, sql) in t.foreign_keys(&self.renames) {
             let row = client
                 .query_one(
                     &format!(
                         "SELECT to_regclass({}) IS NOT NULL",
-                        quote_literal(&t.qualified)
+                        quote_literal(&referenced)
                     ),
                     &[],
                 )
                 .await
-                .map_err(|e| self.endpoint.error("looking for the target tables", e))?;
-            if row.get::<_, bool>(0) {
-                out.insert(t.qualified.clone());
+                .map_err(|e| self.endpoint.error("looking for a referenced table", e))?;
+            if !row.get::<_, bool>(0) {
+                tracing::warn!(sink = %self.name, table = %t.display(), references = %referenced, "foreign key not created: the referenced table is not on the target");
+                continue;
             }
+            self.exec(
+                client,
+                &format!("adding the foreign keys of {}", t.display()),
+                &sql,
+            )
+            .await?;
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn check_server(&self, client: &Client, targets: &[Arc<Target>]) -> Result<()> {
@@ -384,25 +425,35 @@ impl Sink for PostgresSink {
         let snapshot = from.is_none();
         for t in &targets {
             let what = format!("creating {}", t.display());
-            let exists = existing.contains(&t.qualified);
-            let create = if !exists {
-                true
-            } else if snapshot
+            let interrupted = snapshot
                 && *state == SinkState::SnapshotInterrupted
-                && self.existing_tables == ExistingTables::Fail
-            {
-                // This pipeline's own table from the interrupted run.
-                self.exec(&client, &what, &format!("DROP TABLE {}", t.qualified))
-                    .await?;
-                true
-            } else {
-                if snapshot && self.existing_tables == ExistingTables::Truncate {
-                    self.exec(&client, &what, &format!("TRUNCATE {}", t.qualified))
+                && self.existing_tables == ExistingTables::Fail;
+            let mut tables = vec![(t.qualified.clone(), false)];
+            if self.history {
+                tables.push((t.history_qualified(), true));
+            }
+            for (name, history) in tables {
+                let create = if !existing.contains(&name) {
+                    true
+                } else if interrupted {
+                    // This pipeline's own table from the interrupted run.
+                    self.exec(&client, &what, &format!("DROP TABLE {name} CASCADE"))
                         .await?;
+                    true
+                } else {
+                    if snapshot && self.existing_tables == ExistingTables::Truncate {
+                        self.exec(&client, &what, &format!("TRUNCATE {name}"))
+                            .await?;
+                    }
+                    false
+                };
+                if !create {
+                    continue;
                 }
-                false
-            };
-            if create {
+                if history {
+                    self.exec(&client, &what, &t.create_history()).await?;
+                    continue;
+                }
                 // A snapshot adds the keys after its rows.
                 for sql in t.create(!snapshot) {
                     self.exec(&client, &what, &sql).await?;
@@ -412,6 +463,23 @@ impl Sink for PostgresSink {
                         m.insert(t.source.id.clone(), (t.clone(), true));
                     }
                 }
+            }
+        }
+        if !snapshot {
+            // Tables created for changes only: their indexes and foreign
+            // keys at once (a snapshot adds them after its rows).
+            let created: Vec<&Arc<Target>> = targets
+                .iter()
+                .filter(|t| !existing.contains(&t.qualified))
+                .collect();
+            for t in &created {
+                for sql in t.indexes() {
+                    self.exec(&client, &format!("indexing {}", t.display()), &sql)
+                        .await?;
+                }
+            }
+            for t in &created {
+                self.add_foreign_keys(&client, t).await?;
             }
         }
         if let Some(from) = from {

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::Client;
 
 use crate::checkpoint;
-use crate::table::put_copy_field;
+use crate::table::{put_copy_field, put_history_copy_meta, Target, HISTORY_META};
 use crate::PostgresSink;
 
 /// COPY's binary header: signature, flags, no header extension.
@@ -54,6 +54,45 @@ impl Load {
     }
 }
 
+impl Load {
+    /// One COPY of `rows` rows, each written by `tuple`.
+    async fn copy(
+        &self,
+        client: &Client,
+        sql: &str,
+        target: &Target,
+        tuple: impl Fn(usize, &mut BytesMut) -> Result<()>,
+        rows: usize,
+    ) -> Result<()> {
+        let ep = &self.sink.endpoint;
+        let what = || format!("loading {}", target.display());
+        let copy = client
+            .copy_in::<_, bytes::Bytes>(sql)
+            .await
+            .map_err(|e| ep.error(what(), e))?;
+        futures::pin_mut!(copy);
+        let mut buf = BytesMut::with_capacity(CHUNK + 64 * 1024);
+        buf.put_slice(HEADER);
+        for row in 0..rows {
+            tuple(row, &mut buf)?;
+            if buf.len() >= CHUNK {
+                copy.send(buf.split().freeze())
+                    .await
+                    .map_err(|e| ep.error(what(), e))?;
+            }
+        }
+        buf.put_i16(-1);
+        copy.send(buf.freeze())
+            .await
+            .map_err(|e| ep.error(what(), e))?;
+        copy.as_mut()
+            .finish()
+            .await
+            .map_err(|e| ep.error(what(), e))?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl SnapshotLoad for Load {
     fn parallelism(&self) -> usize {
@@ -72,35 +111,39 @@ impl SnapshotLoad for Load {
                 .ok_or_else(|| Error::Internal("postgres load: no connection".into()))?
         };
         let result = async {
-            let ep = &self.sink.endpoint;
-            let what = || format!("loading {}", target.display());
-            let copy = client
-                .copy_in::<_, bytes::Bytes>(&target.copy_sql())
-                .await
-                .map_err(|e| ep.error(what(), e))?;
-            futures::pin_mut!(copy);
-            let mut buf = BytesMut::with_capacity(CHUNK + 64 * 1024);
-            buf.put_slice(HEADER);
             let cols = target.columns.len();
-            for row in 0..image.num_rows() {
-                buf.put_i16(cols as i16);
-                for col in 0..cols {
-                    put_copy_field(&target, image, row, col, &mut buf)?;
-                }
-                if buf.len() >= CHUNK {
-                    copy.send(buf.split().freeze())
-                        .await
-                        .map_err(|e| ep.error(what(), e))?;
-                }
+            // The rows; with `history: true` the change table too (op `r`).
+            self.copy(
+                &client,
+                &target.copy_sql(),
+                &target,
+                |row, buf| {
+                    buf.put_i16(cols as i16);
+                    for col in 0..cols {
+                        put_copy_field(&target, image, row, col, buf)?;
+                    }
+                    Ok(())
+                },
+                image.num_rows(),
+            )
+            .await?;
+            if self.sink.history {
+                self.copy(
+                    &client,
+                    &target.history_copy_sql(),
+                    &target,
+                    |row, buf| {
+                        buf.put_i16((HISTORY_META + cols) as i16);
+                        put_history_copy_meta(b'r', &batch.events[row], buf);
+                        for col in 0..cols {
+                            put_copy_field(&target, image, row, col, buf)?;
+                        }
+                        Ok(())
+                    },
+                    image.num_rows(),
+                )
+                .await?;
             }
-            buf.put_i16(-1);
-            copy.send(buf.freeze())
-                .await
-                .map_err(|e| ep.error(what(), e))?;
-            copy.as_mut()
-                .finish()
-                .await
-                .map_err(|e| ep.error(what(), e))?;
             Ok::<_, Error>(())
         }
         .await;
@@ -113,17 +156,22 @@ impl SnapshotLoad for Load {
     async fn finish(self: Box<Self>, position: &Position) -> Result<()> {
         let ep = &self.sink.endpoint;
         let client = ep.connect().await?;
-        for target in self.sink.targets() {
-            for sql in target.add_keys() {
+        let created = self.sink.targets();
+        for target in &created {
+            for sql in target.add_keys().into_iter().chain(target.indexes()) {
                 client
                     .batch_execute(&sql)
                     .await
-                    .map_err(|e| ep.error(format!("adding the keys of {}", target.display()), e))?;
+                    .map_err(|e| ep.error(format!("indexing {}", target.display()), e))?;
             }
             client
                 .batch_execute(&format!("ANALYZE {}", target.qualified))
                 .await
                 .map_err(|e| ep.error(format!("analyzing {}", target.display()), e))?;
+        }
+        // Every key exists now: the foreign keys can reference them.
+        for target in &created {
+            self.sink.add_foreign_keys(&client, target).await?;
         }
         client
             .batch_execute(&self.sink.checkpoint.upsert(checkpoint::CDC, position))

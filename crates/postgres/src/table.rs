@@ -14,6 +14,13 @@ use sluice_core::Error;
 use crate::connect::quote_ident;
 use crate::types::{Codec, JsonType, PgType, Written, ZeroDates};
 
+/// The change table of a table `t` is `t__history`.
+pub const HISTORY_SUFFIX: &str = "__history";
+/// Columns a change table has before the row's, as an INSERT lists them.
+const HISTORY_META_COLUMNS: &str = "\"_sluice_op\", \"_sluice_commit_ts\", \"_sluice_binlog_file\", \"_sluice_binlog_offset\", \"_sluice_gtid\", ";
+/// How many of them there are.
+pub const HISTORY_META: usize = 5;
+
 /// How column types are chosen (the sink's settings).
 #[derive(Debug, Clone, Copy)]
 pub struct TypeOptions {
@@ -135,6 +142,104 @@ impl Target {
         self.key_clauses()
             .into_iter()
             .map(|c| format!("ALTER TABLE {} ADD {c}", self.qualified))
+            .collect()
+    }
+
+    /// The change table of `history: true`: `"schema"."name__history"`.
+    pub fn history_qualified(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&format!("{}{HISTORY_SUFFIX}", self.name))
+        )
+    }
+
+    /// The change table: the metadata columns, then every column of the
+    /// row, all nullable (a delete's row is its old image), no keys.
+    pub fn create_history(&self) -> String {
+        let mut cols: Vec<String> = vec![
+            "\"_sluice_seq\" bigint GENERATED ALWAYS AS IDENTITY".into(),
+            "\"_sluice_op\" char(1) NOT NULL".into(),
+            "\"_sluice_commit_ts\" timestamp(6) with time zone NOT NULL".into(),
+            "\"_sluice_binlog_file\" text NOT NULL".into(),
+            "\"_sluice_binlog_offset\" bigint NOT NULL".into(),
+            "\"_sluice_gtid\" text".into(),
+        ];
+        cols.extend(
+            self.columns
+                .iter()
+                .map(|c| format!("{} {}", quote_ident(&c.name), c.ty.sql())),
+        );
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            self.history_qualified(),
+            cols.join(", ")
+        )
+    }
+
+    /// Appends one change to the change table: `$1` op, `$2` commit time,
+    /// `$3` binlog file, `$4` offset, `$5` GTID position, then the row.
+    pub fn history_insert_sql(&self) -> String {
+        let params: Vec<String> = (1..=HISTORY_META + self.columns.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        format!(
+            "INSERT INTO {} ({}{}) VALUES ({})",
+            self.history_qualified(),
+            HISTORY_META_COLUMNS,
+            self.column_list(),
+            params.join(", ")
+        )
+    }
+
+    /// COPY into the change table (the snapshot's rows, op `r`).
+    pub fn history_copy_sql(&self) -> String {
+        format!(
+            "COPY {} ({}{}) FROM STDIN (FORMAT binary)",
+            self.history_qualified(),
+            HISTORY_META_COLUMNS,
+            self.column_list()
+        )
+    }
+
+    /// Whether an update moves the row to another key (the change table
+    /// then records a delete of the old key and an insert of the new one,
+    /// as Debezium does).
+    pub fn key_changed(&self, before: &RecordBatch, after: &RecordBatch, row: usize) -> bool {
+        if !self.has_key() {
+            return false;
+        }
+        self.source.key.iter().any(|k| {
+            let (a, b) = (
+                before.column(*k).slice(row, 1),
+                after.column(*k).slice(row, 1),
+            );
+            a.to_data() != b.to_data()
+        })
+    }
+
+    /// The source's plain secondary indexes, as `CREATE INDEX`.
+    pub fn indexes(&self) -> Vec<String> {
+        let (idx, _) =
+            crate::indexes::parse(&self.source.ddl.create_table, &self.source.id.database);
+        idx.iter()
+            .map(|i| crate::indexes::create_index(&self.name, &self.qualified, i))
+            .collect()
+    }
+
+    /// The source's foreign keys, as `ALTER TABLE ... ADD CONSTRAINT`.
+    /// Each with the target table it references.
+    pub fn foreign_keys(&self, renames: &Renames) -> Vec<(String, String)> {
+        let (_, fks) =
+            crate::indexes::parse(&self.source.ddl.create_table, &self.source.id.database);
+        fks.iter()
+            .map(|fk| {
+                let t = renames.target(&fk.references);
+                (
+                    format!("{}.{}", quote_ident(&t.database), quote_ident(&t.name)),
+                    crate::indexes::add_foreign_key(&self.qualified, fk, renames),
+                )
+            })
             .collect()
     }
 
@@ -273,6 +378,26 @@ impl Target {
         }
     }
 
+    /// As [`encode`](Self::encode), for a column of a change table (every
+    /// column nullable there).
+    pub fn encode_nullable(
+        &self,
+        image: &RecordBatch,
+        row: usize,
+        col: usize,
+        out: &mut BytesMut,
+    ) -> Result<Option<std::ops::Range<usize>>, Error> {
+        let start = out.len();
+        match self.columns[col]
+            .codec
+            .write(image.column(col).as_ref(), row, out)
+        {
+            Ok(Written::Value) => Ok(Some(start..out.len())),
+            Ok(Written::Null) => Ok(None),
+            Err(e) => Err(self.value_error(image, row, col, e)),
+        }
+    }
+
     /// A value that cannot be written, naming table, column and row.
     fn value_error(&self, image: &RecordBatch, row: usize, col: usize, what: String) -> Error {
         let key: Vec<String> = self
@@ -329,6 +454,47 @@ fn same_columns(a: &[usize], b: &[usize]) -> bool {
     a.sort_unstable();
     b.sort_unstable();
     a == b
+}
+
+/// The metadata of one change in a change table's binary format, each
+/// value's range in `out` (see [`Target::history_insert_sql`]).
+pub fn put_history_meta(
+    op: u8,
+    info: &sluice_core::event::EventInfo,
+    out: &mut BytesMut,
+) -> Vec<Option<std::ops::Range<usize>>> {
+    let mut ranges = Vec::with_capacity(HISTORY_META);
+    let mut field = |out: &mut BytesMut, write: &dyn Fn(&mut BytesMut)| {
+        let start = out.len();
+        write(out);
+        ranges.push(Some(start..out.len()));
+    };
+    field(out, &|o| o.put_u8(op));
+    field(out, &|o| {
+        o.put_i64(info.commit_ts_us - crate::types::PG_EPOCH_US)
+    });
+    field(out, &|o| o.put_slice(info.position.file.as_bytes()));
+    field(out, &|o| o.put_i64(info.position.offset as i64));
+    match &info.position.gtid {
+        Some(g) => field(out, &|o| o.put_slice(g.as_bytes())),
+        None => ranges.push(None),
+    }
+    ranges
+}
+
+/// The same metadata as COPY fields.
+pub fn put_history_copy_meta(op: u8, info: &sluice_core::event::EventInfo, out: &mut BytesMut) {
+    let mut scratch = BytesMut::new();
+    let ranges = put_history_meta(op, info, &mut scratch);
+    for r in ranges {
+        match r {
+            Some(r) => {
+                out.put_i32((r.end - r.start) as i32);
+                out.put_slice(&scratch[r]);
+            }
+            None => out.put_i32(-1),
+        }
+    }
 }
 
 /// The field of one value in COPY's binary format: its length (−1 for

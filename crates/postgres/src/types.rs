@@ -153,7 +153,7 @@ fn declared_length(column_type: &str) -> Option<u32> {
 
 /// Days from 1970-01-01 (Arrow's epoch) to 2000-01-01 (PostgreSQL's).
 const PG_EPOCH_DAYS: i64 = 10_957;
-const PG_EPOCH_US: i64 = PG_EPOCH_DAYS * 86_400_000_000;
+pub const PG_EPOCH_US: i64 = PG_EPOCH_DAYS * 86_400_000_000;
 
 /// Writes one column's values in PostgreSQL's binary format.
 #[derive(Debug, Clone)]
