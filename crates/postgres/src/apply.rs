@@ -5,8 +5,9 @@
 //! Each row change is one prepared statement with binary parameters
 //! (an upsert, an update by the old row's key, a delete), pipelined: the
 //! statements of a target transaction are all sent before the first
-//! answer is awaited, so a transaction costs about one round trip. They
-//! are sent in order on one connection, and PostgreSQL runs them in that
+//! answer is awaited, so a transaction costs four round trips (BEGIN,
+//! the statements, the checkpoint, COMMIT), not one per row. They are
+//! sent in order on one connection, and PostgreSQL runs them in that
 //! order.
 
 use std::collections::HashMap;
