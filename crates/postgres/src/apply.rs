@@ -95,6 +95,21 @@ impl Apply {
         Ok(s)
     }
 
+    /// The statement of `kind` for `target`, from a batch's own cache.
+    async fn cached(
+        &mut self,
+        cache: &mut [Option<Statement>; 4],
+        target: &Arc<Target>,
+        kind: Kind,
+    ) -> Result<Statement> {
+        if let Some(s) = &cache[kind as usize] {
+            return Ok(s.clone());
+        }
+        let s = self.statement(target, kind).await?;
+        cache[kind as usize] = Some(s.clone());
+        Ok(s)
+    }
+
     /// Applies every committed transaction held, with the checkpoint of the
     /// last, in one target transaction.
     async fn flush(&mut self) -> Result<()> {
@@ -114,13 +129,16 @@ impl Apply {
                 Some((t, n)) if *t == b.table.id => *n += b.len() as u64,
                 _ => per_table.push((b.table.id.clone(), b.len() as u64)),
             }
+            // Looked up once per batch and kind, not per row.
+            let mut stmts: [Option<Statement>; 4] = Default::default();
+            let match_columns = target.match_columns();
             for (row, ev) in b.events.iter().enumerate() {
                 let (kind, images) = match ev.op {
                     Op::Insert | Op::Read => (Kind::Upsert, (None, b.after.as_ref())),
                     Op::Update => (Kind::Update, (b.before.as_ref(), b.after.as_ref())),
                     Op::Delete => (Kind::Delete, (b.before.as_ref(), None)),
                 };
-                let stmt = self.statement(&target, kind).await?;
+                let stmt = self.cached(&mut stmts, &target, kind).await?;
                 let mut params = Vec::with_capacity(target.columns.len() * 2);
                 if let Some(after) = images.1 {
                     for col in 0..target.columns.len() {
@@ -128,7 +146,7 @@ impl Apply {
                     }
                 }
                 if let Some(before) = images.0 {
-                    for col in target.match_columns() {
+                    for &col in &match_columns {
                         params.push(target.encode(before, row, col, &mut values)?);
                     }
                 }
@@ -142,7 +160,7 @@ impl Apply {
                 }
                 calls.push((stmt, params));
                 if self.sink.history {
-                    let hist = self.statement(&target, Kind::History).await?;
+                    let hist = self.cached(&mut stmts, &target, Kind::History).await?;
                     // (op, image) rows of the change table; a key change
                     // is the old key's delete and the new key's insert.
                     let rows: Vec<(u8, &arrow_array::RecordBatch)> = match (ev.op, images) {

@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use sluice_core::config::located;
+pub use sluice_core::config::ExistingTables;
 use sluice_core::connectors::{Build, SinkSpec};
 use sluice_core::error::ConfigError;
 use sluice_core::event::{TableId, TableSchema};
@@ -76,18 +77,6 @@ pub struct PostgresSinkConfig {
 
 fn default_name() -> String {
     "postgres".into()
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExistingTables {
-    /// Stop before writing anything.
-    #[default]
-    Fail,
-    /// Empty the table, then load.
-    Truncate,
-    /// Load into the table as it is (its columns must match).
-    Append,
 }
 
 /// Schema changes are not translated to PostgreSQL yet.
@@ -361,16 +350,13 @@ impl Sink for PostgresSink {
         let existing = self.existing(&client, &targets).await?;
         let snapshot = matches!(plan, Plan::Snapshot { .. });
         let fresh_cdc = matches!(plan, Plan::Cdc { fresh: true, .. });
+        let listed = existing.iter().cloned().collect::<Vec<_>>().join(", ");
         if (snapshot && *state == SinkState::Fresh || fresh_cdc)
             && self.existing_tables == ExistingTables::Fail
             && !existing.is_empty()
         {
             return Err(Error::precondition(
-                format!(
-                    "{}: target tables exist already: {}",
-                    self.endpoint.role,
-                    existing.iter().cloned().collect::<Vec<_>>().join(", ")
-                ),
+                format!("{}: target tables exist already: {listed}", self.endpoint.role),
                 "drop them, or set `existing_tables: truncate` (empty them first) or `append` on the sink; nothing was written",
             ));
         }
@@ -381,9 +367,8 @@ impl Sink for PostgresSink {
         {
             return Err(Error::precondition(
                 format!(
-                    "{}: an interrupted snapshot left rows in tables it appends to: {}",
-                    self.endpoint.role,
-                    existing.iter().cloned().collect::<Vec<_>>().join(", ")
+                    "{}: an interrupted snapshot left rows in tables it appends to: {listed}",
+                    self.endpoint.role
                 ),
                 "remove the rows the interrupted run added (or restore the tables), then run again",
             ));

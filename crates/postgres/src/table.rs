@@ -366,16 +366,7 @@ impl Target {
         col: usize,
         out: &mut BytesMut,
     ) -> Result<Option<std::ops::Range<usize>>, Error> {
-        let start = out.len();
-        let c = &self.columns[col];
-        match c.codec.write(image.column(col).as_ref(), row, out) {
-            Ok(Written::Value) => Ok(Some(start..out.len())),
-            Ok(Written::Null) if !c.nullable => {
-                Err(self.value_error(image, row, col, "NULL in a NOT NULL column".into()))
-            }
-            Ok(Written::Null) => Ok(None),
-            Err(e) => Err(self.value_error(image, row, col, e)),
-        }
+        self.encode_as(image, row, col, out, self.columns[col].nullable)
     }
 
     /// As [`encode`](Self::encode), for a column of a change table (every
@@ -387,12 +378,26 @@ impl Target {
         col: usize,
         out: &mut BytesMut,
     ) -> Result<Option<std::ops::Range<usize>>, Error> {
+        self.encode_as(image, row, col, out, true)
+    }
+
+    fn encode_as(
+        &self,
+        image: &RecordBatch,
+        row: usize,
+        col: usize,
+        out: &mut BytesMut,
+        nullable: bool,
+    ) -> Result<Option<std::ops::Range<usize>>, Error> {
         let start = out.len();
         match self.columns[col]
             .codec
             .write(image.column(col).as_ref(), row, out)
         {
             Ok(Written::Value) => Ok(Some(start..out.len())),
+            Ok(Written::Null) if !nullable => {
+                Err(self.value_error(image, row, col, "NULL in a NOT NULL column".into()))
+            }
             Ok(Written::Null) => Ok(None),
             Err(e) => Err(self.value_error(image, row, col, e)),
         }

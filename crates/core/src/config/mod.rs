@@ -497,3 +497,17 @@ sinks:
         assert!(e.message.starts_with("invalid YAML"), "{e}");
     }
 }
+
+/// `existing_tables:` of a database sink: what to do when a target table
+/// already exists.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExistingTables {
+    /// Stop before writing anything.
+    #[default]
+    Fail,
+    /// Empty the table, then load.
+    Truncate,
+    /// Load into the table as it is (its columns must match).
+    Append,
+}

@@ -30,6 +30,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::config::located;
+pub use crate::config::ExistingTables;
 use crate::connect::Endpoint;
 use crate::error::ConfigError;
 use crate::event::{quote_ident, ChangeBatch, Position, TableId, TableSchema};
@@ -121,18 +122,6 @@ fn default_name() -> String {
 
 fn default_statement_bytes() -> usize {
     4 << 20
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExistingTables {
-    /// Stop before writing anything.
-    #[default]
-    Fail,
-    /// Empty the table, then load.
-    Truncate,
-    /// Load into the table as it is (its columns must match).
-    Append,
 }
 
 impl SinkSpec for MysqlSinkConfig {
