@@ -123,7 +123,7 @@ impl EventInfo {
 }
 
 /// One column as the source defines it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnDef {
     pub name: String,
     pub logical: LogicalType,

@@ -4,7 +4,7 @@
 //! the source's family, which replay it under their names; other sinks
 //! translate from this description.
 
-use crate::event::TableId;
+use crate::event::{ColumnDef, TableId};
 
 /// What a schema change does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,9 @@ pub enum SchemaChange {
 pub enum AlterAction {
     AddColumn {
         column: String,
+        /// As the clause defines it; `None` when sluice cannot read the
+        /// definition (the next rows describe the column then).
+        definition: Option<NewColumn>,
     },
     DropColumn {
         column: String,
@@ -69,6 +72,8 @@ pub enum AlterAction {
     ModifyColumn {
         column: String,
         new_name: String,
+        /// As the clause redefines it (under `new_name`), if readable.
+        definition: Option<NewColumn>,
     },
     /// `None` for an index the server names itself.
     AddIndex {
@@ -80,6 +85,35 @@ pub enum AlterAction {
     /// Anything else (constraints, partitions, table options), by its
     /// leading words.
     Other(String),
+}
+
+/// A column as an ADD, CHANGE or MODIFY clause defines it: what a sink of
+/// another family needs to make the same change at once, before (and
+/// without) any row of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewColumn {
+    pub def: ColumnDef,
+    /// What the rows the table already has hold in an added column: the
+    /// source fills them without logging a row.
+    pub filled: Filled,
+}
+
+/// The value an added column takes in the rows a table already has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filled {
+    Null,
+    /// The type's implicit default (a NOT NULL column without DEFAULT):
+    /// zero, the empty string, the first ENUM member, the zero date.
+    Implicit,
+    /// A constant: a string's characters (unquoted, unescaped), a number's
+    /// digits.
+    Value(String),
+    /// A bit-value literal (`b'0101'`).
+    Bits(u64),
+    /// Computed by the server, per row or when the column was added
+    /// (`CURRENT_TIMESTAMP`, an expression, AUTO_INCREMENT): the values are
+    /// in no binlog event.
+    Computed(String),
 }
 
 impl SchemaChange {

@@ -36,6 +36,12 @@ pub struct DdlChange {
     /// After this statement.
     pub position: Position,
     pub commit_ts_us: i64,
+    /// The followed tables it names, defined as the source read them when
+    /// it met the statement: what a translating sink needs beyond the
+    /// statement's words (foreign keys, indexes). The source reads them
+    /// from its catalog, which may already be past later statements; each
+    /// table's exact columns arrive with its next rows.
+    pub tables: Vec<Arc<TableSchema>>,
 }
 
 /// What flows from a source to the sinks.

@@ -10,7 +10,7 @@
 //! sent in order on one connection, and PostgreSQL runs them in that
 //! order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -19,12 +19,15 @@ use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
 use sluice_core::event::{ChangeBatch, Op, TableId};
 use sluice_core::progress::Reporter;
+use sluice_core::schema_change::{AlterAction, SchemaChange};
 use sluice_core::stage::{ChangeWriter, Commit, DdlChange};
 use sluice_core::{Error, Result};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
 use crate::checkpoint;
+use crate::connect::quote_ident;
+use crate::ddl;
 use crate::table::{self, Target};
 use crate::{OnSchemaChange, PostgresSink};
 
@@ -55,6 +58,9 @@ pub struct Apply {
     last: Option<Arc<Commit>>,
     last_flush: Instant,
     statements: HashMap<(TableId, Kind), (Arc<Target>, Statement)>,
+    /// The definition each table was last brought in line with (a
+    /// changed one is reconciled with the catalog before its rows).
+    in_line: HashMap<TableId, Arc<Target>>,
 }
 
 impl Apply {
@@ -70,7 +76,64 @@ impl Apply {
             last: None,
             last_flush: Instant::now(),
             statements: HashMap::new(),
+            in_line: HashMap::new(),
         })
+    }
+
+    /// Runs one statement of a schema change, logged.
+    async fn run(&self, what: &str, sql: &str) -> Result<()> {
+        tracing::info!(sink = %self.sink.name, statement = %sql, "{what}");
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.sink.endpoint.error(format!("{what}: `{sql}`"), e))
+    }
+
+    /// Runs `body` between BEGIN and COMMIT, rolled back if it fails.
+    async fn transaction(&self, body: impl AsyncFnOnce(&Self) -> Result<()>) -> Result<()> {
+        let ep = &self.sink.endpoint;
+        self.client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| ep.error("starting a transaction", e))?;
+        let result = match body(self).await {
+            Ok(()) => self
+                .client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| ep.error("committing", e)),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            let _ = self.client.batch_execute("ROLLBACK").await;
+        }
+        result
+    }
+
+    /// Brings `target`'s table in line with its definition the first time
+    /// this run meets the definition (see [`crate::ddl`]).
+    async fn ensure(&mut self, target: &Arc<Target>) -> Result<()> {
+        let id = &target.source.id;
+        if self.in_line.get(id).is_some_and(|t| Arc::ptr_eq(t, target)) {
+            return Ok(());
+        }
+        if self.sink.on_schema_change == OnSchemaChange::Translate {
+            let sql = self.sink.bring_in_line(&self.client, target).await?;
+            if !sql.is_empty() {
+                // Its own transaction: what it does is found from the
+                // catalog again after a crash, so it never runs twice.
+                let what = format!("bringing {} in line with the source", target.display());
+                self.transaction(async |me: &Self| {
+                    for s in &sql {
+                        me.run(&what, s).await?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            }
+        }
+        self.in_line.insert(id.clone(), target.clone());
+        Ok(())
     }
 
     async fn statement(&mut self, target: &Arc<Target>, kind: Kind) -> Result<Statement> {
@@ -125,6 +188,7 @@ impl Apply {
         let mut per_table: Vec<(TableId, u64)> = Vec::new();
         for b in &batches {
             let target = self.sink.target(&b.table)?;
+            self.ensure(&target).await?;
             match per_table.last_mut() {
                 Some((t, n)) if *t == b.table.id => *n += b.len() as u64,
                 _ => per_table.push((b.table.id.clone(), b.len() as u64)),
@@ -289,29 +353,99 @@ impl ChangeWriter for Apply {
 
     async fn schema_change(&mut self, change: Arc<DdlChange>) -> Result<()> {
         self.flush().await?;
-        if self.sink.on_schema_change == OnSchemaChange::Skip {
-            tracing::warn!(
-                sink = %self.sink.name,
-                position = %change.position,
-                statement = %sluice_core::text::abbreviate(&change.sql),
-                "schema change not replayed on PostgreSQL (on_schema_change: skip)"
-            );
-            // Checkpointed past it, so a restart does not meet it again.
-            self.last = Some(Arc::new(Commit {
-                position: change.position.clone(),
-                commit_ts_us: change.commit_ts_us,
-            }));
-            return self.flush().await;
+        let past = Commit {
+            position: change.position.clone(),
+            commit_ts_us: change.commit_ts_us,
+        };
+        let statement = sluice_core::text::abbreviate(&change.sql);
+        match self.sink.on_schema_change {
+            OnSchemaChange::Skip => {
+                tracing::warn!(
+                    sink = %self.sink.name,
+                    position = %change.position,
+                    %statement,
+                    "schema change not replayed on PostgreSQL (on_schema_change: skip)"
+                );
+                // Checkpointed past it, so a restart does not meet it again.
+                self.last = Some(Arc::new(past));
+                return self.flush().await;
+            }
+            OnSchemaChange::Fail => {
+                return Err(Error::precondition(
+                    format!(
+                        "{}: a schema change at {} (on_schema_change: fail): {statement}",
+                        self.sink.endpoint.role, change.position,
+                    ),
+                    "every change before it is applied and checkpointed: make the same change to the PostgreSQL table by hand, set `on_schema_change: skip` on the sink, and run again",
+                ))
+            }
+            OnSchemaChange::Translate => {}
         }
-        Err(Error::precondition(
-            format!(
-                "{}: the schema change at {} cannot be replayed on PostgreSQL yet: {}",
-                self.sink.endpoint.role,
-                change.position,
-                sluice_core::text::abbreviate(&change.sql)
-            ),
-            "every change before it is applied and checkpointed: make the same change to the PostgreSQL table by hand, set `on_schema_change: skip` on the sink, and run again",
-        ))
+        let known = self.sink.known_tables();
+        // An added column needs values for the rows already there.
+        let empty = match &change.change {
+            SchemaChange::AlterTable { table, actions, .. }
+                if actions
+                    .iter()
+                    .any(|a| matches!(a, AlterAction::AddColumn { .. })) =>
+            {
+                let t = self.sink.renames.target(table);
+                let q = format!("{}.{}", quote_ident(&t.database), quote_ident(&t.name));
+                self.sink.is_empty(&self.client, &q).await?
+            }
+            _ => true,
+        };
+        let ctx = ddl::Context {
+            renames: &self.sink.renames,
+            history: self.sink.history,
+            known: &known,
+            types: self.sink.types,
+            empty,
+        };
+        let sql = ddl::explicit(&change.change, &ctx)?;
+        // The definitions the source read with the statement bring the
+        // table's indexes and foreign keys in line at once (a foreign key's
+        // actions must be there before the parent's next change) when they
+        // describe it right after the statement: their columns are what
+        // PostgreSQL now has. Otherwise the source was already past a
+        // later change, and the table is brought in line with its next
+        // rows, as the binlog describes them.
+        let what = format!("replaying the schema change at {}", change.position);
+        // One transaction with the checkpoint: replayed after a crash, a
+        // swap of two names (RENAME a TO tmp, b TO a, tmp TO b) would
+        // otherwise swap them back.
+        let ep = &self.sink.endpoint;
+        self.transaction(async |me: &Self| {
+            for s in &sql {
+                me.run(&what, s).await?;
+            }
+            for schema in &change.tables {
+                let target = me.sink.target(schema)?;
+                let Some(have) = ddl::columns(ep, &me.client, &target.qualified).await? else {
+                    continue;
+                };
+                let now: BTreeSet<&str> = have.iter().map(|c| c.name.as_str()).collect();
+                let described: BTreeSet<&str> =
+                    target.columns.iter().map(|c| c.name.as_str()).collect();
+                if described == now {
+                    for s in me.sink.keys_in_line(&me.client, &target).await? {
+                        me.run(&what, &s).await?;
+                    }
+                }
+            }
+            me.run(
+                "writing the checkpoint",
+                &me.sink.checkpoint.upsert(checkpoint::CDC, &past.position),
+            )
+            .await
+        })
+        .await
+        .map_err(|e| schema_change_error(e, &statement))?;
+        // Statements and definitions of before the change are stale.
+        self.statements.clear();
+        self.in_line.clear();
+        self.reporter.applied(change.commit_ts_us, 0);
+        Ok(())
     }
 
     async fn heartbeat(&mut self) -> Result<bool> {
@@ -332,5 +466,19 @@ impl ChangeWriter for Apply {
 
     async fn close(mut self: Box<Self>) -> Result<()> {
         self.flush().await
+    }
+}
+
+/// A translated schema change PostgreSQL refused: what to do about it.
+fn schema_change_error(e: Error, statement: &str) -> Error {
+    match e {
+        Error::Server { role, url, context, detail, .. } => Error::Server {
+            role,
+            url,
+            context: format!("{context} (translating `{statement}`)"),
+            detail,
+            hint: Some("every change before it is applied and checkpointed: make the change to the PostgreSQL table by hand, set `on_schema_change: skip` on the sink, run until it is past the statement, then set it back".into()),
+        },
+        other => other,
     }
 }

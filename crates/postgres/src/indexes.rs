@@ -145,7 +145,7 @@ pub fn parse(create_table: &str, database: &str) -> (Vec<Index>, Vec<ForeignKey>
 
 /// A PostgreSQL index name for index `index` of table `table`: unique in
 /// the schema, at most 63 bytes.
-fn index_name(table: &str, index: &str) -> String {
+pub fn index_name(table: &str, index: &str) -> String {
     let mut n = format!("{table}_{index}");
     while n.len() > 63 {
         n.pop();

@@ -5,6 +5,7 @@
 //! - this file: settings, checks, and creating the tables;
 //! - [`types`]: MySQL types as PostgreSQL types, values in binary format;
 //! - [`table`]: one target table: its DDL and change statements;
+//! - [`ddl`]: schema changes from the binlog, translated;
 //! - [`indexes`]: secondary indexes and foreign keys from the source's DDL;
 //! - [`load`]: the snapshot, with `COPY ... (FORMAT binary)`;
 //! - [`apply`]: changes in source order with the checkpoint;
@@ -17,6 +18,7 @@
 pub mod apply;
 pub mod checkpoint;
 pub mod connect;
+pub mod ddl;
 pub mod indexes;
 pub mod load;
 pub mod table;
@@ -79,12 +81,14 @@ fn default_name() -> String {
     "postgres".into()
 }
 
-/// Schema changes are not translated to PostgreSQL yet.
+/// What a schema change of a followed table does on PostgreSQL.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnSchemaChange {
-    /// Stop at the statement (everything before it applied), naming it.
+    /// Translated and applied (see [`ddl`]).
     #[default]
+    Translate,
+    /// Stop at the statement (everything before it applied), naming it.
     Fail,
     /// Log it and go on: the PostgreSQL table was changed by hand.
     Skip,
@@ -174,6 +178,14 @@ impl PostgresSink {
         Ok(t)
     }
 
+    /// Every source table this run has a target for.
+    fn known_tables(&self) -> Vec<TableId> {
+        self.targets
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The tables this run created (they get their keys after the load).
     fn targets(&self) -> Vec<Arc<Target>> {
         self.targets
@@ -219,10 +231,35 @@ impl PostgresSink {
         Ok(out)
     }
 
-    /// Adds `t`'s foreign keys whose referenced table is on the target (a
-    /// table the pipeline does not copy has no rows there to act on).
+    /// Adds every foreign key of `t` that [`Self::foreign_keys_to_add`] allows.
     async fn add_foreign_keys(&self, client: &Client, t: &Target) -> Result<()> {
-        for (referenced, sql) in t.foreign_keys(&self.renames) {
+        for sql in self
+            .foreign_keys_to_add(client, t, &Default::default())
+            .await?
+        {
+            self.exec(
+                client,
+                &format!("adding the foreign keys of {}", t.display()),
+                &sql,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `t`'s foreign keys not in `have` whose referenced table is on the
+    /// target (a table the pipeline does not copy has no rows there to act on).
+    async fn foreign_keys_to_add(
+        &self,
+        client: &Client,
+        t: &Target,
+        have: &BTreeSet<String>,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (name, referenced, sql) in t.foreign_keys(&self.renames) {
+            if have.contains(&name) {
+                continue;
+            }
             let row = client
                 .query_one(
                     &format!(
@@ -237,14 +274,90 @@ impl PostgresSink {
                 tracing::warn!(sink = %self.name, table = %t.display(), references = %referenced, "foreign key not created: the referenced table is not on the target");
                 continue;
             }
-            self.exec(
-                client,
-                &format!("adding the foreign keys of {}", t.display()),
-                &sql,
-            )
-            .await?;
+            out.push(sql);
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// What makes PostgreSQL's table hold `t` as its rows describe it (a
+    /// schema change, translated; see [`ddl`]): the table and its change
+    /// table created if missing, else its columns reconciled with the
+    /// catalog, then its indexes and foreign keys.
+    async fn bring_in_line(&self, client: &Client, t: &Target) -> Result<Vec<String>> {
+        let ep = &self.endpoint;
+        let mut out = Vec::new();
+        let Some(have) = ddl::columns(ep, client, &t.qualified).await? else {
+            out.extend(t.create(true));
+            if self.history {
+                out.push(t.create_history());
+            }
+            out.extend(t.indexes());
+            out.extend(
+                self.foreign_keys_to_add(client, t, &Default::default())
+                    .await?,
+            );
+            return Ok(out);
+        };
+        let history = if self.history {
+            match ddl::columns(ep, client, &t.history_qualified()).await? {
+                Some(h) => Some(h),
+                None => {
+                    out.push(t.create_history());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let adds = t
+            .columns
+            .iter()
+            .any(|c| !have.iter().any(|h| h.name == c.name));
+        let empty = adds && self.is_empty(client, &t.qualified).await?;
+        out.extend(ddl::reconcile(t, &have, history.as_deref(), empty)?);
+        out.extend(self.keys_in_line(client, t).await?);
+        Ok(out)
+    }
+
+    /// `t`'s indexes and foreign keys as the source defines them.
+    async fn keys_in_line(&self, client: &Client, t: &Target) -> Result<Vec<String>> {
+        let mut out = t.indexes();
+        let fks = ddl::foreign_key_names(&self.endpoint, client, &t.qualified).await?;
+        let wanted: BTreeSet<String> = t
+            .foreign_keys(&self.renames)
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect();
+        for gone in fks.difference(&wanted) {
+            out.push(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+                t.qualified,
+                connect::quote_ident(gone)
+            ));
+        }
+        out.extend(self.foreign_keys_to_add(client, t, &fks).await?);
+        Ok(out)
+    }
+
+    /// Whether `qualified` has no rows (or does not exist).
+    async fn is_empty(&self, client: &Client, qualified: &str) -> Result<bool> {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT to_regclass({q}) IS NULL OR NOT EXISTS (SELECT 1 FROM {qualified})",
+                    q = quote_literal(qualified)
+                ),
+                &[],
+            )
+            .await;
+        match row {
+            Ok(r) => Ok(r.get::<_, bool>(0)),
+            // The table is not there: nothing to fill.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+                Ok(true)
+            }
+            Err(e) => Err(self.endpoint.error(format!("reading {qualified}"), e)),
+        }
     }
 
     async fn check_server(&self, client: &Client, targets: &[Arc<Target>]) -> Result<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use bytes::{BufMut, BytesMut};
-use sluice_core::event::{KeyKind, TableSchema};
+use sluice_core::event::{ColumnDef, KeyKind, TableSchema};
 use sluice_core::rename::Renames;
 use sluice_core::Error;
 
@@ -36,6 +36,20 @@ pub struct Column {
     pub nullable: bool,
 }
 
+impl Column {
+    /// A source column as the target holds it.
+    pub fn of(c: &ColumnDef, opts: TypeOptions) -> Column {
+        let ty = PgType::of(c, opts.json);
+        Column {
+            name: c.name.clone(),
+            ty,
+            codec: Codec::new(ty, opts.zero_dates),
+            // Zero dates stored as NULL need room for it.
+            nullable: c.nullable || (ty.is_dated() && opts.zero_dates == ZeroDates::Null),
+        }
+    }
+}
+
 /// One target table.
 #[derive(Debug)]
 pub struct Target {
@@ -51,19 +65,7 @@ pub struct Target {
 impl Target {
     pub fn new(source: &Arc<TableSchema>, renames: &Renames, opts: TypeOptions) -> Target {
         let id = renames.target(&source.id);
-        let columns = source
-            .columns
-            .iter()
-            .map(|c| {
-                let ty = PgType::of(c, opts.json);
-                Column {
-                    name: c.name.clone(),
-                    ty,
-                    codec: Codec::new(ty, opts.zero_dates),
-                    nullable: c.nullable || (ty.is_dated() && opts.zero_dates == ZeroDates::Null),
-                }
-            })
-            .collect();
+        let columns = source.columns.iter().map(|c| Column::of(c, opts)).collect();
         Target {
             qualified: format!("{}.{}", quote_ident(&id.database), quote_ident(&id.name)),
             schema: id.database,
@@ -218,24 +220,34 @@ impl Target {
         })
     }
 
+    /// Whether the table has every column `columns` names (an index or
+    /// foreign key of a definition read ahead of the binlog may name a
+    /// column the rows do not have yet).
+    fn has_columns<'a>(&self, mut columns: impl Iterator<Item = &'a String>) -> bool {
+        columns.all(|c| self.columns.iter().any(|t| &t.name == c))
+    }
+
     /// The source's plain secondary indexes, as `CREATE INDEX`.
     pub fn indexes(&self) -> Vec<String> {
         let (idx, _) =
             crate::indexes::parse(&self.source.ddl.create_table, &self.source.id.database);
         idx.iter()
+            .filter(|i| self.has_columns(i.parts.iter().map(|p| &p.0)))
             .map(|i| crate::indexes::create_index(&self.name, &self.qualified, i))
             .collect()
     }
 
-    /// The source's foreign keys, as `ALTER TABLE ... ADD CONSTRAINT`.
-    /// Each with the target table it references.
-    pub fn foreign_keys(&self, renames: &Renames) -> Vec<(String, String)> {
+    /// The source's foreign keys, as `ALTER TABLE ... ADD CONSTRAINT`:
+    /// each with its name and the target table it references.
+    pub fn foreign_keys(&self, renames: &Renames) -> Vec<(String, String, String)> {
         let (_, fks) =
             crate::indexes::parse(&self.source.ddl.create_table, &self.source.id.database);
         fks.iter()
+            .filter(|fk| self.has_columns(fk.columns.iter()))
             .map(|fk| {
                 let t = renames.target(&fk.references);
                 (
+                    fk.name.clone(),
                     format!("{}.{}", quote_ident(&t.database), quote_ident(&t.name)),
                     crate::indexes::add_foreign_key(&self.qualified, fk, renames),
                 )

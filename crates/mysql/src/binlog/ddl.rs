@@ -7,8 +7,9 @@
 //! tie to its tables is [`DdlKind::Unrecognized`], never "nothing to do":
 //! the source stops on it, or skips it with a warning (`on_unsupported_ddl`).
 
+use super::column_definition;
 use crate::event::{quote_ident, TableId};
-use crate::schema_change::{AlterAction, SchemaChange};
+use crate::schema_change::{AlterAction, NewColumn, SchemaChange};
 
 /// What a statement does to the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -570,9 +571,9 @@ fn alter_actions(default_db: &str, sql: &str) -> Vec<AlterAction> {
         return Vec::new();
     }
     // Split at commas outside parentheses.
-    let mut clauses: Vec<Vec<Tok>> = vec![Vec::new()];
+    let mut clauses: Vec<Vec<(Tok, usize, usize)>> = vec![Vec::new()];
     let mut depth = 0usize;
-    for (tok, _, _) in p.toks.drain(p.pos..) {
+    for (tok, start, end) in p.toks.drain(p.pos..) {
         match tok {
             Tok::Punct('(') => depth += 1,
             Tok::Punct(')') => depth = depth.saturating_sub(1),
@@ -583,18 +584,27 @@ fn alter_actions(default_db: &str, sql: &str) -> Vec<AlterAction> {
             _ => {}
         }
         if let Some(c) = clauses.last_mut() {
-            c.push(tok);
+            c.push((tok, start, end));
         }
     }
     clauses
         .into_iter()
         .filter(|c| !c.is_empty())
-        .flat_map(alter_action)
+        .flat_map(|c| alter_action(sql, c))
         .collect()
 }
 
+/// The definition of column `name` in `toks` (the clause after the name),
+/// read from the statement's text.
+fn definition(sql: &str, name: &str, toks: &[(Tok, usize, usize)]) -> Option<NewColumn> {
+    let (first, last) = (toks.first()?, toks.last()?);
+    let text = sql.get(first.1..last.2)?;
+    column_definition::new_column(name, text)
+}
+
 /// One ALTER TABLE clause (ADD may add several columns at once).
-fn alter_action(clause: Vec<Tok>) -> Vec<AlterAction> {
+fn alter_action(sql: &str, spans: Vec<(Tok, usize, usize)>) -> Vec<AlterAction> {
+    let clause: Vec<Tok> = spans.iter().map(|(t, _, _)| t.clone()).collect();
     let words: Vec<String> = clause
         .iter()
         .map(|t| match t {
@@ -654,35 +664,55 @@ fn alter_action(clause: Vec<Tok>) -> Vec<AlterAction> {
             }
             let i = after(1, &[&["COLUMN"], &["IF", "NOT", "EXISTS"]]);
             if matches!(clause.get(i), Some(Tok::Punct('('))) {
-                // ADD COLUMN (a INT, b INT): each name after `(` or a comma.
-                let mut out = Vec::new();
+                // ADD COLUMN (a INT, b INT): each name after `(` or a
+                // comma, its definition up to the next.
+                let mut columns: Vec<(String, usize, usize)> = Vec::new();
                 let mut depth = 0;
                 let mut expect_name = true;
-                for t in &clause[i..] {
+                for (k, t) in clause.iter().enumerate().skip(i) {
                     match t {
                         Tok::Punct('(') => {
                             depth += 1;
                             if depth == 1 {
                                 expect_name = true;
+                                continue;
                             }
-                            continue;
                         }
-                        Tok::Punct(')') => depth -= 1,
+                        Tok::Punct(')') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                if let Some(c) = columns.last_mut() {
+                                    c.2 = k;
+                                }
+                            }
+                        }
                         Tok::Punct(',') if depth == 1 => {
+                            if let Some(c) = columns.last_mut() {
+                                c.2 = k;
+                            }
                             expect_name = true;
                             continue;
                         }
                         Tok::Ident(s) | Tok::Word(s) if expect_name && depth == 1 => {
-                            out.push(AlterAction::AddColumn { column: s.clone() });
+                            columns.push((s.clone(), k + 1, clause.len()));
                         }
                         _ => {}
                     }
                     expect_name = false;
                 }
-                return out;
+                return columns
+                    .into_iter()
+                    .map(|(column, from, to)| AlterAction::AddColumn {
+                        definition: definition(sql, &column, spans.get(from..to).unwrap_or(&[])),
+                        column,
+                    })
+                    .collect();
             }
             match name(i) {
-                Some(column) => vec![AlterAction::AddColumn { column }],
+                Some(column) => vec![AlterAction::AddColumn {
+                    definition: definition(sql, &column, spans.get(i + 1..).unwrap_or(&[])),
+                    column,
+                }],
                 None => other(),
             }
         }
@@ -710,7 +740,11 @@ fn alter_action(clause: Vec<Tok>) -> Vec<AlterAction> {
             let i = after(1, &[&["COLUMN"], &["IF", "EXISTS"]]);
             match (name(i), name(i + 1)) {
                 (Some(column), Some(new_name)) => {
-                    vec![AlterAction::ModifyColumn { column, new_name }]
+                    vec![AlterAction::ModifyColumn {
+                        definition: definition(sql, &new_name, spans.get(i + 2..).unwrap_or(&[])),
+                        column,
+                        new_name,
+                    }]
                 }
                 _ => other(),
             }
@@ -719,6 +753,7 @@ fn alter_action(clause: Vec<Tok>) -> Vec<AlterAction> {
             let i = after(1, &[&["COLUMN"], &["IF", "EXISTS"]]);
             match name(i) {
                 Some(column) => vec![AlterAction::ModifyColumn {
+                    definition: definition(sql, &column, spans.get(i + 1..).unwrap_or(&[])),
                     new_name: column.clone(),
                     column,
                 }],
@@ -773,6 +808,7 @@ pub fn rewrite(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema_change::Filled;
 
     fn names(st: &Statement) -> Vec<String> {
         st.tables.iter().map(|t| t.table.to_string()).collect()
@@ -904,7 +940,37 @@ mod tests {
 
     #[test]
     fn describes_changes_in_neutral_words() {
-        let d = |sql: &str| schema_change("shop", sql, &parse("shop", sql));
+        // Definitions are checked below; here, which clauses there are.
+        let d = |sql: &str| {
+            schema_change("shop", sql, &parse("shop", sql)).map(|c| match c {
+                SchemaChange::AlterTable {
+                    table,
+                    actions,
+                    rename_to,
+                } => SchemaChange::AlterTable {
+                    table,
+                    actions: actions
+                        .into_iter()
+                        .map(|a| match a {
+                            AlterAction::AddColumn { column, .. } => AlterAction::AddColumn {
+                                column,
+                                definition: None,
+                            },
+                            AlterAction::ModifyColumn {
+                                column, new_name, ..
+                            } => AlterAction::ModifyColumn {
+                                column,
+                                new_name,
+                                definition: None,
+                            },
+                            other => other,
+                        })
+                        .collect(),
+                    rename_to,
+                },
+                other => other,
+            })
+        };
         let t = |n: &str| TableId::new("shop", n);
         assert_eq!(
             d("ALTER TABLE `orders` ADD COLUMN note TEXT, ADD (a INT, `b c` INT), DROP COLUMN old, \
@@ -914,12 +980,12 @@ mod tests {
             Some(SchemaChange::AlterTable {
                 table: t("orders"),
                 actions: vec![
-                    AlterAction::AddColumn { column: "note".into() },
-                    AlterAction::AddColumn { column: "a".into() },
-                    AlterAction::AddColumn { column: "b c".into() },
+                    AlterAction::AddColumn { column: "note".into(), definition: None },
+                    AlterAction::AddColumn { column: "a".into(), definition: None },
+                    AlterAction::AddColumn { column: "b c".into(), definition: None },
                     AlterAction::DropColumn { column: "old".into() },
-                    AlterAction::ModifyColumn { column: "c".into(), new_name: "d".into() },
-                    AlterAction::ModifyColumn { column: "e".into(), new_name: "e".into() },
+                    AlterAction::ModifyColumn { column: "c".into(), new_name: "d".into(), definition: None },
+                    AlterAction::ModifyColumn { column: "e".into(), new_name: "e".into(), definition: None },
                     AlterAction::RenameColumn { from: "f".into(), to: "g".into() },
                     AlterAction::AddIndex { index: Some("uk".into()) },
                     AlterAction::AddIndex { index: None },
@@ -929,6 +995,48 @@ mod tests {
                 ],
                 rename_to: Some(t("orders2")),
             })
+        );
+        // Each column's definition, from its own clause.
+        let sql = "ALTER TABLE t ADD COLUMN n INT NOT NULL DEFAULT 3 AFTER id, \
+                   ADD (a VARCHAR(5) DEFAULT 'x,y', b DECIMAL(9,2)), CHANGE c d BIGINT, MODIFY e TEXT";
+        let Some(SchemaChange::AlterTable { actions, .. }) =
+            schema_change("shop", sql, &parse("shop", sql))
+        else {
+            panic!("{sql}")
+        };
+        let defs: Vec<(String, String, bool, Filled)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                AlterAction::AddColumn {
+                    definition: Some(d),
+                    ..
+                }
+                | AlterAction::ModifyColumn {
+                    definition: Some(d),
+                    ..
+                } => Some((
+                    d.def.name.clone(),
+                    d.def.column_type.clone(),
+                    d.def.nullable,
+                    d.filled.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            defs,
+            vec![
+                ("n".into(), "int".into(), false, Filled::Value("3".into())),
+                (
+                    "a".into(),
+                    "varchar(5)".into(),
+                    true,
+                    Filled::Value("x,y".into())
+                ),
+                ("b".into(), "decimal(9,2)".into(), true, Filled::Null),
+                ("d".into(), "bigint".into(), true, Filled::Null),
+                ("e".into(), "text".into(), true, Filled::Null),
+            ]
         );
         assert_eq!(
             d("CREATE UNIQUE INDEX li USING BTREE ON t (id)"),

@@ -8,10 +8,12 @@
 //! - [`rows`]: the bytes of a rows event decoded into row images.
 //! - [`values`]: row values made identical to what SELECT returns.
 //! - [`ddl`]: which tables a statement changes, and rewriting it for a target.
+//! - [`column_definition`]: a column as ALTER TABLE defines it, in neutral words.
 //! - [`schema`]: table definitions as each TABLE_MAP event describes them.
 //!
 //! `source::cdc` assembles these into [`crate::event::ChangeBatch`]es.
 
+pub mod column_definition;
 pub mod ddl;
 pub mod mariadb;
 pub mod reader;

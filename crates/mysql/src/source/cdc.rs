@@ -955,12 +955,18 @@ impl CdcReader {
                 crate::text::abbreviate(sql)
             ))
         })?;
+        let tables = st
+            .tables
+            .iter()
+            .filter_map(|t| self.tables.get(&t.table).cloned())
+            .collect();
         let change = DdlChange {
             change: described,
             sql: sql.to_string(),
             database: schema.to_string(),
             position,
             commit_ts_us: ts_us,
+            tables,
         };
         Ok(out.send(Message::Ddl(Arc::new(change))).await.is_ok())
     }
