@@ -5,67 +5,9 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use support::*;
-
-/// Runs `sluice verify` with `args`, writing the report to a file; returns
-/// the run and the report's differences as `(kind, table, key)` triples.
-fn verify(pipeline: &std::path::Path, args: &[&str]) -> (Run, BTreeSet<(String, String, String)>) {
-    let report = pipeline.with_extension("report.json");
-    let _ = std::fs::remove_file(&report);
-    let mut all = vec![
-        "verify",
-        "--report",
-        report.to_str().expect("utf-8 path"),
-        pipeline.to_str().expect("utf-8 path"),
-    ];
-    all.splice(1..1, args.iter().copied());
-    let run = sluice(&all, &[]);
-    let mut found = BTreeSet::new();
-    if let Ok(text) = std::fs::read_to_string(&report) {
-        let json: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
-        for sink in json["sinks"].as_array().expect("sinks") {
-            for t in sink["tables"].as_array().expect("tables") {
-                for d in t["differences"].as_array().expect("differences") {
-                    let key = d["key"]
-                        .as_object()
-                        .expect("key")
-                        .iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    found.insert((
-                        d["kind"].as_str().unwrap_or_default().to_string(),
-                        t["source"].as_str().unwrap_or_default().to_string(),
-                        key,
-                    ));
-                }
-            }
-        }
-    }
-    (run, found)
-}
-
-fn triple(kind: &str, table: &str, key: &str) -> (String, String, String) {
-    (kind.into(), table.into(), key.into())
-}
-
-/// Asserts verify exited 3 (rows differ) and found exactly `expected`
-/// `(kind, table, key)` differences.
-fn assert_found(
-    run: &Run,
-    found: &BTreeSet<(String, String, String)>,
-    expected: &[(&str, &str, &str)],
-) {
-    assert_eq!(run.status.code(), Some(3), "{}{}", run.stdout, run.stderr);
-    let expected: BTreeSet<_> = expected
-        .iter()
-        .map(|(k, t, key)| triple(k, t, key))
-        .collect();
-    assert_eq!(found, &expected, "{}", run.stdout);
-}
 
 #[test]
 fn finds_every_planted_difference_and_repairs_them() {

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -750,4 +751,64 @@ pub fn type_matrix_sql(db: &str) -> String {
         .expect("reading tests/data/type-matrix.sql")
         .replace("typ.", &format!("{db}."))
         .replace("DATABASE typ ", &format!("DATABASE {db} "))
+}
+
+/// Runs `sluice verify` with `args`, writing the report to a file; returns
+/// the run and the report's differences as `(kind, table, key)` triples.
+pub fn verify(
+    pipeline: &std::path::Path,
+    args: &[&str],
+) -> (Run, BTreeSet<(String, String, String)>) {
+    let report = pipeline.with_extension("report.json");
+    let _ = std::fs::remove_file(&report);
+    let mut all = vec![
+        "verify",
+        "--report",
+        report.to_str().expect("utf-8 path"),
+        pipeline.to_str().expect("utf-8 path"),
+    ];
+    all.splice(1..1, args.iter().copied());
+    let run = sluice(&all, &[]);
+    let mut found = BTreeSet::new();
+    if let Ok(text) = std::fs::read_to_string(&report) {
+        let json: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
+        for sink in json["sinks"].as_array().expect("sinks") {
+            for t in sink["tables"].as_array().expect("tables") {
+                for d in t["differences"].as_array().expect("differences") {
+                    let key = d["key"]
+                        .as_object()
+                        .expect("key")
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    found.insert((
+                        d["kind"].as_str().unwrap_or_default().to_string(),
+                        t["source"].as_str().unwrap_or_default().to_string(),
+                        key,
+                    ));
+                }
+            }
+        }
+    }
+    (run, found)
+}
+
+pub fn triple(kind: &str, table: &str, key: &str) -> (String, String, String) {
+    (kind.into(), table.into(), key.into())
+}
+
+/// Asserts verify exited 3 (rows differ) and found exactly `expected`
+/// `(kind, table, key)` differences.
+pub fn assert_found(
+    run: &Run,
+    found: &BTreeSet<(String, String, String)>,
+    expected: &[(&str, &str, &str)],
+) {
+    assert_eq!(run.status.code(), Some(3), "{}{}", run.stdout, run.stderr);
+    let expected: BTreeSet<_> = expected
+        .iter()
+        .map(|(k, t, key)| triple(k, t, key))
+        .collect();
+    assert_eq!(found, &expected, "{}", run.stdout);
 }

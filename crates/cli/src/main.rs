@@ -84,7 +84,7 @@ enum Command {
     /// Prove that each sink (MySQL target or Parquet archive) holds what the
     /// source holds, after the pipeline's transforms; optionally repair.
     #[command(
-        after_help = "Examples:\n  sluice verify pipelines/mysql-dr-sync.yaml\n  sluice verify --sample 10% --report diff.json pipeline.yaml\n  sluice verify --repair pipeline.yaml\n\nCompares key range by key range, in parallel: server-side checksums for tables no\ntransform touches, row by row (through the same plugins) for the others and for\nranges whose checksums differ; archives by replaying their committed files.\nWhile the pipeline follows changes, differing ranges are compared again once the\nsink has caught up. Never writes to the source.\nExit code 0 when equal (or repaired), 3 when rows differ, 1 when a server cannot be\nread, 2 on an invalid pipeline file."
+        after_help = "Examples:\n  sluice verify pipelines/mysql-dr-sync.yaml\n  sluice verify --sample 10% --report diff.json pipeline.yaml\n  sluice verify --repair pipeline.yaml\n\nCompares key range by key range, in parallel: server-side checksums for tables no\ntransform touches, row by row (through the same plugins) for the others and for\nranges whose checksums differ; archives by replaying their committed files,\nPostgreSQL targets by reading their rows back.\nWhile the pipeline follows changes, differing ranges are compared again once the\nsink has caught up. Never writes to the source.\nExit code 0 when equal (or repaired), 3 when rows differ, 1 when a server cannot be\nread, 2 on an invalid pipeline file."
     )]
     Verify {
         /// The pipeline YAML file.

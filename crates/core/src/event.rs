@@ -189,6 +189,22 @@ pub struct TableDdl {
     pub generated: Vec<(usize, String)>,
     /// Applied after the data, so they do not fire during the load.
     pub triggers: Vec<TriggerDdl>,
+    /// What each column's definition says beyond its type (for sinks of
+    /// another family, which cannot replay `create_table`).
+    pub columns: Vec<ColumnDetails>,
+    /// The value AUTO_INCREMENT gives the next row, when the table has it.
+    pub next_auto_increment: Option<u64>,
+    pub comment: Option<String>,
+}
+
+/// A column's definition beyond its type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnDetails {
+    pub name: String,
+    /// Its DEFAULT, when it has one.
+    pub default: Option<crate::schema_change::Filled>,
+    pub auto_increment: bool,
+    pub comment: Option<String>,
 }
 
 /// A trigger, from information_schema.TRIGGERS (rather than the original

@@ -15,7 +15,8 @@ pub enum View {
     /// checksums on both servers, and repairable.
     Database(DatabaseView),
     /// An append-only log of every change (an archive): replayed into the
-    /// tables it describes.
+    /// tables it describes. A database of another family is read back this
+    /// way too, each table's current rows as one snapshot.
     ChangeLog(Arc<dyn ChangeLog>),
     /// The sink cannot be read back, and why.
     Unreadable(String),
@@ -39,6 +40,13 @@ pub trait ChangeLog: Send + Sync {
     /// Every committed row of `table` (the snapshot, then each change), in
     /// the order they were written.
     async fn read(&self, table: &TableSchema) -> Result<Vec<LoggedBatch>>;
+
+    /// Source rows of `table` (after the transforms) as this sink stores
+    /// them, when a setting stores some values another way (PostgreSQL's
+    /// `zero_dates: null`): what it reads back is compared with these.
+    fn as_stored(&self, _table: &TableSchema, batch: RecordBatch) -> Result<RecordBatch> {
+        Ok(batch)
+    }
 }
 
 /// Rows of one committed file, in `table`'s current shape.

@@ -285,11 +285,16 @@ async fn load_ddl(ep: &Endpoint, conn: &mut Conn, id: &TableId) -> Result<TableD
             },
         )
         .collect();
+    let create_table = table.map(|t| t.1).unwrap_or_default();
+    let details = crate::binlog::column_definition::table_details(&create_table);
     Ok(TableDdl {
         create_database: db.map(|d| d.1).unwrap_or_default(),
-        create_table: table.map(|t| t.1).unwrap_or_default(),
+        create_table,
         triggers,
         generated: Vec::new(),
+        columns: details.columns,
+        next_auto_increment: details.next_auto_increment,
+        comment: details.comment,
     })
 }
 

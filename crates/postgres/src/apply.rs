@@ -186,9 +186,18 @@ impl Apply {
         let mut values = BytesMut::new();
         let mut calls: Vec<(Statement, Vec<Option<std::ops::Range<usize>>>)> = Vec::new();
         let mut per_table: Vec<(TableId, u64)> = Vec::new();
+        // Tables whose identity may have to move past inserted numbers.
+        let mut identities: Vec<String> = Vec::new();
         for b in &batches {
             let target = self.sink.target(&b.table)?;
             self.ensure(&target).await?;
+            if b.after.is_some() {
+                if let Some(sql) = target.sync_identity(0) {
+                    if !identities.contains(&sql) {
+                        identities.push(sql);
+                    }
+                }
+            }
             match per_table.last_mut() {
                 Some((t, n)) if *t == b.table.id => *n += b.len() as u64,
                 _ => per_table.push((b.table.id.clone(), b.len() as u64)),
@@ -274,6 +283,12 @@ impl Apply {
             }
             for fut in pending {
                 fut.await.map_err(|e| ep.error("applying changes", e))?;
+            }
+            for sql in &identities {
+                self.client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| ep.error("moving an identity past inserted rows", e))?;
             }
             self.client
                 .batch_execute(&checkpoint)

@@ -231,7 +231,7 @@ fn filled_with(
 }
 
 /// A DEFAULT's value as PostgreSQL SQL of the column's type.
-fn literal(
+pub(crate) fn literal(
     v: &str,
     source: &ColumnDef,
     col: &Column,
@@ -284,7 +284,7 @@ fn literal(
     }
 }
 
-fn bits(v: u64, ty: PgType) -> String {
+pub(crate) fn bits(v: u64, ty: PgType) -> String {
     format!("{}::bigint::{}", v as i64, ty.sql())
 }
 

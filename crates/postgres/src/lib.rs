@@ -7,6 +7,7 @@
 //! - [`table`]: one target table: its DDL and change statements;
 //! - [`ddl`]: schema changes from the binlog, translated;
 //! - [`indexes`]: secondary indexes and foreign keys from the source's DDL;
+//! - [`read`]: the tables read back for `sluice verify`;
 //! - [`load`]: the snapshot, with `COPY ... (FORMAT binary)`;
 //! - [`apply`]: changes in source order with the checkpoint;
 //! - [`checkpoint`]: `sluice.checkpoints` on the target;
@@ -21,6 +22,7 @@ pub mod connect;
 pub mod ddl;
 pub mod indexes;
 pub mod load;
+pub mod read;
 pub mod table;
 pub mod types;
 
@@ -287,7 +289,8 @@ impl PostgresSink {
         let ep = &self.endpoint;
         let mut out = Vec::new();
         let Some(have) = ddl::columns(ep, client, &t.qualified).await? else {
-            out.extend(t.create(true));
+            out.extend(t.create(true, self.types.zero_dates));
+            out.extend(t.sync_identity(t.auto_increment_floor()));
             if self.history {
                 out.push(t.create_history());
             }
@@ -553,8 +556,14 @@ impl Sink for PostgresSink {
                     continue;
                 }
                 // A snapshot adds the keys after its rows.
-                for sql in t.create(!snapshot) {
+                for sql in t.create(!snapshot, self.types.zero_dates) {
                     self.exec(&client, &what, &sql).await?;
+                }
+                if !snapshot {
+                    // Inserts on PostgreSQL get the numbers the source would give.
+                    if let Some(sql) = t.sync_identity(t.auto_increment_floor()) {
+                        self.exec(&client, &what, &sql).await?;
+                    }
                 }
                 if snapshot {
                     if let Ok(mut m) = self.targets.lock() {
@@ -604,8 +613,10 @@ impl Sink for PostgresSink {
     }
 
     fn view(&self) -> View {
-        View::Unreadable(
-            "`sluice verify` does not compare PostgreSQL targets yet; compare row counts and sums by hand".into(),
-        )
+        View::ChangeLog(Arc::new(read::Tables {
+            endpoint: self.endpoint.clone(),
+            renames: self.renames.clone(),
+            types: self.types,
+        }))
     }
 }

@@ -158,7 +158,13 @@ impl SnapshotLoad for Load {
         let client = ep.connect().await?;
         let created = self.sink.targets();
         for target in &created {
-            for sql in target.add_keys().into_iter().chain(target.indexes()) {
+            let identity = target.sync_identity(target.auto_increment_floor());
+            for sql in target
+                .add_keys()
+                .into_iter()
+                .chain(target.indexes())
+                .chain(identity)
+            {
                 client
                     .batch_execute(&sql)
                     .await

@@ -151,16 +151,14 @@ pub fn derive(
         schema.ddl = TableDdl {
             create_database,
             create_table: rename_table(&input.ddl.create_table, &input.id.name, &id.name),
-            triggers: input.ddl.triggers.clone(),
-            generated: input.ddl.generated.clone(),
+            ..input.ddl.clone()
         };
         schema.constraints = input.constraints.clone();
     } else {
         schema.ddl = TableDdl {
             create_database,
             create_table: create_table(&schema, &input.ddl.create_table),
-            triggers: Vec::new(),
-            generated: Vec::new(),
+            ..Default::default()
         };
         // The generated table has its primary key and nothing else.
         if !schema.key.is_empty() {

@@ -6,7 +6,7 @@
 //! existing rows with the column's default without logging them, and the
 //! source's catalog, read later, may already describe a later statement.
 
-use sluice_core::event::ColumnDef;
+use sluice_core::event::{ColumnDef, ColumnDetails};
 use sluice_core::schema_change::{Filled, NewColumn};
 use sluice_core::types::LogicalType;
 
@@ -114,6 +114,73 @@ pub fn new_column(name: &str, text: &str) -> Option<NewColumn> {
         },
         filled,
     })
+}
+
+/// What `SHOW CREATE TABLE` says beyond the columns' types.
+#[derive(Debug, Default, PartialEq)]
+pub struct TableDetails {
+    pub columns: Vec<ColumnDetails>,
+    pub next_auto_increment: Option<u64>,
+    pub comment: Option<String>,
+}
+
+/// Each column's DEFAULT, AUTO_INCREMENT and COMMENT, and the table's
+/// next AUTO_INCREMENT value and COMMENT, from `SHOW CREATE TABLE` text.
+pub fn table_details(create_table: &str) -> TableDetails {
+    let mut out = TableDetails::default();
+    for line in create_table.lines().map(str::trim) {
+        if let Some(options) = line.strip_prefix(')') {
+            for (w, at) in words(options) {
+                let rest = options[at + w.len()..].trim_start();
+                let value = rest.strip_prefix('=').map(str::trim_start);
+                match (w.to_ascii_uppercase().as_str(), value) {
+                    ("AUTO_INCREMENT", Some(v)) => {
+                        out.next_auto_increment = v
+                            .split(|c: char| !c.is_ascii_digit())
+                            .next()
+                            .and_then(|n| n.parse().ok());
+                    }
+                    ("COMMENT", Some(v)) => out.comment = quoted(v).map(|q| q.0),
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        let Some(rest) = line.strip_prefix('`') else {
+            continue;
+        };
+        let mut name = String::new();
+        let mut chars = rest.char_indices().peekable();
+        let mut end = rest.len();
+        while let Some((i, c)) = chars.next() {
+            if c == '`' {
+                if chars.peek().map(|(_, n)| *n) == Some('`') {
+                    chars.next();
+                    name.push('`');
+                    continue;
+                }
+                end = i + 1;
+                break;
+            }
+            name.push(c);
+        }
+        let text = rest[end..].trim().trim_end_matches(',');
+        let ws = words(text);
+        let after = |word: &str| {
+            ws.iter()
+                .find(|(w, _)| w.eq_ignore_ascii_case(word))
+                .map(|(w, at)| text[at + w.len()..].trim_start())
+        };
+        out.columns.push(ColumnDetails {
+            name,
+            default: after("DEFAULT").map(default_value),
+            auto_increment: ws
+                .iter()
+                .any(|(w, _)| w.eq_ignore_ascii_case("AUTO_INCREMENT")),
+            comment: after("COMMENT").and_then(|v| quoted(v).map(|q| q.0)),
+        });
+    }
+    out
 }
 
 /// A type as written (`INT UNSIGNED`, `national varchar(10)`,
@@ -448,6 +515,27 @@ mod tests {
         assert!(new_column("c", "INT AS (a + 1) VIRTUAL").is_none());
         assert!(new_column("c", "SERIAL").is_none());
         assert!(new_column("c", "FROBNICATE(3)").is_none());
+    }
+
+    #[test]
+    fn show_create_table_says_defaults_auto_increment_and_comments() {
+        let ct = "CREATE TABLE `t` (\n  `id` bigint(20) NOT NULL AUTO_INCREMENT COMMENT 'the ''key''',\n  `a` int(11) NOT NULL DEFAULT 5,\n  `b` varchar(10) DEFAULT 'x, COMMENT y',\n  `c` datetime DEFAULT current_timestamp() ON UPDATE current_timestamp(),\n  `d` int(11) DEFAULT NULL,\n  `e` text,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB AUTO_INCREMENT=1042 DEFAULT CHARSET=utf8mb4 COMMENT='orders, all'";
+        let d = table_details(ct);
+        assert_eq!(d.next_auto_increment, Some(1042));
+        assert_eq!(d.comment.as_deref(), Some("orders, all"));
+        let by = |n: &str| d.columns.iter().find(|c| c.name == n).cloned().unwrap();
+        assert!(by("id").auto_increment);
+        assert_eq!(by("id").comment.as_deref(), Some("the 'key'"));
+        assert_eq!(by("a").default, Some(Filled::Value("5".into())));
+        assert_eq!(by("b").default, Some(Filled::Value("x, COMMENT y".into())));
+        assert_eq!(by("b").comment, None);
+        assert_eq!(
+            by("c").default,
+            Some(Filled::Computed("current_timestamp()".into()))
+        );
+        assert_eq!(by("d").default, Some(Filled::Null));
+        assert_eq!(by("e").default, None);
+        assert_eq!(d.columns.len(), 6);
     }
 
     #[test]
