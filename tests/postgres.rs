@@ -632,6 +632,21 @@ fn foreign_key_actions_happen_on_postgresql_as_on_the_source() {
     src.exec("UPDATE pgfk.parent SET id = 1000 WHERE id = 5");
     src.exec("INSERT INTO pgfk.child VALUES (500, 1000, 1000, 'after')");
     wait_equal(&mut p, src, &pg, &tables);
+    // With foreign_key_checks = 0 MySQL neither cascades nor checks: the
+    // children of the deleted parent stay, and one points nowhere. A
+    // checked change in the next transaction still cascades.
+    let orphans: u64 = src.scalar("SELECT COUNT(*) FROM pgfk.child WHERE p = 9");
+    assert!(orphans > 0);
+    src.exec(
+        "SET SESSION foreign_key_checks = 0; DELETE FROM pgfk.parent WHERE id = 9; \
+         INSERT INTO pgfk.child VALUES (501, 777, NULL, 'no parent'); SET SESSION foreign_key_checks = 1",
+    );
+    src.exec("DELETE FROM pgfk.parent WHERE id = 10");
+    wait_equal(&mut p, src, &pg, &tables);
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pgfk.child WHERE p = 9").trim(),
+        orphans.to_string()
+    );
     stop(p);
 }
 

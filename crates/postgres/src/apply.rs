@@ -61,6 +61,9 @@ pub struct Apply {
     /// The definition each table was last brought in line with (a
     /// changed one is reconciled with the catalog before its rows).
     in_line: HashMap<TableId, Arc<Target>>,
+    /// The flush under way applies a transaction the source ran with
+    /// foreign_key_checks = 0.
+    unchecked: bool,
 }
 
 impl Apply {
@@ -77,6 +80,7 @@ impl Apply {
             last_flush: Instant::now(),
             statements: HashMap::new(),
             in_line: HashMap::new(),
+            unchecked: false,
         })
     }
 
@@ -266,6 +270,12 @@ impl Apply {
                 .batch_execute("BEGIN")
                 .await
                 .map_err(|e| ep.error("starting a transaction", e))?;
+            if self.unchecked {
+                self.client
+                    .batch_execute("SET LOCAL session_replication_role = replica")
+                    .await
+                    .map_err(|e| unchecked_error(ep, e))?;
+            }
             // Each call is polled once as it is made, which sends it: the
             // statements leave in order, then the answers are awaited.
             let mut pending = Vec::with_capacity(calls.len());
@@ -350,11 +360,29 @@ impl ChangeWriter for Apply {
     }
 
     async fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
+        // MySQL neither checks nor acts on (cascades) the foreign keys of
+        // changes made with foreign_key_checks = 0: such a transaction is
+        // applied in a target transaction of its own with PostgreSQL's
+        // foreign key triggers off, so no other transaction loses its
+        // cascades.
+        let unchecked = self
+            .open
+            .iter()
+            .any(|b| b.events.iter().any(|e| !e.foreign_key_checks));
+        if unchecked {
+            self.flush().await?;
+        }
         for b in self.open.drain(..) {
             self.ready_rows += b.len();
             self.ready.push(b);
         }
         self.last = Some(commit);
+        if unchecked {
+            self.unchecked = true;
+            let applied = self.flush().await;
+            self.unchecked = false;
+            return applied;
+        }
         if self.ready_rows >= GROUP_ROWS || self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush().await?;
         }
@@ -496,4 +524,19 @@ fn schema_change_error(e: Error, statement: &str) -> Error {
         },
         other => other,
     }
+}
+
+/// The user may not turn foreign key triggers off.
+fn unchecked_error(ep: &crate::connect::Endpoint, e: tokio_postgres::Error) -> Error {
+    if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+        return Error::precondition(
+            format!(
+                "{}: the source changed rows with foreign_key_checks = 0, which MySQL neither checks nor cascades; applying them the same way needs `SET session_replication_role`, which this user may not: {}",
+                ep.role,
+                crate::connect::detail(&e)
+            ),
+            "as a superuser: GRANT SET ON PARAMETER session_replication_role TO the sink's user (PostgreSQL 15+), or make the user a superuser; everything before the transaction is applied",
+        );
+    }
+    ep.error("turning foreign key checks off for a transaction", e)
 }
