@@ -644,7 +644,8 @@ fn foreign_key_actions_happen_on_postgresql_as_on_the_source() {
     src.exec("DELETE FROM pgfk.parent WHERE id = 10");
     wait_equal(&mut p, src, &pg, &tables);
     assert_eq!(
-        pg.psql("SELECT count(*) FROM pgfk.child WHERE p = 9").trim(),
+        pg.psql("SELECT count(*) FROM pgfk.child WHERE p = 9")
+            .trim(),
         orphans.to_string()
     );
     stop(p);
@@ -1297,5 +1298,64 @@ fn auto_increment_defaults_and_comments_carry_over() {
         pg.psql("INSERT INTO pga.t DEFAULT VALUES RETURNING id, label")
             .trim(),
         format!("{}|x", next + 1)
+    );
+}
+
+/// Source transactions larger than the sink holds in memory (60,000 rows
+/// each, past its 50,000) are sent on a target transaction kept open until
+/// their commit. A SIGKILL in the middle of one leaves nothing of it: the
+/// change table, written in the same transactions, has every change
+/// exactly once.
+#[test]
+fn large_transactions_are_applied_whole_across_a_kill() {
+    let src = source();
+    let pg = Postgres::start("large");
+    let seed = seed();
+    let mut rng = Rng::new(seed);
+    src.exec(
+        "DROP DATABASE IF EXISTS pgl; CREATE DATABASE pgl; \
+         CREATE TABLE pgl.t (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB; \
+         INSERT INTO pgl.t VALUES (0, 0)",
+    );
+    let path = pipeline(
+        "pg-large",
+        "pgl",
+        src,
+        &format!("      url: {}\n      history: true\n", pg.url()),
+    );
+    let mut p = Background::start(&path, &[]);
+    p.wait_for(
+        Duration::from_secs(60),
+        "the snapshot is loaded",
+        || match pg.rows("SELECT phase FROM sluice.checkpoints") {
+            Ok(r) if r.iter().any(|r| r[0] == "cdc") => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    src.exec("INSERT INTO pgl.t SELECT seq, seq FROM pgl.seq_1_to_60000");
+    src.exec("UPDATE pgl.t SET v = v + 1");
+    // Killed at a random point, likely inside one of them.
+    p.wait_for(
+        Duration::from_secs(60),
+        "the first rows arrive",
+        || match pg.rows("SELECT count(*) FROM pgl.t__history") {
+            Ok(r) if r[0][0] != "1" => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    std::thread::sleep(Duration::from_millis(rng.below(1500)));
+    p.kill();
+    let mut p = Background::start(&path, &[]);
+    let cols: Vec<Col> = ["id", "v"]
+        .into_iter()
+        .map(|c| (c, format!("CAST({c} AS CHAR)"), format!("{c}::text")))
+        .collect();
+    wait_equal(&mut p, src, &pg, &[("pgl.t", "pgl.t", "id", &cols)]);
+    stop(p);
+    assert_eq!(
+        pg.psql("SELECT _sluice_op, count(*), count(DISTINCT id) FROM pgl.t__history GROUP BY 1 ORDER BY 1")
+            .trim(),
+        "c|60000|60000\nr|1|1\nu|60001|60001",
+        "seed 0x{seed:x}: every change once"
     );
 }

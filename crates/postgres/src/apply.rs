@@ -61,9 +61,26 @@ pub struct Apply {
     /// The definition each table was last brought in line with (a
     /// changed one is reconciled with the catalog before its rows).
     in_line: HashMap<TableId, Arc<Target>>,
-    /// The flush under way applies a transaction the source ran with
-    /// foreign_key_checks = 0.
-    unchecked: bool,
+    /// Rows in `open`.
+    open_rows: usize,
+    /// A target transaction is open: statements were sent, not committed.
+    in_txn: bool,
+    /// Whether it checks foreign keys at this point.
+    checked: bool,
+    /// Row changes sent in it, per table (reported when it commits).
+    counts: Vec<(TableId, u64)>,
+    rows: usize,
+}
+
+/// A source transaction this large is sent before it commits, on a target
+/// transaction kept open, to bound memory.
+const MAX_OPEN: usize = 50_000;
+
+/// One step of a target transaction.
+enum Call {
+    Exec(Statement, Vec<Option<std::ops::Range<usize>>>),
+    /// Foreign keys checked (and acted on) from here, or not.
+    Checks(bool),
 }
 
 impl Apply {
@@ -80,7 +97,11 @@ impl Apply {
             last_flush: Instant::now(),
             statements: HashMap::new(),
             in_line: HashMap::new(),
-            unchecked: false,
+            open_rows: 0,
+            in_txn: false,
+            checked: true,
+            counts: Vec::new(),
+            rows: 0,
         })
     }
 
@@ -123,10 +144,16 @@ impl Apply {
         }
         if self.sink.on_schema_change == OnSchemaChange::Translate {
             let sql = self.sink.bring_in_line(&self.client, target).await?;
-            if !sql.is_empty() {
+            let what = format!("bringing {} in line with the source", target.display());
+            if self.in_txn {
+                // Inside a large source transaction's target transaction:
+                // part of it, and as atomic.
+                for s in &sql {
+                    self.run(&what, s).await?;
+                }
+            } else if !sql.is_empty() {
                 // Its own transaction: what it does is found from the
                 // catalog again after a crash, so it never runs twice.
-                let what = format!("bringing {} in line with the source", target.display());
                 self.transaction(async |me: &Self| {
                     for s in &sql {
                         me.run(&what, s).await?;
@@ -184,15 +211,31 @@ impl Apply {
             return Ok(());
         };
         let batches = std::mem::take(&mut self.ready);
-        let rows = std::mem::replace(&mut self.ready_rows, 0);
+        self.ready_rows = 0;
+        self.execute(batches).await?;
+        self.finish(commit).await
+    }
+
+    /// Sends the statements of `batches` on the open target transaction
+    /// (begun if there is none), in order; an error rolls it back.
+    async fn execute(&mut self, batches: Vec<ChangeBatch>) -> Result<()> {
+        let result = self.send(&batches).await;
+        if result.is_err() {
+            self.abandon().await;
+        }
+        result
+    }
+
+    async fn send(&mut self, batches: &[ChangeBatch]) -> Result<()> {
         // Every statement and its parameters first: a value PostgreSQL
         // cannot hold stops the run before anything is sent.
         let mut values = BytesMut::new();
-        let mut calls: Vec<(Statement, Vec<Option<std::ops::Range<usize>>>)> = Vec::new();
-        let mut per_table: Vec<(TableId, u64)> = Vec::new();
+        let mut calls: Vec<Call> = Vec::new();
         // Tables whose identity may have to move past inserted numbers.
         let mut identities: Vec<String> = Vec::new();
-        for b in &batches {
+        // Whether foreign keys are checked at this point of the transaction.
+        let mut checked = !self.in_txn || self.checked;
+        for b in batches {
             let target = self.sink.target(&b.table)?;
             self.ensure(&target).await?;
             if b.after.is_some() {
@@ -202,14 +245,22 @@ impl Apply {
                     }
                 }
             }
-            match per_table.last_mut() {
+            match self.counts.last_mut() {
                 Some((t, n)) if *t == b.table.id => *n += b.len() as u64,
-                _ => per_table.push((b.table.id.clone(), b.len() as u64)),
+                _ => self.counts.push((b.table.id.clone(), b.len() as u64)),
             }
+            self.rows += b.len();
             // Looked up once per batch and kind, not per row.
             let mut stmts: [Option<Statement>; 4] = Default::default();
             let match_columns = target.match_columns();
             for (row, ev) in b.events.iter().enumerate() {
+                // MySQL neither checks nor acts on (cascades) the foreign
+                // keys of a change made with foreign_key_checks = 0: nor
+                // does PostgreSQL with its foreign key triggers off.
+                if ev.foreign_key_checks != checked {
+                    checked = ev.foreign_key_checks;
+                    calls.push(Call::Checks(checked));
+                }
                 let (kind, images) = match ev.op {
                     Op::Insert | Op::Read => (Kind::Upsert, (None, b.after.as_ref())),
                     Op::Update => (Kind::Update, (b.before.as_ref(), b.after.as_ref())),
@@ -235,7 +286,7 @@ impl Apply {
                         b.table.id
                     )));
                 }
-                calls.push((stmt, params));
+                calls.push(Call::Exec(stmt, params));
                 if self.sink.history {
                     let hist = self.cached(&mut stmts, &target, Kind::History).await?;
                     // (op, image) rows of the change table; a key change
@@ -254,73 +305,97 @@ impl Apply {
                         for col in 0..target.columns.len() {
                             params.push(target.encode_nullable(image, row, col, &mut values)?);
                         }
-                        calls.push((hist.clone(), params));
+                        calls.push(Call::Exec(hist.clone(), params));
                     }
                 }
             }
         }
         let values = values.freeze();
         let ep = &self.sink.endpoint;
-        let checkpoint = self
-            .sink
-            .checkpoint
-            .upsert(checkpoint::CDC, &commit.position);
-        let result = async {
+        if !self.in_txn {
             self.client
                 .batch_execute("BEGIN")
                 .await
                 .map_err(|e| ep.error("starting a transaction", e))?;
-            if self.unchecked {
-                self.client
-                    .batch_execute("SET LOCAL session_replication_role = replica")
-                    .await
-                    .map_err(|e| unchecked_error(ep, e))?;
-            }
-            // Each call is polled once as it is made, which sends it: the
-            // statements leave in order, then the answers are awaited.
-            let mut pending = Vec::with_capacity(calls.len());
-            for (stmt, params) in &calls {
-                let raw: Vec<Raw<'_>> = params
-                    .iter()
-                    .map(|p| Raw(p.as_ref().map(|r| &values[r.clone()])))
-                    .collect();
-                let mut fut = Box::pin(self.client.execute_raw(stmt, raw));
-                if let Poll::Ready(r) = futures::poll!(fut.as_mut()) {
-                    r.map_err(|e| ep.error("applying changes", e))?;
-                    continue;
-                }
-                pending.push(fut);
-            }
-            for fut in pending {
-                fut.await.map_err(|e| ep.error("applying changes", e))?;
-            }
-            for sql in &identities {
-                self.client
-                    .batch_execute(sql)
-                    .await
-                    .map_err(|e| ep.error("moving an identity past inserted rows", e))?;
-            }
-            self.client
-                .batch_execute(&checkpoint)
-                .await
-                .map_err(|e| ep.error("writing the checkpoint", e))?;
-            self.client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| ep.error("committing changes", e))?;
-            Ok::<_, Error>(())
+            self.in_txn = true;
+            self.checked = true;
         }
-        .await;
-        if let Err(e) = result {
-            let _ = self.client.batch_execute("ROLLBACK").await;
+        // Each call is polled once as it is made, which sends it: the
+        // statements leave in order, then the answers are awaited.
+        let mut pending = Vec::with_capacity(calls.len());
+        for call in &calls {
+            match call {
+                Call::Exec(stmt, params) => {
+                    let raw: Vec<Raw<'_>> = params
+                        .iter()
+                        .map(|p| Raw(p.as_ref().map(|r| &values[r.clone()])))
+                        .collect();
+                    let mut fut = Box::pin(self.client.execute_raw(stmt, raw));
+                    if let Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+                        r.map_err(|e| ep.error("applying changes", e))?;
+                        continue;
+                    }
+                    pending.push(fut);
+                }
+                Call::Checks(on) => {
+                    for fut in pending.drain(..) {
+                        fut.await.map_err(|e| ep.error("applying changes", e))?;
+                    }
+                    let role = if *on { "origin" } else { "replica" };
+                    self.client
+                        .batch_execute(&format!("SET LOCAL session_replication_role = {role}"))
+                        .await
+                        .map_err(|e| unchecked_error(ep, e))?;
+                }
+            }
+        }
+        for fut in pending {
+            fut.await.map_err(|e| ep.error("applying changes", e))?;
+        }
+        self.checked = checked;
+        for sql in &identities {
+            self.client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| ep.error("moving an identity past inserted rows", e))?;
+        }
+        Ok(())
+    }
+
+    /// Commits the target transaction (begun if none) with the checkpoint
+    /// at `commit`.
+    async fn finish(&mut self, commit: Arc<Commit>) -> Result<()> {
+        let ep = self.sink.endpoint.clone();
+        let checkpoint = self
+            .sink
+            .checkpoint
+            .upsert(checkpoint::CDC, &commit.position);
+        let sql = if self.in_txn {
+            format!("{checkpoint}; COMMIT")
+        } else {
+            format!("BEGIN; {checkpoint}; COMMIT")
+        };
+        if let Err(e) = self.client.batch_execute(&sql).await {
+            let e = ep.error("committing changes with the checkpoint", e);
+            self.abandon().await;
             return Err(e);
         }
-        for (t, n) in &per_table {
-            self.reporter.changed(t, *n);
+        self.in_txn = false;
+        for (t, n) in std::mem::take(&mut self.counts) {
+            self.reporter.changed(&t, n);
         }
+        let rows = std::mem::replace(&mut self.rows, 0);
         self.reporter.applied(commit.commit_ts_us, rows as u64);
         self.last_flush = Instant::now();
         Ok(())
+    }
+
+    /// Rolls the open target transaction back (the source sends it again).
+    async fn abandon(&mut self) {
+        let _ = self.client.batch_execute("ROLLBACK").await;
+        self.in_txn = false;
+        self.counts.clear();
+        self.rows = 0;
     }
 }
 
@@ -355,34 +430,36 @@ impl ToSql for Raw<'_> {
 #[async_trait]
 impl ChangeWriter for Apply {
     async fn write(&mut self, batch: ChangeBatch) -> Result<()> {
+        self.open_rows += batch.len();
         self.open.push(batch);
+        if self.open_rows >= MAX_OPEN {
+            // A large source transaction: what it has so far is sent on a
+            // target transaction kept open until its commit, to bound
+            // memory (the committed ones held go first, on their own).
+            if !self.in_txn {
+                self.flush().await?;
+            }
+            let open = std::mem::take(&mut self.open);
+            self.open_rows = 0;
+            self.execute(open).await?;
+        }
         Ok(())
     }
 
     async fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
-        // MySQL neither checks nor acts on (cascades) the foreign keys of
-        // changes made with foreign_key_checks = 0: such a transaction is
-        // applied in a target transaction of its own with PostgreSQL's
-        // foreign key triggers off, so no other transaction loses its
-        // cascades.
-        let unchecked = self
-            .open
-            .iter()
-            .any(|b| b.events.iter().any(|e| !e.foreign_key_checks));
-        if unchecked {
-            self.flush().await?;
+        if self.in_txn {
+            // The rest of a large transaction, then its commit.
+            let open = std::mem::take(&mut self.open);
+            self.open_rows = 0;
+            self.execute(open).await?;
+            return self.finish(commit).await;
         }
+        self.open_rows = 0;
         for b in self.open.drain(..) {
             self.ready_rows += b.len();
             self.ready.push(b);
         }
         self.last = Some(commit);
-        if unchecked {
-            self.unchecked = true;
-            let applied = self.flush().await;
-            self.unchecked = false;
-            return applied;
-        }
         if self.ready_rows >= GROUP_ROWS || self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush().await?;
         }
@@ -391,11 +468,20 @@ impl ChangeWriter for Apply {
 
     async fn rollback(&mut self) -> Result<()> {
         self.open.clear();
+        self.open_rows = 0;
+        if self.in_txn {
+            self.abandon().await;
+        }
         Ok(())
     }
 
     async fn schema_change(&mut self, change: Arc<DdlChange>) -> Result<()> {
         self.flush().await?;
+        if self.in_txn {
+            return Err(Error::Internal(
+                "a schema change inside an open source transaction".into(),
+            ));
+        }
         let past = Commit {
             position: change.position.clone(),
             commit_ts_us: change.commit_ts_us,
@@ -493,7 +579,7 @@ impl ChangeWriter for Apply {
 
     async fn heartbeat(&mut self) -> Result<bool> {
         self.flush().await?;
-        Ok(self.open.is_empty())
+        Ok(self.open.is_empty() && !self.in_txn)
     }
 
     fn tick_interval(&self) -> Option<Duration> {
@@ -508,7 +594,12 @@ impl ChangeWriter for Apply {
     }
 
     async fn close(mut self: Box<Self>) -> Result<()> {
-        self.flush().await
+        self.flush().await?;
+        if self.in_txn {
+            // Part of a source transaction: the source sends it again.
+            self.abandon().await;
+        }
+        Ok(())
     }
 }
 
