@@ -648,6 +648,21 @@ fn foreign_key_actions_happen_on_postgresql_as_on_the_source() {
             .trim(),
         orphans.to_string()
     );
+    // Foreign keys dropped and added mid-stream: the parent's next deletes
+    // act as the new definition says, with no change of the child between.
+    src.exec("ALTER TABLE pgfk.child DROP FOREIGN KEY fk_q");
+    src.exec("DELETE FROM pgfk.parent WHERE id = 11");
+    wait_equal(&mut p, src, &pg, &tables);
+    src.exec("UPDATE pgfk.child SET q = NULL WHERE q NOT IN (SELECT id FROM pgfk.parent)");
+    src.exec(
+        "ALTER TABLE pgfk.child ADD CONSTRAINT fk_q2 FOREIGN KEY (q) REFERENCES pgfk.parent (id) ON DELETE CASCADE",
+    );
+    src.exec("DELETE FROM pgfk.parent WHERE id = 12");
+    wait_equal(&mut p, src, &pg, &tables);
+    assert_eq!(
+        pg.psql("SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'pgfk.child'::regclass AND contype = 'f'").trim(),
+        "fk_p,fk_q2"
+    );
     stop(p);
 }
 

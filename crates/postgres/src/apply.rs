@@ -532,6 +532,11 @@ impl ChangeWriter for Apply {
             empty,
         };
         let sql = ddl::explicit(&change.change, &ctx)?;
+        // A foreign key PostgreSQL has and the source no longer does is
+        // dropped only after a statement that drops one.
+        let drops_keys = matches!(&change.change, SchemaChange::AlterTable { actions, .. }
+            if actions.iter().any(|a| matches!(a, AlterAction::Other(w)
+                if w.starts_with("DROP FOREIGN") || w.starts_with("DROP CONSTRAINT"))));
         // The definitions the source read with the statement bring the
         // table's indexes and foreign keys in line at once (a foreign key's
         // actions must be there before the parent's next change) when they
@@ -557,7 +562,11 @@ impl ChangeWriter for Apply {
                 let described: BTreeSet<&str> =
                     target.columns.iter().map(|c| c.name.as_str()).collect();
                 if described == now {
-                    for s in me.sink.keys_in_line(&me.client, &target).await? {
+                    for s in me
+                        .sink
+                        .keys_in_line(&me.client, &target, drops_keys)
+                        .await?
+                    {
                         me.run(&what, &s).await?;
                     }
                 }

@@ -318,12 +318,19 @@ impl PostgresSink {
             .any(|c| !have.iter().any(|h| h.name == c.name));
         let empty = adds && self.is_empty(client, &t.qualified).await?;
         out.extend(ddl::reconcile(t, &have, history.as_deref(), empty)?);
-        out.extend(self.keys_in_line(client, t).await?);
+        out.extend(self.keys_in_line(client, t, false).await?);
         Ok(out)
     }
 
-    /// `t`'s indexes and foreign keys as the source defines them.
-    async fn keys_in_line(&self, client: &Client, t: &Target) -> Result<Vec<String>> {
+    /// `t`'s indexes and foreign keys as the source defines them. Foreign
+    /// keys the source lacks are dropped only when `dropped` (a statement
+    /// dropped one): others may be the user's own.
+    async fn keys_in_line(
+        &self,
+        client: &Client,
+        t: &Target,
+        dropped: bool,
+    ) -> Result<Vec<String>> {
         let mut out = t.indexes();
         let fks = ddl::foreign_key_names(&self.endpoint, client, &t.qualified).await?;
         let wanted: BTreeSet<String> = t
@@ -331,7 +338,7 @@ impl PostgresSink {
             .into_iter()
             .map(|(name, _, _)| name)
             .collect();
-        for gone in fks.difference(&wanted) {
+        for gone in fks.difference(&wanted).filter(|_| dropped) {
             out.push(format!(
                 "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
                 t.qualified,
