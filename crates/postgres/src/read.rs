@@ -113,7 +113,10 @@ impl ChangeLog for Tables {
             .map_err(|e| ep.error(what.clone(), e))?
         {
             for (i, col) in columns.iter_mut().enumerate() {
-                col.push(row.get::<_, Option<String>>(i));
+                col.push(
+                    row.try_get::<_, Option<String>>(i)
+                        .map_err(|e| ep.error(what.clone(), e))?,
+                );
             }
             n += 1;
             if n == BATCH_ROWS {
