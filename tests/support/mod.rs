@@ -716,8 +716,9 @@ pub fn wait_following(dst: &MariaDb, pipeline: &str) {
     let sql = format!(
         "SELECT COUNT(*) FROM sluice.checkpoints WHERE pipeline = '{pipeline}' AND phase = 'cdc'"
     );
+    // A deadline, not a wait: generous, as a first run may build plugins.
     wait_until(
-        Duration::from_secs(60),
+        Duration::from_secs(180),
         "the pipeline follows changes",
         || dst.database_exists("sluice") && dst.scalar::<u64>(&sql) > 0,
     );
