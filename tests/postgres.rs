@@ -501,13 +501,7 @@ fn random_changes_survive_kills_exactly_once() {
     }
     assert_eq!(log, want, "seed 0x{seed:x}: pgk.log__history replayed");
     // `sluice verify` agrees (the keyless table compared as a multiset).
-    let (run, found) = verify(&path, &[]);
-    assert!(
-        run.ok() && found.is_empty(),
-        "seed 0x{seed:x}: {found:?}\n{}{}",
-        run.stdout,
-        run.stderr
-    );
+    assert_verified(&path, &format!("seed 0x{seed:x}"));
 }
 
 #[test]
@@ -664,6 +658,31 @@ fn foreign_key_actions_happen_on_postgresql_as_on_the_source() {
         "fk_p,fk_q2"
     );
     stop(p);
+}
+
+/// `sluice verify` finds every sink of `path` equal; its run (`context`
+/// names the seed and what led here on failure).
+fn assert_verified(path: &std::path::Path, context: &str) -> Run {
+    let (run, found) = verify(path, &[]);
+    assert!(
+        run.ok() && found.is_empty(),
+        "{context}: {found:?}\n{}{}",
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// Until the PostgreSQL sink has loaded its snapshot and follows changes.
+fn wait_snapshot_loaded(p: &mut Background, pg: &Postgres) {
+    p.wait_for(
+        Duration::from_secs(60),
+        "the snapshot is loaded",
+        || match pg.rows("SELECT phase FROM sluice.checkpoints") {
+            Ok(r) if r.iter().any(|r| r[0] == "cdc") => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
 }
 
 /// The seed of a generated test: `SLUICE_SEED` (hex), or the clock's.
@@ -925,14 +944,7 @@ fn generated_schema_changes_mid_stream_are_translated_exactly() {
     let mut p = Background::start(&path, &[]);
     // Kills start once the snapshot is in: an interrupted snapshot is
     // loaded again, which is another test's subject.
-    p.wait_for(
-        Duration::from_secs(60),
-        "the snapshot is loaded",
-        || match pg.rows("SELECT phase FROM sluice.checkpoints") {
-            Ok(r) if r.iter().any(|r| r[0] == "cdc") => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    );
+    wait_snapshot_loaded(&mut p, &pg);
     let kinds = [
         Kind::Int,
         Kind::Big,
@@ -1084,13 +1096,7 @@ fn generated_schema_changes_mid_stream_are_translated_exactly() {
     );
     stop(p);
     // `sluice verify` reads the changed tables as they now are, and agrees.
-    let (run, found) = verify(&path, &[]);
-    assert!(
-        run.ok() && found.is_empty(),
-        "seed 0x{seed:x}: {found:?}\n{}{}\nstatements:\n{log_text}",
-        run.stdout,
-        run.stderr
-    );
+    assert_verified(&path, &format!("seed 0x{seed:x}\nstatements:\n{log_text}"));
 }
 
 /// One capture feeding three sinks: a MariaDB replica, PostgreSQL and a
@@ -1245,13 +1251,7 @@ fn one_capture_feeds_a_replica_postgresql_and_an_archive_exactly() {
         },
     );
     stop(p);
-    let (run, found) = verify(&path, &[]);
-    assert!(
-        run.ok() && found.is_empty(),
-        "seed 0x{seed:x}: {found:?}\n{}{}",
-        run.stdout,
-        run.stderr
-    );
+    let run = assert_verified(&path, &format!("seed 0x{seed:x}"));
     for sink in ["replica", "warehouse", "archive"] {
         assert!(
             run.stdout.contains(&format!("sink `{sink}`")),
@@ -1339,14 +1339,7 @@ fn large_transactions_are_applied_whole_across_a_kill() {
         &format!("      url: {}\n      history: true\n", pg.url()),
     );
     let mut p = Background::start(&path, &[]);
-    p.wait_for(
-        Duration::from_secs(60),
-        "the snapshot is loaded",
-        || match pg.rows("SELECT phase FROM sluice.checkpoints") {
-            Ok(r) if r.iter().any(|r| r[0] == "cdc") => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    );
+    wait_snapshot_loaded(&mut p, &pg);
     src.exec("INSERT INTO pgl.t SELECT seq, seq FROM pgl.seq_1_to_60000");
     src.exec("UPDATE pgl.t SET v = v + 1");
     // Killed at a random point, likely inside one of them.

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use sluice_core::event::{ColumnDef, Op, TableSchema};
 use sluice_core::rename::Renames;
-use sluice_core::temporal::{date_to_days, datetime_to_us, DateTimeParts, DAY0, DAY0_US};
+use sluice_core::temporal::{date_to_days, DAY0, DAY0_US, DAY_US};
 use sluice_core::types::LogicalType;
 use sluice_core::view::{ChangeLog, LoggedBatch};
 use sluice_core::{Error, Result};
@@ -301,19 +301,9 @@ fn timestamp(v: &str) -> std::result::Result<i64, String> {
     let bad = || format!("cannot read the timestamp {v:?}");
     let v = v.strip_suffix("+00").unwrap_or(v);
     let (day, time) = v.split_once(' ').ok_or_else(bad)?;
-    let days = date(day)?;
-    let tod = interval(time)?;
-    let (y, m, d) = sluice_core::temporal::days_to_date(days);
-    let secs = tod / 1_000_000;
-    Ok(datetime_to_us(DateTimeParts {
-        year: y,
-        month: m,
-        day: d,
-        hour: (secs / 3600) as u8,
-        minute: (secs / 60 % 60) as u8,
-        second: (secs % 60) as u8,
-        micro: (tod % 1_000_000) as u32,
-    }))
+    // PostgreSQL holds real dates only (zero dates are refused or NULL),
+    // which the pipeline carries as plain microseconds since the epoch.
+    Ok(date(day)? as i64 * DAY_US + interval(time)?)
 }
 
 /// `[-]H:MM:SS[.ffffff]` (an interval without days, as the sink writes
