@@ -7,7 +7,8 @@
 # (row count and sum of `k` per table against the source). Prints each
 # tool's median wall time (min-max), rows/s and CPU-seconds; then sluice's
 # catch-up throughput for a sysbench oltp_write_only backlog of DURATION
-# seconds (pgloader follows no changes).
+# seconds under each `apply.consistency`, ROUNDS interleaved rounds each
+# on the same backlog (pgloader follows no changes).
 #
 # The last line is `ratio: X`: sluice's median throughput divided by
 # pgloader's (higher is better).
@@ -108,22 +109,60 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-echo "== sluice catching up a sysbench oltp_write_only backlog of $DURATION s"
+# Change apply: one PostgreSQL database per round and apply mode, each
+# loaded and checkpointed before the backlog exists, so every catch-up
+# applies the same backlog; the catch-ups interleave the modes.
+MODES="transactional eventual"
+cdc_pipeline() { # name database consistency
+  cat <<YAML
+name: $1
+source:
+  mysql:
+    url: mysql://root@127.0.0.1:$SOURCE_PORT
+    mode: snapshot+cdc
+    include: ["sbtest.*"]
+sinks:
+  - postgres:
+      url: postgres://postgres@127.0.0.1:$PG_PORT/$2
+      apply: {consistency: $3}
+settings:
+  parallelism: 4
+YAML
+}
+echo "== loading $((ROUNDS * 2)) databases for the change apply rounds"
 reset
-pipeline snapshot+cdc >"$OUT/cdc.yaml"
-"$SLUICE_BIN" run --progress off --until-caught-up "$OUT/cdc.yaml" >/dev/null 2>"$OUT/cdc-seed.log"
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in $MODES; do
+    db=cdc_${mode}_$round
+    PGDB=postgres pg "DROP DATABASE IF EXISTS $db"
+    PGDB=postgres pg "CREATE DATABASE $db"
+    cdc_pipeline "bench-$db" "$db" "$mode" >"$OUT/$db.yaml"
+    "$SLUICE_BIN" run --progress off --until-caught-up "$OUT/$db.yaml" >/dev/null 2>"$OUT/$db-seed.log"
+  done
+done
+echo "== a sysbench oltp_write_only backlog of $DURATION s"
 sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
   --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 \
   --time="$DURATION" run >"$OUT/load.txt"
 txns=$(sed -n 's/^ *transactions: *\([0-9]*\).*/\1/p' "$OUT/load.txt")
 changes=$((txns * 4))
-/usr/bin/time -f '%e %U %S' -o "$OUT/cdc.time" \
-  "$SLUICE_BIN" run --progress off --until-caught-up "$OUT/cdc.yaml" >/dev/null 2>"$OUT/cdc.log"
 SOURCE_SUMS=$(source_sums)
-check "change-applied"
-read -r cdc_wall cdc_user cdc_sys <"$OUT/cdc.time"
+: >"$OUT/cdc-results"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== catch-up round $round of $ROUNDS (mode wall_s cpu_s)"
+  order=$MODES
+  [ $((round % 2)) = 0 ] && order=$(echo "$MODES" | tr ' ' '\n' | tac | tr '\n' ' ')
+  for mode in $order; do
+    db=cdc_${mode}_$round
+    /usr/bin/time -f '%e %U %S' -o "$OUT/$db.time" \
+      "$SLUICE_BIN" run --progress off --until-caught-up "$OUT/$db.yaml" >/dev/null 2>"$OUT/$db.log"
+    PGDB=$db check "$mode change-applied"
+    read -r wall user sys <"$OUT/$db.time"
+    echo "$mode $wall $(python3 -c "print(round($user + $sys, 2))")" | tee -a "$OUT/cdc-results"
+  done
+done
 
-python3 - "$ROWS" "$OUT/results" "$changes" "$cdc_wall" "$cdc_user" "$cdc_sys" <<'PY'
+python3 - "$ROWS" "$OUT/results" "$changes" "$OUT/cdc-results" <<'PY'
 import statistics, sys
 rows = int(sys.argv[1])
 runs = {}
@@ -138,8 +177,17 @@ for name in ("sluice", "pgloader"):
     med[name] = statistics.median(walls)
     print(f"{name:<10} {med[name]:8.2f} s ({min(walls):.2f} - {max(walls):.2f}) "
           f"{rows / med[name]:10.0f} rows/s  CPU {statistics.median(cpus):6.2f} s")
-changes, wall, user, sys_ = int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
-print(f"sluice CDC catch-up into PostgreSQL: {changes} row changes in {wall:.2f} s "
-      f"(including start-up), {changes / wall:.0f} changes/s, CPU {user + sys_:.2f} s")
+changes = int(sys.argv[3])
+cdc = {}
+for line in open(sys.argv[4]):
+    mode, wall, cpu = line.split()
+    cdc.setdefault(mode, []).append((float(wall), float(cpu)))
+for mode, got in cdc.items():
+    walls = sorted(w for w, _ in got)
+    cpu = statistics.median(c for _, c in got)
+    wall = statistics.median(walls)
+    print(f"sluice CDC catch-up into PostgreSQL, {mode}: {changes} row changes in {wall:.2f} s "
+          f"({walls[0]:.2f} - {walls[-1]:.2f}, including start-up), {changes / wall:.0f} changes/s, "
+          f"CPU {cpu:.2f} s ({cpu / changes * 1e6:.1f} us per change)")
 print(f"ratio: {med['pgloader'] / med['sluice']:.2f}")
 PY

@@ -120,7 +120,16 @@ fn every_example_pipeline_runs() {
         pg.psql("SELECT id, email FROM shop_pg.customers ORDER BY id"),
         expected
     );
-    for t in ["orders", "order_items", "products"] {
+    // ...and only the order lines the filter keeps.
+    let kept: u64 = src.scalar("SELECT COUNT(*) FROM shop.order_items WHERE qty < 5");
+    let all: u64 = src.scalar("SELECT COUNT(*) FROM shop.order_items");
+    assert!(kept > 0 && kept < all, "{kept} of {all}");
+    assert_eq!(
+        pg.psql("SELECT count(*), count(*) FILTER (WHERE qty < 5) FROM shop_pg.order_items")
+            .trim(),
+        format!("{kept}|{kept}")
+    );
+    for t in ["orders", "products"] {
         let n: u64 = src.scalar(&format!("SELECT COUNT(*) FROM shop.{t}"));
         assert_eq!(
             pg.psql(&format!("SELECT count(*) FROM shop_pg.{t}")).trim(),
@@ -190,6 +199,36 @@ fn every_example_pipeline_runs() {
         verified.stdout.contains("sink `archive`"),
         "{}",
         verified.stdout
+    );
+    // The PostgreSQL copy equals the source through the mask and the
+    // filter; a row changed on PostgreSQL is found, and --repair rewrites
+    // it through them too (its email hashed again).
+    let env = [("SOURCE_URL", src.url()), ("POSTGRES_URL", pg.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let to_pg = root().join("pipelines/mysql-to-postgres.yaml");
+    let to_pg = to_pg.to_str().unwrap();
+    let verified = sluice(&["verify", to_pg], &env);
+    verified.assert_ok();
+    pg.psql("UPDATE shop_pg.customers SET email = 'plain@example.com' WHERE id = 7");
+    let found = sluice(&["verify", "--recheck-timeout-s", "1", to_pg], &env);
+    assert_eq!(found.status.code(), Some(3), "{}", found.stdout);
+    assert!(found.stdout.contains("shop.customers"), "{}", found.stdout);
+    let repaired = sluice(
+        &["verify", "--repair", "--recheck-timeout-s", "1", to_pg],
+        &env,
+    );
+    repaired.assert_ok();
+    assert!(
+        repaired.stdout.contains("1 repaired"),
+        "{}",
+        repaired.stdout
+    );
+    let hashed: String =
+        src.scalar("SELECT SHA2(CONCAT('change-me', email), 256) FROM shop.customers WHERE id = 7");
+    assert_eq!(
+        pg.psql("SELECT email FROM shop_pg.customers WHERE id = 7")
+            .trim(),
+        hashed
     );
     let _ = std::fs::remove_dir_all(&archive);
 }

@@ -48,6 +48,14 @@ fn pipeline(name: &str, db: &str, src: &MariaDb, sink: &str) -> std::path::PathB
     )
 }
 
+/// Columns compared as their text on both servers (CAST on MariaDB,
+/// `::text` on PostgreSQL).
+fn texts(cols: &[&'static str]) -> Vec<Col> {
+    cols.iter()
+        .map(|c| (*c, format!("CAST({c} AS CHAR)"), format!("{c}::text")))
+        .collect()
+}
+
 /// Each column as comparable text on both servers: the MariaDB expression
 /// and the PostgreSQL one. Zero dates are NULL on PostgreSQL
 /// (`zero_dates: null`).
@@ -296,13 +304,7 @@ fn every_type_matrix_value_arrives_exactly_through_snapshot_and_changes() {
     assert!(row.trim_end().ends_with(" s"), "no checkpoint age: {row}");
     // `sluice verify` reads every value back and finds the copy exact
     // (zero dates compared as the NULLs `zero_dates: null` stores)...
-    let (run, found) = verify(&path, &[]);
-    assert!(
-        run.ok() && found.is_empty(),
-        "{found:?}\n{}{}",
-        run.stdout,
-        run.stderr
-    );
+    let run = assert_verified(&path, "the type matrix");
     assert!(run.stdout.contains("equal"), "{}", run.stdout);
     // ...and every difference planted on PostgreSQL, by kind and key: a
     // float one ulp off, a byte of a blob, a missing and an extra row.
@@ -313,7 +315,7 @@ fn every_type_matrix_value_arrives_exactly_through_snapshot_and_changes() {
          CREATE TEMP TABLE x AS SELECT * FROM pgm.matrix WHERE id = 208; \
          UPDATE x SET id = 99999; INSERT INTO pgm.matrix SELECT * FROM x",
     );
-    let (run, found) = verify(&path, &[]);
+    let (run, found) = verify(&path, &["--recheck-timeout-s", "1"]);
     assert_found(
         &run,
         &found,
@@ -324,14 +326,15 @@ fn every_type_matrix_value_arrives_exactly_through_snapshot_and_changes() {
             ("extra", "pgm.matrix", "id=99999"),
         ],
     );
-    // --repair says it cannot rewrite this sink, and changes nothing.
-    let (run, found) = verify(&path, &["--repair"]);
-    assert_eq!(found.len(), 4, "{}", run.stdout);
-    assert!(
-        run.stdout.contains("rewrites MySQL targets only"),
-        "{}",
-        run.stdout
-    );
+    // --repair rewrites the four rows from the source's, every type
+    // through the change statements' encoding...
+    let run = assert_verified_with(&path, &["--repair", "--recheck-timeout-s", "1"], "--repair");
+    assert!(run.stdout.contains("4 repaired"), "{}", run.stdout);
+    // ...which SQL on both servers confirms, independently of verify.
+    for (s, t, key, cols) in &tables {
+        let d = difference(src, &pg, s, t, key, cols);
+        assert!(d.is_none(), "after --repair: {d:?}");
+    }
 }
 
 /// A seeded random workload over a keyed table (with a unique secondary
@@ -348,7 +351,10 @@ fn random_changes_survive_kills_exactly_once() {
         "DROP DATABASE IF EXISTS pgk; CREATE DATABASE pgk; \
          CREATE TABLE pgk.t (id INT PRIMARY KEY, u INT NULL UNIQUE, \
            name VARCHAR(30) COLLATE utf8mb4_general_ci NOT NULL, amount DECIMAL(12,3), at DATETIME(6)) ENGINE=InnoDB; \
-         CREATE TABLE pgk.log (n INT, note VARCHAR(20)) ENGINE=InnoDB",
+         CREATE TABLE pgk.log (n INT, note VARCHAR(20)) ENGINE=InnoDB; \
+         CREATE TABLE pgk.p (id INT NOT NULL, k VARCHAR(8) COLLATE utf8mb4_general_ci NOT NULL, \
+           v INT, PRIMARY KEY (id, k)) ENGINE=InnoDB; \
+         INSERT INTO pgk.p SELECT seq, CONCAT('k', seq % 7), seq FROM pgk.seq_0_to_199",
     );
     for i in 0..300 {
         src.exec(&format!(
@@ -358,12 +364,25 @@ fn random_changes_survive_kills_exactly_once() {
             i
         ));
     }
-    let path = pipeline(
-        "pg-kills",
-        "pgk",
-        src,
-        &format!("      url: {}\n      history: true\n", pg.url()),
-    );
+    // How changes are applied, chosen by the seed and changed between
+    // kills: the lanes of a crashed run keep their number until they agree.
+    let apply = |rng: &mut Rng| match rng.below(3) {
+        0 => "transactional".to_string(),
+        n => format!("eventual, parallelism: {}", 2 * n),
+    };
+    let write = |mode: &str| {
+        pipeline(
+            "pg-kills",
+            "pgk",
+            src,
+            &format!(
+                "      url: {}\n      history: true\n      apply: {{consistency: {mode}}}\n",
+                pg.url()
+            ),
+        )
+    };
+    let mut mode = apply(&mut rng);
+    let path = write(&mode);
     let cols_t: Vec<Col> = vec![
         ("id", "CAST(id AS CHAR)".into(), "id::text".into()),
         ("u", "CAST(u AS CHAR)".into(), "u::text".into()),
@@ -383,17 +402,44 @@ fn random_changes_survive_kills_exactly_once() {
         ("n", "CAST(n AS CHAR)".into(), "n::text".into()),
         ("note", "note".into(), "note".into()),
     ];
+    let cols_p: Vec<Col> = vec![
+        ("id", "CAST(id AS CHAR)".into(), "id::text".into()),
+        ("k", "k".into(), "k".into()),
+        ("v", "CAST(v AS CHAR)".into(), "v::text".into()),
+    ];
     let tables: Vec<Compared<'_>> = vec![
         ("pgk.t", "pgk.t", "id", &cols_t),
         ("pgk.log", "pgk.log", "n, note", &cols_log),
+        ("pgk.p", "pgk.p", "id, k", &cols_p),
     ];
     let mut p = Background::start(&path, &[]);
     let mut next = 10_000;
+    let mut next_p = 50_000;
     for round in 0..5 {
         let statements = 20 + rng.below(40);
         for _ in 0..statements {
             let id = rng.below(400);
-            let sql = match rng.below(8) {
+            let sql = match rng.below(12) {
+                // pgk.p has its primary key only: its rows spread over
+                // the lanes, and a key change may move one to another.
+                8 => {
+                    next_p += 1;
+                    format!("INSERT INTO pgk.p VALUES ({next_p}, 'n{}', 0)", rng.below(3))
+                }
+                9 => format!(
+                    "UPDATE IGNORE pgk.p SET id = id + 100000 WHERE id = {id}; \
+                     UPDATE pgk.p SET k = UPPER(k), v = v + 1 WHERE id = {}",
+                    rng.below(400)
+                ),
+                10 => format!(
+                    "START TRANSACTION; UPDATE pgk.p SET v = v + 1 WHERE id % 5 = {}; \
+                     DELETE FROM pgk.p WHERE id = {id}; COMMIT",
+                    rng.below(5)
+                ),
+                11 => format!(
+                    "DELETE FROM pgk.p WHERE id = {id}; INSERT INTO pgk.p VALUES ({id}, 'back', {})",
+                    rng.below(100)
+                ),
                 0 | 1 => {
                     next += 1;
                     format!(
@@ -427,6 +473,10 @@ fn random_changes_survive_kills_exactly_once() {
         // Killed at a random point of applying them.
         std::thread::sleep(Duration::from_millis(rng.below(400)));
         p.kill();
+        if rng.chance(40) {
+            mode = apply(&mut rng);
+            write(&mode);
+        }
         p = Background::start(&path, &[]);
         if round == 2 {
             wait_equal(&mut p, src, &pg, &tables);
@@ -500,8 +550,66 @@ fn random_changes_survive_kills_exactly_once() {
         *want.entry(r).or_default() += 1;
     }
     assert_eq!(log, want, "seed 0x{seed:x}: pgk.log__history replayed");
+    // pgk.p's rows were applied over several lanes: each row's changes
+    // are still in order in its change table.
+    let mut replayed: BTreeMap<(String, String), String> = BTreeMap::new();
+    for h in pg
+        .rows("SELECT _sluice_op, id::text, k, v::text FROM pgk.p__history ORDER BY _sluice_seq")
+        .expect("pgk.p__history")
+    {
+        let key = (h[1].clone(), h[2].clone());
+        if h[0] == "d" {
+            replayed.remove(&key);
+        } else {
+            replayed.insert(key, h[3].clone());
+        }
+    }
+    let current: BTreeMap<(String, String), String> = pg
+        .rows("SELECT id::text, k, v::text FROM pgk.p")
+        .expect("pgk.p")
+        .into_iter()
+        .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
+        .collect();
+    assert_eq!(
+        replayed, current,
+        "seed 0x{seed:x} (apply: {mode}): pgk.p__history replayed"
+    );
     // `sluice verify` agrees (the keyless table compared as a multiset).
     assert_verified(&path, &format!("seed 0x{seed:x}"));
+    // Differences planted on PostgreSQL, then `--repair`: two rows that
+    // swapped their unique values (rewriting one at a time would collide),
+    // a row gone, a keyless row doubled and one removed.
+    pg.psql(
+        "DO $$ DECLARE a int; b int; ua int; ub int; BEGIN \
+           SELECT id, u INTO a, ua FROM pgk.t WHERE u IS NOT NULL ORDER BY id LIMIT 1; \
+           SELECT id, u INTO b, ub FROM pgk.t WHERE u IS NOT NULL ORDER BY id OFFSET 1 LIMIT 1; \
+           UPDATE pgk.t SET u = NULL WHERE id = a; UPDATE pgk.t SET u = ua WHERE id = b; \
+           UPDATE pgk.t SET u = ub WHERE id = a; END $$; \
+         DELETE FROM pgk.t WHERE id = (SELECT max(id) FROM pgk.t); \
+         INSERT INTO pgk.log SELECT * FROM pgk.log LIMIT 1; \
+         DELETE FROM pgk.p WHERE ctid = (SELECT min(ctid) FROM pgk.p)",
+    );
+    // (The pipeline is stopped: nothing is on its way to recheck for.)
+    let (run, found) = verify(&path, &["--recheck-timeout-s", "1"]);
+    let swapped = found
+        .iter()
+        .filter(|(kind, table, _)| kind == "different" && table == "pgk.t")
+        .count();
+    assert!(
+        run.status.code() == Some(3) && swapped == 2 && found.len() >= 4,
+        "seed 0x{seed:x}: the planted differences: {found:?}\n{}",
+        run.stdout
+    );
+    let run = assert_verified_with(
+        &path,
+        &["--repair", "--recheck-timeout-s", "1"],
+        &format!("seed 0x{seed:x}: --repair"),
+    );
+    assert!(run.stdout.contains("repaired"), "{}", run.stdout);
+    for (s, t, key, cols) in &tables {
+        let d = difference(src, &pg, s, t, key, cols);
+        assert!(d.is_none(), "seed 0x{seed:x}: after --repair: {d:?}");
+    }
 }
 
 #[test]
@@ -603,10 +711,7 @@ fn foreign_key_actions_happen_on_postgresql_as_on_the_source() {
     }
     let path = pipeline("pg-fk", "pgfk", src, &format!("      url: {}\n", pg.url()));
     let mut p = Background::start(&path, &[]);
-    let cols: Vec<Col> = ["id", "p", "q", "note"]
-        .into_iter()
-        .map(|c| (c, format!("CAST({c} AS CHAR)"), format!("{c}::text")))
-        .collect();
+    let cols: Vec<Col> = texts(&["id", "p", "q", "note"]);
     let tables: Vec<Compared<'_>> = vec![("pgfk.child", "pgfk.child", "id", &cols)];
     wait_equal(&mut p, src, &pg, &tables);
     assert_eq!(
@@ -657,13 +762,49 @@ fn foreign_key_actions_happen_on_postgresql_as_on_the_source() {
         pg.psql("SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'pgfk.child'::regclass AND contype = 'f'").trim(),
         "fk_p,fk_q2"
     );
+    // A unique key added mid-stream is on PostgreSQL before the next row
+    // (which a swap of two values through it needs in order), and dropped
+    // with the statement that drops it.
+    // The columns of pgfk.parent's unique keys on PostgreSQL, once they
+    // are `want`.
+    let uniques = |p: &mut Background, want: &str| {
+        p.wait_for(Duration::from_secs(60), "the unique keys on PostgreSQL", || {
+            let have = pg.psql(
+                "SELECT coalesce(string_agg(a.attname, ',' ORDER BY a.attname), '-') FROM pg_constraint c \
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) \
+                 WHERE c.conrelid = 'pgfk.parent'::regclass AND c.contype = 'u'",
+            );
+            if have.trim() == want { Ok(()) } else { Err(have) }
+        })
+    };
+    src.exec("ALTER TABLE pgfk.parent ADD UNIQUE KEY uq_name (name)");
+    uniques(&mut p, "name");
+    src.exec(
+        "START TRANSACTION; UPDATE pgfk.parent SET name = 'tmp' WHERE id = 1; \
+         UPDATE pgfk.parent SET name = 'p1' WHERE id = 2; UPDATE pgfk.parent SET name = 'p2' WHERE id = 1; COMMIT",
+    );
+    let parent: Vec<Col> = texts(&["id", "name"]);
+    let both: Vec<Compared<'_>> = vec![
+        ("pgfk.child", "pgfk.child", "id", &cols),
+        ("pgfk.parent", "pgfk.parent", "id", &parent),
+    ];
+    wait_equal(&mut p, src, &pg, &both);
+    src.exec("ALTER TABLE pgfk.parent DROP INDEX uq_name");
+    uniques(&mut p, "-");
+    src.exec("INSERT INTO pgfk.parent VALUES (2000, 'p1')");
+    wait_equal(&mut p, src, &pg, &both);
     stop(p);
 }
 
 /// `sluice verify` finds every sink of `path` equal; its run (`context`
 /// names the seed and what led here on failure).
 fn assert_verified(path: &std::path::Path, context: &str) -> Run {
-    let (run, found) = verify(path, &[]);
+    assert_verified_with(path, &[], context)
+}
+
+/// As [`assert_verified`], with more arguments for `sluice verify`.
+fn assert_verified_with(path: &std::path::Path, args: &[&str], context: &str) -> Run {
+    let (run, found) = verify(path, args);
     assert!(
         run.ok() && found.is_empty(),
         "{context}: {found:?}\n{}{}",
@@ -1084,6 +1225,11 @@ fn generated_schema_changes_mid_stream_are_translated_exactly() {
             p = Background::start(&path, &[]);
         }
     }
+    // A table created last, and left empty, is on PostgreSQL too.
+    made += 1;
+    let (_, sql) = Model::create(made, &mut rng);
+    src.exec(&sql);
+    log.push(sql);
     let log_text = log.join(";\n");
     p.wait_for(
         Duration::from_secs(120),
@@ -1171,14 +1317,8 @@ fn one_capture_feeds_a_replica_postgresql_and_an_archive_exactly() {
             p = Background::start(&path, &[]);
         }
     }
-    let cols_t: Vec<Col> = ["id", "u", "name", "amount"]
-        .into_iter()
-        .map(|c| (c, format!("CAST({c} AS CHAR)"), format!("{c}::text")))
-        .collect();
-    let cols_k: Vec<Col> = ["n", "note"]
-        .into_iter()
-        .map(|c| (c, format!("CAST({c} AS CHAR)"), format!("{c}::text")))
-        .collect();
+    let cols_t: Vec<Col> = texts(&["id", "u", "name", "amount"]);
+    let cols_k: Vec<Col> = texts(&["n", "note"]);
     let tables: Vec<Compared<'_>> = vec![
         ("pgf.t", "pgf.t", "id", &cols_t),
         ("pgf.k", "pgf.k", "n, note", &cols_k),
@@ -1283,10 +1423,7 @@ fn auto_increment_defaults_and_comments_carry_over() {
         &format!("      url: {}\n", pg.url()),
     );
     let mut p = Background::start(&path, &[]);
-    let cols: Vec<Col> = ["id", "qty", "label"]
-        .into_iter()
-        .map(|c| (c, format!("CAST({c} AS CHAR)"), format!("{c}::text")))
-        .collect();
+    let cols: Vec<Col> = texts(&["id", "qty", "label"]);
     let tables: Vec<Compared<'_>> = vec![("pga.t", "pga.t", "id", &cols)];
     wait_equal(&mut p, src, &pg, &tables);
     // Changes after the snapshot, and a number burned by a rollback.
@@ -1336,7 +1473,10 @@ fn large_transactions_are_applied_whole_across_a_kill() {
         "pg-large",
         "pgl",
         src,
-        &format!("      url: {}\n      history: true\n", pg.url()),
+        &format!(
+            "      url: {}\n      history: true\n      apply: {{consistency: transactional}}\n",
+            pg.url()
+        ),
     );
     let mut p = Background::start(&path, &[]);
     wait_snapshot_loaded(&mut p, &pg);
@@ -1354,10 +1494,7 @@ fn large_transactions_are_applied_whole_across_a_kill() {
     std::thread::sleep(Duration::from_millis(rng.below(1500)));
     p.kill();
     let mut p = Background::start(&path, &[]);
-    let cols: Vec<Col> = ["id", "v"]
-        .into_iter()
-        .map(|c| (c, format!("CAST({c} AS CHAR)"), format!("{c}::text")))
-        .collect();
+    let cols: Vec<Col> = texts(&["id", "v"]);
     wait_equal(&mut p, src, &pg, &[("pgl.t", "pgl.t", "id", &cols)]);
     stop(p);
     assert_eq!(

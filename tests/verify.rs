@@ -316,6 +316,14 @@ fn verifies_a_parquet_archive() {
             ("missing", "varch.loose", "a=2,b='dup'"),
         ],
     );
+    // An archive is append-only: --repair says so and changes nothing.
+    let (run, again) = verify(&path, &["--repair", "--recheck-timeout-s", "1"]);
+    assert_eq!(again, found, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("rewrites database targets only"),
+        "{}",
+        run.stdout
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

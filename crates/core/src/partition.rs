@@ -34,7 +34,7 @@ use arrow_array::types::*;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
-use crate::event::{ChangeBatch, Equality, Op, TableSchema};
+use crate::event::{ChangeBatch, Equality, Op, Position, TableSchema};
 use crate::{Error, Result};
 
 /// How one table's changes are placed.
@@ -228,6 +228,126 @@ impl Router {
             }
         }
         Ok(())
+    }
+}
+
+/// Splits change batches into each lane's own batches, for sinks that
+/// apply whole batches per lane: rows stay in source order within a lane,
+/// an update that moves its row to another lane (a key change) becomes a
+/// delete of the old key in the old key's lane and an insert of the new
+/// row in the new key's, and tables whose changes must run as the source
+/// ran them go whole to one lane.
+#[derive(Default)]
+pub struct Splitter {
+    routes: Routes,
+}
+
+impl Splitter {
+    /// `batch`'s rows as one batch per lane among `lanes`, in lane order.
+    pub fn split(&mut self, batch: ChangeBatch, lanes: usize) -> Result<Vec<(usize, ChangeBatch)>> {
+        let n = lanes.max(1);
+        let route = self.routes.get(&batch.table);
+        let any_image = batch.after.as_ref().or(batch.before.as_ref());
+        let Some(image) = any_image.filter(|_| n > 1) else {
+            return Ok(vec![(0, batch)]);
+        };
+        if route.whole_table() {
+            return Ok(vec![(route.lane(image, 0, n), batch)]);
+        }
+        // Each lane's rows: (row, the operation it applies there).
+        let mut rows: Vec<Vec<(u32, Op)>> = vec![Vec::new(); n];
+        for (row, ev) in batch.events.iter().enumerate() {
+            let lane_of = |img: Option<&RecordBatch>| {
+                img.map(|i| route.lane(i, row, n)).ok_or_else(|| {
+                    Error::Internal(format!(
+                        "{}: a {:?} event without its row image",
+                        batch.table.id, ev.op
+                    ))
+                })
+            };
+            match ev.op {
+                Op::Insert | Op::Read => {
+                    rows[lane_of(batch.after.as_ref())?].push((row as u32, ev.op))
+                }
+                Op::Delete => rows[lane_of(batch.before.as_ref())?].push((row as u32, ev.op)),
+                Op::Update => {
+                    let (from, to) = (
+                        lane_of(batch.before.as_ref())?,
+                        lane_of(batch.after.as_ref())?,
+                    );
+                    if from == to {
+                        rows[from].push((row as u32, Op::Update));
+                    } else {
+                        rows[from].push((row as u32, Op::Delete));
+                        rows[to].push((row as u32, Op::Insert));
+                    }
+                }
+            }
+        }
+        let used = rows.iter().filter(|r| !r.is_empty()).count();
+        if used == 1 {
+            if let Some(lane) = rows.iter().position(|r| !r.is_empty()) {
+                if rows[lane]
+                    .iter()
+                    .all(|&(r, op)| batch.events[r as usize].op == op)
+                {
+                    // Every row in one lane, as it came: no copy.
+                    return Ok(vec![(lane, batch)]);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(used);
+        for (lane, picked) in rows.into_iter().enumerate() {
+            if picked.is_empty() {
+                continue;
+            }
+            let indices = arrow_array::UInt32Array::from_iter_values(picked.iter().map(|p| p.0));
+            let take = |image: &Option<RecordBatch>| -> Result<Option<RecordBatch>> {
+                image
+                    .as_ref()
+                    .map(|b| arrow_select::take::take_record_batch(b, &indices))
+                    .transpose()
+                    .map_err(|e| {
+                        Error::Internal(format!("{}: splitting rows: {e}", batch.table.id))
+                    })
+            };
+            let events = picked
+                .iter()
+                .map(|&(r, op)| {
+                    let mut ev = batch.events[r as usize].clone();
+                    ev.op = op;
+                    ev
+                })
+                .collect();
+            out.push((
+                lane,
+                ChangeBatch {
+                    table: batch.table.clone(),
+                    events,
+                    before: take(&batch.before)?,
+                    after: take(&batch.after)?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// How many lanes to apply with: `wanted`, unless the lanes of an earlier
+/// run (`done`: each lane's checkpoint) stopped at different positions (a
+/// crash) and were another number. Each lane skips what its own checkpoint
+/// covers, and a change goes to the lane its hash picks among *that many*,
+/// so the earlier number is kept until the lanes agree (a clean stop, or a
+/// schema change, brings them to one position). Returns the number, and
+/// whether it is the earlier one kept.
+pub fn lanes_to_use(wanted: usize, done: &[(usize, Position)]) -> (usize, bool) {
+    let wanted = wanted.max(1);
+    let earlier = done.len();
+    let agree = done.windows(2).all(|w| w[0].1 == w[1].1);
+    if earlier == 0 || earlier == wanted || agree {
+        (wanted, false)
+    } else {
+        (earlier, true)
     }
 }
 
@@ -576,6 +696,97 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn change(t: &TableSchema, ops: &[Op], before: &[i32], after: &[i32]) -> ChangeBatch {
+        let texts = vec!["x"; ops.len()];
+        ChangeBatch {
+            table: Arc::new(t.clone()),
+            events: ops
+                .iter()
+                .map(|op| crate::event::EventInfo::new(*op, Arc::new(Position::default()), 0))
+                .collect(),
+            before: (!before.is_empty()).then(|| batch(t, before, &texts)),
+            after: (!after.is_empty()).then(|| batch(t, after, &texts)),
+        }
+    }
+
+    /// Each lane gets its rows in source order; a key change that moves a
+    /// row to another lane is a delete there and an insert here; a table
+    /// with another unique key goes whole to one lane.
+    #[test]
+    fn batches_split_by_lane_keep_every_row_once_in_order() {
+        let t = table(&["utf8mb4_bin"], Vec::new(), false);
+        let route = Route::of(&t);
+        let ids: Vec<i32> = (0..64).collect();
+        let moved: Vec<i32> = ids.iter().map(|i| i + 1000).collect();
+        let b = change(&t, &[Op::Update; 64], &ids, &moved);
+        let lane_of = |id: i32| route.lane(&batch(&t, &[id], &["x"]), 0, 4);
+        let parts = Splitter::default().split(b, 4).expect("split");
+        assert!(parts.len() > 1, "64 keys in one lane");
+        let mut seen: Vec<(i32, Op, usize)> = Vec::new();
+        for (lane, part) in &parts {
+            let img = |b: &Option<RecordBatch>, r: usize| {
+                b.as_ref()
+                    .expect("image")
+                    .column(0)
+                    .as_primitive::<Int32Type>()
+                    .value(r)
+            };
+            let mut last = -1;
+            for (r, ev) in part.events.iter().enumerate() {
+                let (old, new) = (img(&part.before, r), img(&part.after, r));
+                assert!(old > last, "lane {lane}: rows out of order");
+                last = old;
+                match ev.op {
+                    Op::Update => assert!(lane_of(old) == *lane && lane_of(new) == *lane),
+                    Op::Delete => assert_eq!(lane_of(old), *lane),
+                    Op::Insert => assert_eq!(lane_of(new), *lane),
+                    Op::Read => panic!("a read"),
+                }
+                seen.push((old, ev.op, *lane));
+            }
+        }
+        for id in ids {
+            let of: Vec<Op> = seen.iter().filter(|s| s.0 == id).map(|s| s.1).collect();
+            let want = if lane_of(id) == lane_of(id + 1000) {
+                vec![Op::Update]
+            } else {
+                vec![Op::Delete, Op::Insert]
+            };
+            let mut of_sorted = of.clone();
+            of_sorted.sort_by_key(|o| *o as u8);
+            let mut want_sorted = want.clone();
+            want_sorted.sort_by_key(|o| *o as u8);
+            assert_eq!(of_sorted, want_sorted, "row {id}");
+        }
+        let u = table(&["utf8mb4_bin"], vec![vec![1]], false);
+        let parts = Splitter::default()
+            .split(
+                change(&u, &[Op::Insert; 8], &[], &[1, 2, 3, 4, 5, 6, 7, 8]),
+                4,
+            )
+            .expect("split");
+        assert_eq!(
+            parts.len(),
+            1,
+            "a table with a second unique key in one lane"
+        );
+        assert_eq!(parts[0].1.len(), 8);
+    }
+
+    #[test]
+    fn a_crashed_runs_lane_count_is_kept_until_its_lanes_agree() {
+        let at = |o: u64| Position {
+            file: "binlog.000001".into(),
+            offset: o,
+            gtid: None,
+        };
+        assert_eq!(lanes_to_use(4, &[]), (4, false));
+        assert_eq!(lanes_to_use(4, &[(0, at(5)), (1, at(5))]), (4, false));
+        assert_eq!(lanes_to_use(4, &[(0, at(5)), (1, at(9))]), (2, true));
+        assert_eq!(lanes_to_use(2, &[(0, at(5)), (1, at(9))]), (2, false));
+        assert_eq!(lanes_to_use(1, &[(0, at(5))]), (1, false));
     }
 
     fn earlier_hash_value(h: u64, a: &dyn Array, row: usize, eq: Equality) -> u64 {

@@ -14,6 +14,12 @@ pub enum SchemaChange {
         table: TableId,
         /// `CREATE TABLE t LIKE other`.
         like: Option<TableId>,
+        /// The column names the statement lists, in order (`None` when it
+        /// lists none: `LIKE`, `AS SELECT`). A definition read from the
+        /// catalog describes this statement's table only if its columns
+        /// are these: after a restart the catalog may hold a later table
+        /// of the same name.
+        columns: Option<Vec<String>>,
     },
     /// Columns, indexes or options of a table change; the new columns
     /// arrive with its next rows.
@@ -121,7 +127,7 @@ impl SchemaChange {
     /// (a rename names both).
     pub fn tables(&self) -> Vec<&TableId> {
         match self {
-            SchemaChange::CreateTable { table, like } => {
+            SchemaChange::CreateTable { table, like, .. } => {
                 std::iter::once(table).chain(like.iter()).collect()
             }
             SchemaChange::AlterTable {

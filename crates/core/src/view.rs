@@ -47,6 +47,29 @@ pub trait ChangeLog: Send + Sync {
     fn as_stored(&self, _table: &TableSchema, batch: RecordBatch) -> Result<RecordBatch> {
         Ok(batch)
     }
+
+    /// Whether [`repair`](Self::repair) can rewrite this copy (a database
+    /// can; an append-only archive cannot).
+    fn repairable(&self) -> bool {
+        false
+    }
+
+    /// `sluice verify --repair`: writes `upserts` (source rows after the
+    /// transforms, over any row with their key; added, for a table without
+    /// a key) and removes one stored row per row of `deletes` (rows as
+    /// [`read`](Self::read) returned them), in one transaction. Returns the
+    /// rows written and removed.
+    async fn repair(
+        &self,
+        table: &TableSchema,
+        _upserts: &[RecordBatch],
+        _deletes: &[RecordBatch],
+    ) -> Result<usize> {
+        Err(crate::Error::Internal(format!(
+            "{}: this sink's copy cannot be repaired",
+            table.id
+        )))
+    }
 }
 
 /// Rows of one committed file, in `table`'s current shape.

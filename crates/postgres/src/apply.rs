@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
-use sluice_core::event::{ChangeBatch, Op, TableId};
+use sluice_core::event::{ChangeBatch, Op, Position, TableId};
 use sluice_core::progress::Reporter;
 use sluice_core::schema_change::{AlterAction, SchemaChange};
 use sluice_core::stage::{ChangeWriter, Commit, DdlChange};
@@ -70,6 +70,13 @@ pub struct Apply {
     /// Row changes sent in it, per table (reported when it commits).
     counts: Vec<(TableId, u64)>,
     rows: usize,
+    /// This connection's lane, and its checkpoint row.
+    part: usize,
+    /// The lane's checkpoint at start: the source resumes after the oldest
+    /// lane's, so a lane ahead skips what it applied in an earlier run.
+    applied_until: Option<Position>,
+    /// Whether it brings tables in line itself (it is the only lane).
+    ensures: bool,
 }
 
 /// A source transaction this large is sent before it commits, on a target
@@ -84,9 +91,17 @@ enum Call {
 }
 
 impl Apply {
-    pub async fn open(sink: Arc<PostgresSink>, reporter: Reporter) -> Result<Apply> {
-        let client = sink.endpoint.connect().await?;
-        Ok(Apply {
+    /// Lane `part`'s writer on `client`, which has applied what precedes
+    /// `applied_until`; `ensures` when it is the only lane.
+    pub fn new(
+        sink: Arc<PostgresSink>,
+        client: Client,
+        reporter: Reporter,
+        part: usize,
+        applied_until: Option<Position>,
+        ensures: bool,
+    ) -> Apply {
+        Apply {
             sink,
             client,
             reporter,
@@ -102,67 +117,49 @@ impl Apply {
             checked: true,
             counts: Vec::new(),
             rows: 0,
-        })
-    }
-
-    /// Runs one statement of a schema change, logged.
-    async fn run(&self, what: &str, sql: &str) -> Result<()> {
-        tracing::info!(sink = %self.sink.name, statement = %sql, "{what}");
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| self.sink.endpoint.error(format!("{what}: `{sql}`"), e))
-    }
-
-    /// Runs `body` between BEGIN and COMMIT, rolled back if it fails.
-    async fn transaction(&self, body: impl AsyncFnOnce(&Self) -> Result<()>) -> Result<()> {
-        let ep = &self.sink.endpoint;
-        self.client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(|e| ep.error("starting a transaction", e))?;
-        let result = match body(self).await {
-            Ok(()) => self
-                .client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| ep.error("committing", e)),
-            Err(e) => Err(e),
-        };
-        if result.is_err() {
-            let _ = self.client.batch_execute("ROLLBACK").await;
+            part,
+            applied_until,
+            ensures,
         }
-        result
+    }
+
+    /// Statements and definitions of before a schema change are stale.
+    pub fn after_schema_change(&mut self) {
+        self.statements.clear();
+        self.in_line.clear();
+    }
+
+    /// Whether the source transaction of a change at `p` was applied by
+    /// this lane in an earlier run. A row change lies inside its
+    /// transaction, so it precedes the checkpoint (a transaction's end)
+    /// exactly when its transaction committed before it.
+    fn already_applied(&mut self, p: &Position) -> bool {
+        match &self.applied_until {
+            Some(done) if p.binlog_cmp(done) != std::cmp::Ordering::Greater => true,
+            Some(_) => {
+                self.applied_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn session(&self) -> Session<'_> {
+        Session {
+            sink: &self.sink,
+            client: &self.client,
+        }
     }
 
     /// Brings `target`'s table in line with its definition the first time
-    /// this run meets the definition (see [`crate::ddl`]).
+    /// this run meets the definition (see [`crate::ddl`]); a lane of
+    /// several leaves it to [`crate::lanes`].
     async fn ensure(&mut self, target: &Arc<Target>) -> Result<()> {
         let id = &target.source.id;
-        if self.in_line.get(id).is_some_and(|t| Arc::ptr_eq(t, target)) {
+        if !self.ensures || self.in_line.get(id).is_some_and(|t| Arc::ptr_eq(t, target)) {
             return Ok(());
         }
-        if self.sink.on_schema_change == OnSchemaChange::Translate {
-            let sql = self.sink.bring_in_line(&self.client, target).await?;
-            let what = format!("bringing {} in line with the source", target.display());
-            if self.in_txn {
-                // Inside a large source transaction's target transaction:
-                // part of it, and as atomic.
-                for s in &sql {
-                    self.run(&what, s).await?;
-                }
-            } else if !sql.is_empty() {
-                // Its own transaction: what it does is found from the
-                // catalog again after a crash, so it never runs twice.
-                self.transaction(async |me: &Self| {
-                    for s in &sql {
-                        me.run(&what, s).await?;
-                    }
-                    Ok(())
-                })
-                .await?;
-            }
-        }
+        self.session().bring_in_line(target, self.in_txn).await?;
         self.in_line.insert(id.clone(), target.clone());
         Ok(())
     }
@@ -366,10 +363,11 @@ impl Apply {
     /// at `commit`.
     async fn finish(&mut self, commit: Arc<Commit>) -> Result<()> {
         let ep = self.sink.endpoint.clone();
-        let checkpoint = self
-            .sink
-            .checkpoint
-            .upsert(checkpoint::CDC, &commit.position);
+        let checkpoint = self.sink.checkpoint.upsert(
+            checkpoint::CDC,
+            self.part..self.part + 1,
+            &commit.position,
+        );
         let sql = if self.in_txn {
             format!("{checkpoint}; COMMIT")
         } else {
@@ -403,7 +401,7 @@ impl Apply {
 /// whatever type the server gives the placeholder: the codec chose the
 /// bytes for the column's own type.
 #[derive(Debug)]
-struct Raw<'a>(Option<&'a [u8]>);
+pub(crate) struct Raw<'a>(pub Option<&'a [u8]>);
 
 impl ToSql for Raw<'_> {
     fn to_sql(
@@ -430,6 +428,13 @@ impl ToSql for Raw<'_> {
 #[async_trait]
 impl ChangeWriter for Apply {
     async fn write(&mut self, batch: ChangeBatch) -> Result<()> {
+        if batch
+            .events
+            .first()
+            .is_some_and(|e| self.already_applied(&e.position))
+        {
+            return Ok(());
+        }
         self.open_rows += batch.len();
         self.open.push(batch);
         if self.open_rows >= MAX_OPEN {
@@ -447,6 +452,11 @@ impl ChangeWriter for Apply {
     }
 
     async fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
+        if self.already_applied(&commit.position) {
+            self.open.clear();
+            self.open_rows = 0;
+            return Ok(());
+        }
         if self.in_txn {
             // The rest of a large transaction, then its commit.
             let open = std::mem::take(&mut self.open);
@@ -482,106 +492,8 @@ impl ChangeWriter for Apply {
                 "a schema change inside an open source transaction".into(),
             ));
         }
-        let past = Commit {
-            position: change.position.clone(),
-            commit_ts_us: change.commit_ts_us,
-        };
-        let statement = sluice_core::text::abbreviate(&change.sql);
-        match self.sink.on_schema_change {
-            OnSchemaChange::Skip => {
-                tracing::warn!(
-                    sink = %self.sink.name,
-                    position = %change.position,
-                    %statement,
-                    "schema change not replayed on PostgreSQL (on_schema_change: skip)"
-                );
-                // Checkpointed past it, so a restart does not meet it again.
-                self.last = Some(Arc::new(past));
-                return self.flush().await;
-            }
-            OnSchemaChange::Fail => {
-                return Err(Error::precondition(
-                    format!(
-                        "{}: a schema change at {} (on_schema_change: fail): {statement}",
-                        self.sink.endpoint.role, change.position,
-                    ),
-                    "every change before it is applied and checkpointed: make the same change to the PostgreSQL table by hand, set `on_schema_change: skip` on the sink, and run again",
-                ))
-            }
-            OnSchemaChange::Translate => {}
-        }
-        let known = self.sink.known_tables();
-        // An added column needs values for the rows already there.
-        let empty = match &change.change {
-            SchemaChange::AlterTable { table, actions, .. }
-                if actions
-                    .iter()
-                    .any(|a| matches!(a, AlterAction::AddColumn { .. })) =>
-            {
-                let t = self.sink.renames.target(table);
-                let q = format!("{}.{}", quote_ident(&t.database), quote_ident(&t.name));
-                self.sink.is_empty(&self.client, &q).await?
-            }
-            _ => true,
-        };
-        let ctx = ddl::Context {
-            renames: &self.sink.renames,
-            history: self.sink.history,
-            known: &known,
-            types: self.sink.types,
-            empty,
-        };
-        let sql = ddl::explicit(&change.change, &ctx)?;
-        // A foreign key PostgreSQL has and the source no longer does is
-        // dropped only after a statement that drops one.
-        let drops_keys = matches!(&change.change, SchemaChange::AlterTable { actions, .. }
-            if actions.iter().any(|a| matches!(a, AlterAction::Other(w)
-                if w.starts_with("DROP FOREIGN") || w.starts_with("DROP CONSTRAINT"))));
-        // The definitions the source read with the statement bring the
-        // table's indexes and foreign keys in line at once (a foreign key's
-        // actions must be there before the parent's next change) when they
-        // describe it right after the statement: their columns are what
-        // PostgreSQL now has. Otherwise the source was already past a
-        // later change, and the table is brought in line with its next
-        // rows, as the binlog describes them.
-        let what = format!("replaying the schema change at {}", change.position);
-        // One transaction with the checkpoint: replayed after a crash, a
-        // swap of two names (RENAME a TO tmp, b TO a, tmp TO b) would
-        // otherwise swap them back.
-        let ep = &self.sink.endpoint;
-        self.transaction(async |me: &Self| {
-            for s in &sql {
-                me.run(&what, s).await?;
-            }
-            for schema in &change.tables {
-                let target = me.sink.target(schema)?;
-                let Some(have) = ddl::columns(ep, &me.client, &target.qualified).await? else {
-                    continue;
-                };
-                let now: BTreeSet<&str> = have.iter().map(|c| c.name.as_str()).collect();
-                let described: BTreeSet<&str> =
-                    target.columns.iter().map(|c| c.name.as_str()).collect();
-                if described == now {
-                    for s in me
-                        .sink
-                        .keys_in_line(&me.client, &target, drops_keys)
-                        .await?
-                    {
-                        me.run(&what, &s).await?;
-                    }
-                }
-            }
-            me.run(
-                "writing the checkpoint",
-                &me.sink.checkpoint.upsert(checkpoint::CDC, &past.position),
-            )
-            .await
-        })
-        .await
-        .map_err(|e| schema_change_error(e, &statement))?;
-        // Statements and definitions of before the change are stale.
-        self.statements.clear();
-        self.in_line.clear();
+        self.session().schema_change(&change, self.part + 1).await?;
+        self.after_schema_change();
         self.reporter.applied(change.commit_ts_us, 0);
         Ok(())
     }
@@ -612,6 +524,197 @@ impl ChangeWriter for Apply {
     }
 }
 
+/// One connection of the sink, for what is not a row change: schema
+/// changes, and tables brought in line with their definitions.
+pub(crate) struct Session<'a> {
+    pub sink: &'a PostgresSink,
+    pub client: &'a Client,
+}
+
+impl Session<'_> {
+    /// Runs one statement of a schema change, logged.
+    async fn run(&self, what: &str, sql: &str) -> Result<()> {
+        tracing::info!(sink = %self.sink.name, statement = %sql, "{what}");
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.sink.endpoint.error(format!("{what}: `{sql}`"), e))
+    }
+
+    /// Runs `body` between BEGIN and COMMIT, rolled back if it fails.
+    async fn transaction(&self, body: impl AsyncFnOnce() -> Result<()>) -> Result<()> {
+        let ep = &self.sink.endpoint;
+        self.client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| ep.error("starting a transaction", e))?;
+        let result = match body().await {
+            Ok(()) => self
+                .client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| ep.error("committing", e)),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            let _ = self.client.batch_execute("ROLLBACK").await;
+        }
+        result
+    }
+
+    /// Brings `target`'s table in line with its definition (see
+    /// [`crate::ddl`]): inside the open transaction when `in_txn`, else
+    /// in one of its own.
+    pub async fn bring_in_line(&self, target: &Target, in_txn: bool) -> Result<()> {
+        if self.sink.on_schema_change != OnSchemaChange::Translate {
+            return Ok(());
+        }
+        let sql = self.sink.bring_in_line(self.client, target).await?;
+        let what = format!("bringing {} in line with the source", target.display());
+        if in_txn {
+            // Inside a large source transaction's target transaction:
+            // part of it, and as atomic.
+            for s in &sql {
+                self.run(&what, s).await?;
+            }
+        } else if !sql.is_empty() {
+            // Its own transaction: what it does is found from the
+            // catalog again after a crash, so it never runs twice.
+            self.transaction(async || {
+                for s in &sql {
+                    self.run(&what, s).await?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Replays a schema change (everything before it is committed), and
+    /// moves the checkpoints of lanes `0..lanes` past it in the same
+    /// transaction.
+    pub async fn schema_change(&self, change: &DdlChange, lanes: usize) -> Result<()> {
+        let sink = self.sink;
+        let statement = sluice_core::text::abbreviate(&change.sql);
+        let past = sink
+            .checkpoint
+            .upsert(checkpoint::CDC, 0..lanes.max(1), &change.position);
+        match sink.on_schema_change {
+            OnSchemaChange::Skip => {
+                tracing::warn!(
+                    sink = %sink.name,
+                    position = %change.position,
+                    %statement,
+                    "schema change not replayed on PostgreSQL (on_schema_change: skip)"
+                );
+                // Checkpointed past it, so a restart does not meet it again.
+                return self.run("writing the checkpoint", &past).await;
+            }
+            OnSchemaChange::Fail => {
+                return Err(Error::precondition(
+                    format!(
+                        "{}: a schema change at {} (on_schema_change: fail): {statement}",
+                        sink.endpoint.role, change.position,
+                    ),
+                    "every change before it is applied and checkpointed: make the same change to the PostgreSQL table by hand, set `on_schema_change: skip` on the sink, and run again",
+                ))
+            }
+            OnSchemaChange::Translate => {}
+        }
+        let known = sink.known_tables();
+        // An added column needs values for the rows already there.
+        let empty = match &change.change {
+            SchemaChange::AlterTable { table, actions, .. }
+                if actions
+                    .iter()
+                    .any(|a| matches!(a, AlterAction::AddColumn { .. })) =>
+            {
+                let t = sink.renames.target(table);
+                let q = format!("{}.{}", quote_ident(&t.database), quote_ident(&t.name));
+                sink.is_empty(self.client, &q).await?
+            }
+            _ => true,
+        };
+        let ctx = ddl::Context {
+            renames: &sink.renames,
+            history: sink.history,
+            known: &known,
+            types: sink.types,
+            empty,
+        };
+        let sql = ddl::explicit(&change.change, &ctx)?;
+        // A unique key or foreign key PostgreSQL has and the source no
+        // longer does is dropped only after a statement that drops one.
+        let drops = |what: &dyn Fn(&AlterAction) -> bool| {
+            matches!(&change.change, SchemaChange::AlterTable { actions, .. }
+                if actions.iter().any(what))
+        };
+        let dropped = crate::Dropped {
+            foreign_key: drops(&|a| {
+                matches!(a, AlterAction::Other(w)
+                    if w.starts_with("DROP FOREIGN") || w.starts_with("DROP CONSTRAINT"))
+            }),
+            unique_key: matches!(change.change, SchemaChange::DropIndex { .. })
+                || drops(&|a| {
+                    matches!(a, AlterAction::DropIndex { .. })
+                        || matches!(a, AlterAction::Other(w) if w.starts_with("DROP CONSTRAINT"))
+                }),
+        };
+        // The definitions the source read with the statement bring the
+        // table's indexes and foreign keys in line at once (a foreign key's
+        // actions must be there before the parent's next change) when they
+        // describe it right after the statement: their columns are what
+        // PostgreSQL now has. Otherwise the source was already past a
+        // later change, and the table is brought in line with its next
+        // rows, as the binlog describes them.
+        let what = format!("replaying the schema change at {}", change.position);
+        // One transaction with the checkpoint: replayed after a crash, a
+        // swap of two names (RENAME a TO tmp, b TO a, tmp TO b) would
+        // otherwise swap them back.
+        let ep = &sink.endpoint;
+        self.transaction(async || {
+            for s in &sql {
+                self.run(&what, s).await?;
+            }
+            for schema in &change.tables {
+                let target = sink.target(schema)?;
+                let Some(have) = ddl::columns(ep, self.client, &target.qualified).await? else {
+                    let listed = match &change.change {
+                        SchemaChange::CreateTable {
+                            columns: Some(c), ..
+                        } => Some(c),
+                        _ => None,
+                    };
+                    let described: Vec<&String> = target.columns.iter().map(|c| &c.name).collect();
+                    if listed.is_some_and(|l| l.iter().eq(described.iter().copied())) {
+                        // Created now, not with its first row: an empty
+                        // table is a table too. Only when the definition
+                        // has the statement's columns: after a restart the
+                        // catalog may describe a later table of the name,
+                        // which its first rows' definitions then do not.
+                        for s in sink.bring_in_line(self.client, &target).await? {
+                            self.run(&what, &s).await?;
+                        }
+                    }
+                    continue;
+                };
+                let now: BTreeSet<&str> = have.iter().map(|c| c.name.as_str()).collect();
+                let described: BTreeSet<&str> =
+                    target.columns.iter().map(|c| c.name.as_str()).collect();
+                if described == now {
+                    for s in sink.keys_in_line(self.client, &target, dropped).await? {
+                        self.run(&what, &s).await?;
+                    }
+                }
+            }
+            self.run("writing the checkpoint", &past).await
+        })
+        .await
+        .map_err(|e| schema_change_error(e, &statement))
+    }
+}
+
 /// A translated schema change PostgreSQL refused: what to do about it.
 fn schema_change_error(e: Error, statement: &str) -> Error {
     match e {
@@ -627,7 +730,7 @@ fn schema_change_error(e: Error, statement: &str) -> Error {
 }
 
 /// The user may not turn foreign key triggers off.
-fn unchecked_error(ep: &crate::connect::Endpoint, e: tokio_postgres::Error) -> Error {
+pub(crate) fn unchecked_error(ep: &crate::connect::Endpoint, e: tokio_postgres::Error) -> Error {
     if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
         return Error::precondition(
             format!(

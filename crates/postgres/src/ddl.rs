@@ -99,6 +99,26 @@ pub async fn foreign_key_names(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// The unique constraints of `qualified` (not its primary key): each name
+/// and its columns, in order.
+pub async fn unique_keys(
+    ep: &Endpoint,
+    client: &Client,
+    qualified: &str,
+) -> Result<Vec<(String, Vec<String>)>> {
+    let rows = client
+        .query(
+            "SELECT c.conname::text, array_agg(a.attname::text ORDER BY k.ord) \
+             FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum \
+             WHERE c.conrelid = to_regclass($1) AND c.contype = 'u' GROUP BY c.conname",
+            &[&qualified],
+        )
+        .await
+        .map_err(|e| ep.error(format!("reading the unique keys of {qualified}"), e))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// The statements that make PostgreSQL's table `have` hold `target`'s
 /// columns: each missing column added (with the default MySQL gave the
 /// rows it already had), each changed type cast, NOT NULL set or dropped.

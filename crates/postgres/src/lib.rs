@@ -8,8 +8,10 @@
 //! - [`ddl`]: schema changes from the binlog, translated;
 //! - [`indexes`]: secondary indexes and foreign keys from the source's DDL;
 //! - [`read`]: the tables read back for `sluice verify`;
+//! - [`repair`]: `sluice verify --repair`, the differing rows rewritten;
 //! - [`load`]: the snapshot, with `COPY ... (FORMAT binary)`;
-//! - [`apply`]: changes in source order with the checkpoint;
+//! - [`apply`]: one connection's changes, in source order, with its checkpoint;
+//! - [`lanes`]: changes split by key over several connections (`apply:`);
 //! - [`checkpoint`]: `sluice.checkpoints` on the target;
 //! - [`connect`]: connections, and errors that name the server.
 //!
@@ -21,8 +23,10 @@ pub mod checkpoint;
 pub mod connect;
 pub mod ddl;
 pub mod indexes;
+pub mod lanes;
 pub mod load;
 pub mod read;
+pub mod repair;
 pub mod table;
 pub mod types;
 
@@ -33,7 +37,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use sluice_core::config::located;
-pub use sluice_core::config::ExistingTables;
+pub use sluice_core::config::{ApplyConfig, Consistency, ExistingTables};
 use sluice_core::connectors::{Build, SinkSpec};
 use sluice_core::error::ConfigError;
 use sluice_core::event::{TableId, TableSchema};
@@ -77,6 +81,9 @@ pub struct PostgresSinkConfig {
     /// position.
     #[serde(default)]
     pub history: bool,
+    /// How changes are applied (when the source follows changes).
+    #[serde(default)]
+    pub apply: ApplyConfig,
 }
 
 fn default_name() -> String {
@@ -112,13 +119,18 @@ impl SinkSpec for PostgresSinkConfig {
         })?;
         Renames::new(&self.rename)
             .map_err(|e| located(file, &self.url, format!("sink `{}`: {e}", self.name), None))?;
-        if self.parallelism == Some(0) {
-            return Err(located(
-                file,
-                &self.url,
-                format!("sink `{}`: `parallelism` must be at least 1", self.name),
-                None,
-            ));
+        for (what, n) in [
+            ("parallelism", self.parallelism),
+            ("apply.parallelism", self.apply.parallelism),
+        ] {
+            if n == Some(0) {
+                return Err(located(
+                    file,
+                    &self.url,
+                    format!("sink `{}`: `{what}` must be at least 1", self.name),
+                    None,
+                ));
+            }
         }
         Ok(())
     }
@@ -129,12 +141,17 @@ impl SinkSpec for PostgresSinkConfig {
         let renames = Renames::new(&self.rename).map_err(|e| {
             Error::precondition(format!("sink `{}`: {e}", self.name), "fix `rename`")
         })?;
+        let parallelism = self.parallelism.unwrap_or(ctx.settings.parallelism).max(1);
         Ok(Arc::new(PostgresSink {
             name: self.name.clone(),
             endpoint,
             renames,
             checkpoint: Checkpoint::new(ctx.pipeline, &self.name),
-            parallelism: self.parallelism.unwrap_or(ctx.settings.parallelism).max(1),
+            parallelism,
+            lanes: match self.apply.consistency {
+                Consistency::Transactional => 1,
+                Consistency::Eventual => self.apply.parallelism.unwrap_or(parallelism).max(1),
+            },
             existing_tables: self.existing_tables,
             on_schema_change: self.on_schema_change,
             history: self.history,
@@ -147,12 +164,22 @@ impl SinkSpec for PostgresSinkConfig {
     }
 }
 
+/// What a schema change dropped: only then is a unique key or foreign
+/// key the source lacks dropped on PostgreSQL.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Dropped {
+    pub unique_key: bool,
+    pub foreign_key: bool,
+}
+
 pub struct PostgresSink {
     name: String,
     endpoint: Endpoint,
     renames: Renames,
     checkpoint: Checkpoint,
     parallelism: usize,
+    /// Apply connections (`apply:`): 1 under `consistency: transactional`.
+    lanes: usize,
     existing_tables: ExistingTables,
     on_schema_change: OnSchemaChange,
     history: bool,
@@ -318,27 +345,51 @@ impl PostgresSink {
             .any(|c| !have.iter().any(|h| h.name == c.name));
         let empty = adds && self.is_empty(client, &t.qualified).await?;
         out.extend(ddl::reconcile(t, &have, history.as_deref(), empty)?);
-        out.extend(self.keys_in_line(client, t, false).await?);
+        out.extend(self.keys_in_line(client, t, Dropped::default()).await?);
         Ok(out)
     }
 
-    /// `t`'s indexes and foreign keys as the source defines them. Foreign
-    /// keys the source lacks are dropped only when `dropped` (a statement
-    /// dropped one): others may be the user's own.
+    /// `t`'s indexes, unique keys and foreign keys as the source defines
+    /// them. Unique keys and foreign keys the source lacks are dropped only
+    /// after a statement that drops one (`dropped`): others may be the
+    /// user's own.
     async fn keys_in_line(
         &self,
         client: &Client,
         t: &Target,
-        dropped: bool,
+        dropped: Dropped,
     ) -> Result<Vec<String>> {
         let mut out = t.indexes();
+        let uniques = ddl::unique_keys(&self.endpoint, client, &t.qualified).await?;
+        let wanted = t.unique_keys();
+        for k in wanted
+            .iter()
+            .filter(|k| !uniques.iter().any(|(_, u)| u == *k))
+        {
+            let cols: Vec<String> = k.iter().map(|c| connect::quote_ident(c)).collect();
+            out.push(format!(
+                "ALTER TABLE {} ADD UNIQUE ({})",
+                t.qualified,
+                cols.join(", ")
+            ));
+        }
+        for (name, _) in uniques
+            .iter()
+            .filter(|(_, u)| dropped.unique_key && !wanted.contains(u))
+        {
+            out.push(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+                t.qualified,
+                connect::quote_ident(name)
+            ));
+        }
         let fks = ddl::foreign_key_names(&self.endpoint, client, &t.qualified).await?;
         let wanted: BTreeSet<String> = t
             .foreign_keys(&self.renames)
             .into_iter()
             .map(|(name, _, _)| name)
             .collect();
-        for gone in fks.difference(&wanted).filter(|_| dropped) {
+        for gone in fks.difference(&wanted).filter(|_| dropped.foreign_key) {
             out.push(format!(
                 "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
                 t.qualified,
@@ -522,7 +573,7 @@ impl Sink for PostgresSink {
                     "writing sluice.checkpoints",
                     &self
                         .checkpoint
-                        .upsert(checkpoint::SNAPSHOT, &Default::default()),
+                        .reset(checkpoint::SNAPSHOT, 1, &Default::default()),
                 )
                 .await?;
                 None
@@ -600,7 +651,7 @@ impl Sink for PostgresSink {
             self.exec(
                 &client,
                 "writing sluice.checkpoints",
-                &self.checkpoint.upsert(checkpoint::CDC, &from),
+                &self.checkpoint.reset(checkpoint::CDC, 1, &from),
             )
             .await?;
         }
@@ -612,7 +663,7 @@ impl Sink for PostgresSink {
     }
 
     async fn apply(self: Arc<Self>, ctx: SinkContext) -> Result<Box<dyn ChangeWriter>> {
-        Ok(Box::new(apply::Apply::open(self, ctx.reporter).await?))
+        lanes::open(self, ctx.reporter).await
     }
 
     fn system_schemas(&self) -> &'static [&'static str] {

@@ -180,7 +180,7 @@ impl SnapshotLoad for Load {
             self.sink.add_foreign_keys(&client, target).await?;
         }
         client
-            .batch_execute(&self.sink.checkpoint.upsert(checkpoint::CDC, position))
+            .batch_execute(&self.sink.checkpoint.reset(checkpoint::CDC, 1, position))
             .await
             .map_err(|e| ep.error("recording the snapshot's end in sluice.checkpoints", e))?;
         Ok(())

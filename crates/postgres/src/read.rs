@@ -50,6 +50,19 @@ impl ChangeLog for Tables {
         self.zero_dates_as_null(batch)
     }
 
+    fn repairable(&self) -> bool {
+        true
+    }
+
+    async fn repair(
+        &self,
+        table: &TableSchema,
+        upserts: &[RecordBatch],
+        deletes: &[RecordBatch],
+    ) -> Result<usize> {
+        self.repair_rows(table, upserts, deletes).await
+    }
+
     /// The table's current rows, as one snapshot (every row `Read`).
     async fn read(&self, table: &TableSchema) -> Result<Vec<LoggedBatch>> {
         let ep = &self.endpoint;

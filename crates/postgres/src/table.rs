@@ -243,13 +243,26 @@ impl Target {
         if t.key_kind == KeyKind::Primary {
             out.push(format!("PRIMARY KEY ({})", names(&t.key)));
         }
-        for k in &t.constraints.unique_keys {
-            if t.key_kind == KeyKind::Primary && same_columns(k, &t.key) {
-                continue;
-            }
-            out.push(format!("UNIQUE ({})", names(k)));
+        for k in self.unique_keys() {
+            let k: Vec<String> = k.iter().map(|c| quote_ident(c)).collect();
+            out.push(format!("UNIQUE ({})", k.join(", ")));
         }
         out
+    }
+
+    /// The source's unique keys besides the primary key, by column names.
+    /// A key of every column is left out: the source marks a table whose
+    /// unique keys it could not read that way, to keep its changes in
+    /// order, and a table without a key may hold a row twice.
+    pub fn unique_keys(&self) -> Vec<Vec<String>> {
+        let t = &self.source;
+        t.constraints
+            .unique_keys
+            .iter()
+            .filter(|k| !(t.key_kind == KeyKind::Primary && same_columns(k, &t.key)))
+            .filter(|k| k.len() < self.columns.len() || same_columns(k, &t.key))
+            .map(|k| k.iter().map(|i| self.columns[*i].name.clone()).collect())
+            .collect()
     }
 
     /// Adds the keys after a load (`ALTER TABLE ... ADD`), each once.
@@ -376,7 +389,7 @@ impl Target {
         )
     }
 
-    fn has_key(&self) -> bool {
+    pub fn has_key(&self) -> bool {
         self.source.key_kind != KeyKind::None && !self.source.key.is_empty()
     }
 

@@ -498,6 +498,28 @@ sinks:
     }
 }
 
+/// `apply:` of a database sink: how changes are applied (when the source
+/// follows changes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplyConfig {
+    pub consistency: Consistency,
+    /// Apply connections for `eventual`; defaults to `parallelism`.
+    pub parallelism: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consistency {
+    /// Changes partitioned by key over several connections; each target
+    /// transaction holds whole source transactions of its partition. Rows are
+    /// always in order; a reader may see one partition ahead of another.
+    #[default]
+    Eventual,
+    /// One connection; the target never shows part of a source transaction.
+    Transactional,
+}
+
 /// `existing_tables:` of a database sink: what to do when a target table
 /// already exists.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -487,6 +487,57 @@ fn references(p: &mut Parser<'_>, st: &mut Statement) {
     }
 }
 
+/// The column names `CREATE TABLE name (...)` lists, in order; `None` when
+/// the statement lists none (`LIKE`, `AS SELECT`, or unreadable), so its
+/// columns are known only from the catalog.
+fn created_columns(sql: &str) -> Option<Vec<String>> {
+    let toks = tokenize(sql);
+    let mut i = toks.iter().position(|(t, _, _)| *t == Tok::Punct('('))?;
+    // A `SELECT` anywhere (CREATE ... AS SELECT, or SELECT without AS)
+    // adds columns the list does not name.
+    if toks
+        .iter()
+        .any(|(t, _, _)| matches!(t, Tok::Word(w) if w.eq_ignore_ascii_case("SELECT")))
+    {
+        return None;
+    }
+    i += 1;
+    const NOT_COLUMNS: &[&str] = &[
+        "PRIMARY",
+        "KEY",
+        "INDEX",
+        "UNIQUE",
+        "CONSTRAINT",
+        "FOREIGN",
+        "FULLTEXT",
+        "SPATIAL",
+        "CHECK",
+        "PERIOD",
+        "LIKE",
+    ];
+    let mut out = Vec::new();
+    let mut first = true;
+    let mut depth = 0usize;
+    while let Some((tok, _, _)) = toks.get(i) {
+        i += 1;
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') if depth == 0 => return Some(out),
+            Tok::Punct(')') => depth -= 1,
+            Tok::Punct(',') if depth == 0 => {
+                first = true;
+                continue;
+            }
+            Tok::Word(w) if first && NOT_COLUMNS.iter().any(|k| w.eq_ignore_ascii_case(k)) => {}
+            Tok::Word(w) | Tok::Ident(w) if first => out.push(w.clone()),
+            _ if first => return None,
+            _ => {}
+        }
+        first = false;
+    }
+    None
+}
+
 /// What `st` (parsed from `sql`) does, in the words every sink reads;
 /// `None` for statements that reach no sink (not schema-changing,
 /// unsupported, unrecognized).
@@ -499,6 +550,7 @@ pub fn schema_change(default_db: &str, sql: &str, st: &Statement) -> Option<Sche
             like: (!sql.to_ascii_uppercase().contains("REFERENCES"))
                 .then(|| st.others.first().map(|t| t.table.clone()))
                 .flatten(),
+            columns: created_columns(sql),
         },
         DdlKind::AlterTable => SchemaChange::AlterTable {
             table: table(0)?,
@@ -1056,7 +1108,25 @@ mod tests {
             d("CREATE TABLE t2 LIKE t1"),
             Some(SchemaChange::CreateTable {
                 table: t("t2"),
-                like: Some(t("t1"))
+                like: Some(t("t1")),
+                columns: None,
+            })
+        );
+        assert_eq!(
+            d("CREATE TABLE IF NOT EXISTS `t3` (id BIGINT PRIMARY KEY, `v w` VARCHAR(20) DEFAULT ',', \
+               n DECIMAL(9,2), KEY (n), CONSTRAINT f FOREIGN KEY (n) REFERENCES p (x), UNIQUE uq (v))"),
+            Some(SchemaChange::CreateTable {
+                table: t("t3"),
+                like: None,
+                columns: Some(vec!["id".into(), "v w".into(), "n".into()]),
+            })
+        );
+        assert_eq!(
+            d("CREATE TABLE t4 (id INT) AS SELECT id, 1 AS x FROM t1"),
+            Some(SchemaChange::CreateTable {
+                table: t("t4"),
+                like: None,
+                columns: None,
             })
         );
         assert_eq!(

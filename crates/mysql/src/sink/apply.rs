@@ -492,26 +492,18 @@ impl ChangeWriter for Applier {
     }
 }
 
-/// How many partitions to apply with: `wanted`, unless the partitions of
-/// an earlier run stopped at different positions (a crash) and were
-/// another number. Each partition skips what its own checkpoint covers, and
-/// a change goes to the partition its hash picks among *that many*: the
-/// earlier number is kept until the partitions agree (a clean stop, or a
-/// schema change, brings them to one position).
+/// How many partitions to apply with (see [`crate::partition::lanes_to_use`]).
 fn partitions(ctx: &ApplyCtx, wanted: usize, done: &[(usize, Position)]) -> usize {
-    let wanted = wanted.max(1);
-    let earlier = done.len();
-    let agree = done.windows(2).all(|w| w[0].1 == w[1].1);
-    if earlier == 0 || earlier == wanted || agree {
-        return wanted;
+    let (parts, kept) = crate::partition::lanes_to_use(wanted, done);
+    if kept {
+        tracing::warn!(
+            sink = %ctx.endpoint.role,
+            earlier = parts,
+            wanted,
+            "the last run stopped with its {parts} apply partitions at different positions: applying with {parts} partitions until they agree (stop the pipeline cleanly, then {wanted} take over)"
+        );
     }
-    tracing::warn!(
-        sink = %ctx.endpoint.role,
-        earlier,
-        wanted,
-        "the last run stopped with its {earlier} apply partitions at different positions: applying with {earlier} partitions until they agree (stop the pipeline cleanly, then {wanted} take over)"
-    );
-    earlier
+    parts
 }
 
 impl ApplyCtx {

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::config::located;
-pub use crate::config::ExistingTables;
+pub use crate::config::{ApplyConfig, Consistency, ExistingTables};
 use crate::connect::Endpoint;
 use crate::error::ConfigError;
 use crate::event::{quote_ident, ChangeBatch, Position, TableId, TableSchema};
@@ -77,27 +77,6 @@ pub struct MysqlSinkConfig {
     /// How changes are applied (when the source follows changes).
     #[serde(default)]
     pub apply: ApplyConfig,
-}
-
-/// `sinks: - mysql: apply:`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApplyConfig {
-    pub consistency: Consistency,
-    /// Apply connections for `eventual`; defaults to `parallelism`.
-    pub parallelism: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Consistency {
-    /// Changes partitioned by key over several connections; each target
-    /// transaction holds whole source transactions of its partition. Rows are
-    /// always in order; a reader may see one partition ahead of another.
-    #[default]
-    Eventual,
-    /// One connection; the target never shows part of a source transaction.
-    Transactional,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -216,8 +216,21 @@ async fn verify(
                         found[ti] = still_different(before, again[ti].clone());
                     }
                 }
-                if options.repair && found.iter().any(|d| !d.is_empty()) {
-                    let why = "not repaired: --repair rewrites MySQL targets only; reload the differing tables of this sink";
+                let differing: Vec<usize> =
+                    (0..found.len()).filter(|&i| !found[i].is_empty()).collect();
+                if options.repair && !differing.is_empty() && archive.repairable() {
+                    for (ti, n) in check.repair(chains.first_mut(), &differing).await? {
+                        tables_out[ti].repaired += n;
+                    }
+                    // What is left, read again.
+                    let after = check
+                        .compare(chains.first_mut(), &mut tables_out, Some(&differing))
+                        .await?;
+                    for &ti in &differing {
+                        found[ti] = after[ti].clone();
+                    }
+                } else if options.repair && !differing.is_empty() {
+                    let why = "not repaired: --repair rewrites database targets only; reload the differing tables of this sink";
                     note = Some(match note {
                         Some(n) => format!("{n}; {why}"),
                         None => why.to_string(),
@@ -612,23 +625,10 @@ fn as_target(
             None => rows::keyed(&pair.target, batch, rows),
         }
     };
-    let Some(chain) = chain.filter(|_| pair.transformed) else {
-        keep(&source_batch, rows)?;
-        return Ok(source_batch.num_rows() as u64);
-    };
-    let info = EventInfo::new(Op::Read, Arc::new(Position::default()), 0);
-    let batch = ChangeBatch {
-        table: pair.source.clone(),
-        events: vec![info; source_batch.num_rows()],
-        before: None,
-        after: Some(source_batch),
-    };
     let mut n = 0;
-    for out in tokio::task::block_in_place(|| chain.apply(batch))? {
-        if let Some(after) = &out.after {
-            n += after.num_rows() as u64;
-            keep(after, rows)?;
-        }
+    for after in transformed(pair, source_batch, chain)? {
+        n += after.num_rows() as u64;
+        keep(&after, rows)?;
     }
     Ok(n)
 }
@@ -694,4 +694,145 @@ impl ArchiveCheck<'_> {
         let _ = conn.disconnect().await;
         Ok(found)
     }
+}
+
+impl ArchiveCheck<'_> {
+    /// `--repair` on a copy that can be rewritten: each table of
+    /// `differing` is read again on both sides, and every row that differs
+    /// is written from the source's (a key the source lacks removed, a
+    /// table without a key brought to the source's count of each row).
+    /// Returns the rows written and removed per table.
+    async fn repair(
+        &self,
+        mut chain: Option<&mut Box<dyn Transform>>,
+        differing: &[usize],
+    ) -> Result<Vec<(usize, usize)>> {
+        let mut conn = self.source_ep.connect(&[]).await?;
+        let mut out = Vec::new();
+        for &ti in differing {
+            let Some(pair) = &self.pairs[ti] else {
+                continue;
+            };
+            // The source's rows as the sink gets them, each with its key
+            // and literals as compared (as stored).
+            let mut source: Vec<arrow_array::RecordBatch> = Vec::new();
+            for chunk in &self.chunk_plans[ti] {
+                let batch = rows::fetch(
+                    self.source_ep,
+                    &mut conn,
+                    &pair.source,
+                    &pair.source_key,
+                    chunk,
+                )
+                .await?;
+                source.extend(transformed(pair, batch, chain.as_deref_mut())?);
+            }
+            let mut wanted: BTreeMap<String, Vec<(usize, usize, Vec<String>)>> = BTreeMap::new();
+            for (bi, b) in source.iter().enumerate() {
+                let stored = self.archive.as_stored(&pair.target, b.clone())?;
+                for (r, (key, values)) in rows::literals(&pair.target, &stored)?
+                    .into_iter()
+                    .enumerate()
+                {
+                    wanted.entry(key).or_default().push((bi, r, values));
+                }
+            }
+            let target: Vec<arrow_array::RecordBatch> = self
+                .archive
+                .read(&pair.target)
+                .await?
+                .into_iter()
+                .map(|b| b.image)
+                .collect();
+            let mut have: BTreeMap<String, Vec<(usize, usize, Vec<String>)>> = BTreeMap::new();
+            for (bi, b) in target.iter().enumerate() {
+                for (r, (key, values)) in rows::literals(&pair.target, b)?.into_iter().enumerate() {
+                    have.entry(key).or_default().push((bi, r, values));
+                }
+            }
+            let mut upserts: Vec<Vec<u32>> = vec![Vec::new(); source.len()];
+            let mut deletes: Vec<Vec<u32>> = vec![Vec::new(); target.len()];
+            let none = Vec::new();
+            for key in wanted
+                .keys()
+                .chain(have.keys().filter(|k| !wanted.contains_key(*k)))
+            {
+                let (s, t) = (
+                    wanted.get(key).unwrap_or(&none),
+                    have.get(key).unwrap_or(&none),
+                );
+                if pair.target.key.is_empty() {
+                    // A row of a table without a key is its own key: only
+                    // how many of it there are can differ.
+                    for (bi, r, _) in s.iter().skip(t.len()) {
+                        upserts[*bi].push(*r as u32);
+                    }
+                    for (bi, r, _) in t.iter().skip(s.len()) {
+                        deletes[*bi].push(*r as u32);
+                    }
+                    continue;
+                }
+                match (s.first(), t.first()) {
+                    (Some((bi, r, sv)), Some((_, _, tv))) if !rows::same_row(sv, tv) => {
+                        upserts[*bi].push(*r as u32)
+                    }
+                    (Some((bi, r, _)), None) => upserts[*bi].push(*r as u32),
+                    (None, Some((bi, r, _))) => deletes[*bi].push(*r as u32),
+                    _ => {}
+                }
+            }
+            let pick = |batches: &[arrow_array::RecordBatch],
+                        rows: Vec<Vec<u32>>|
+             -> Result<Vec<arrow_array::RecordBatch>> {
+                batches
+                    .iter()
+                    .zip(rows)
+                    .filter(|(_, r)| !r.is_empty())
+                    .map(|(b, r)| {
+                        arrow_select::take::take_record_batch(b, &arrow_array::UInt32Array::from(r))
+                            .map_err(|e| {
+                                Error::Internal(format!(
+                                    "{}: picking rows to repair: {e}",
+                                    pair.target.id
+                                ))
+                            })
+                    })
+                    .collect()
+            };
+            let (upserts, deletes) = (pick(&source, upserts)?, pick(&target, deletes)?);
+            if upserts.is_empty() && deletes.is_empty() {
+                continue;
+            }
+            let n = self
+                .archive
+                .repair(&pair.target, &upserts, &deletes)
+                .await?;
+            out.push((ti, n));
+        }
+        let _ = conn.disconnect().await;
+        Ok(out)
+    }
+}
+
+/// A batch of source rows through the pipeline's transforms, as the sink
+/// receives them.
+fn transformed(
+    pair: &Pair,
+    source_batch: arrow_array::RecordBatch,
+    chain: Option<&mut Box<dyn Transform>>,
+) -> Result<Vec<arrow_array::RecordBatch>> {
+    let Some(chain) = chain.filter(|_| pair.transformed) else {
+        return Ok(vec![source_batch]);
+    };
+    let info = EventInfo::new(Op::Read, Arc::new(Position::default()), 0);
+    let batch = ChangeBatch {
+        table: pair.source.clone(),
+        events: vec![info; source_batch.num_rows()],
+        before: None,
+        after: Some(source_batch),
+    };
+    Ok(tokio::task::block_in_place(|| chain.apply(batch))?
+        .into_iter()
+        .filter_map(|out| out.after)
+        .collect())
 }

@@ -292,7 +292,7 @@ fn same(source: &str, target: &str) -> bool {
     source == target || target == UNKNOWN
 }
 
-fn same_row(source: &[String], target: &[String]) -> bool {
+pub fn same_row(source: &[String], target: &[String]) -> bool {
     source.len() == target.len() && source.iter().zip(target).all(|(s, t)| same(s, t))
 }
 
