@@ -48,3 +48,25 @@ mod tests {
         assert_eq!(mask_url("mysql://u:p@ss@h/"), "mysql://u:***@h/");
     }
 }
+
+/// The backquoted identifier `s` starts with (`` `a``b` `` is ``a`b``),
+/// and the text after its closing quote; `None` when `s` does not start
+/// with one.
+pub fn backquoted(s: &str) -> Option<(String, &str)> {
+    let rest = s.strip_prefix('`')?;
+    let mut name = String::new();
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '`' {
+            if chars.peek().map(|(_, n)| *n) == Some('`') {
+                chars.next();
+                name.push('`');
+                continue;
+            }
+            return Some((name, &rest[i + 1..]));
+        }
+        name.push(c);
+    }
+    // Unterminated: the name runs to the end.
+    Some((name, ""))
+}

@@ -37,23 +37,8 @@ pub struct ForeignKey {
 fn identifiers(s: &str) -> (Vec<(String, Option<u32>)>, &str) {
     let mut out = Vec::new();
     let mut rest = s.trim_start();
-    while let Some(r) = rest.strip_prefix('`') {
-        let mut name = String::new();
-        let mut chars = r.char_indices().peekable();
-        let mut end = r.len();
-        while let Some((i, c)) = chars.next() {
-            if c == '`' {
-                if chars.peek().map(|(_, n)| *n) == Some('`') {
-                    chars.next();
-                    name.push('`');
-                    continue;
-                }
-                end = i + 1;
-                break;
-            }
-            name.push(c);
-        }
-        rest = &r[end..];
+    while let Some((name, after)) = sluice_core::text::backquoted(rest) {
+        rest = after;
         let mut prefix = None;
         if let Some(p) = rest.strip_prefix('(') {
             if let Some((n, after)) = p.split_once(')') {

@@ -146,25 +146,10 @@ pub fn table_details(create_table: &str) -> TableDetails {
             }
             continue;
         }
-        let Some(rest) = line.strip_prefix('`') else {
+        let Some((name, rest)) = crate::text::backquoted(line) else {
             continue;
         };
-        let mut name = String::new();
-        let mut chars = rest.char_indices().peekable();
-        let mut end = rest.len();
-        while let Some((i, c)) = chars.next() {
-            if c == '`' {
-                if chars.peek().map(|(_, n)| *n) == Some('`') {
-                    chars.next();
-                    name.push('`');
-                    continue;
-                }
-                end = i + 1;
-                break;
-            }
-            name.push(c);
-        }
-        let text = rest[end..].trim().trim_end_matches(',');
+        let text = rest.trim().trim_end_matches(',');
         let ws = words(text);
         let after = |word: &str| {
             ws.iter()
