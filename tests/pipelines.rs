@@ -30,6 +30,7 @@ fn every_example_pipeline_runs() {
     let s3 = S3Server::shared();
     let bucket = s3.bucket("pipelines");
     let pg = support::postgres::Postgres::start("pipelines");
+    let nats = support::nats::NatsServer::start("pipelines");
     for path in files {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let env = [
@@ -41,6 +42,7 @@ fn every_example_pipeline_runs() {
             ("S3_ACCESS_KEY", S3_KEY.to_string()),
             ("S3_SECRET_KEY", S3_SECRET.to_string()),
             ("POSTGRES_URL", pg.url()),
+            ("NATS_URL", nats.url()),
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sluice(&["validate", path.to_str().unwrap()], &env).assert_ok();
@@ -200,6 +202,20 @@ fn every_example_pipeline_runs() {
         "{}",
         verified.stdout
     );
+    // The stream holds every row of the shop once, as Debezium reads it.
+    assert!(ran.contains(&"mysql-to-nats".to_string()), "{ran:?}");
+    let messages = nats.messages("SLUICE_SHOP");
+    for t in ["customers", "orders", "order_items", "products"] {
+        let n: usize = src.scalar(&format!("SELECT COUNT(*) FROM shop.{t}"));
+        let subject = format!("shop.shop.{t}");
+        let rows: Vec<u64> = messages
+            .iter()
+            .filter(|(_, s, v)| *s == subject && v["op"] == "r")
+            .filter_map(|(_, _, v)| v["after"]["id"].as_u64())
+            .collect();
+        let ids: std::collections::BTreeSet<&u64> = rows.iter().collect();
+        assert_eq!((rows.len(), ids.len()), (n, n), "{subject}");
+    }
     // The PostgreSQL copy equals the source through the mask and the
     // filter; a row changed on PostgreSQL is found, and --repair rewrites
     // it through them too (its email hashed again).

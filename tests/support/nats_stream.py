@@ -1,0 +1,42 @@
+"""Reads a JetStream stream back, independently of sluice's client: every
+message with its Nats-Msg-Id and subject, as JSON lines on stdout.
+
+usage: nats_stream.py URL STREAM
+"""
+import asyncio
+import json
+import sys
+
+import nats
+
+
+async def main(url, stream):
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info(stream)
+    except nats.js.errors.NotFoundError:
+        # Not created yet: no messages.
+        await nc.close()
+        return
+    last = info.state.last_seq
+    seq = info.state.first_seq
+    while last and seq <= last:
+        try:
+            msg = await js.get_msg(stream, seq)
+        except nats.js.errors.NotFoundError:
+            seq += 1
+            continue
+        headers = msg.headers or {}
+        print(json.dumps({
+            "seq": msg.seq,
+            "subject": msg.subject,
+            "id": headers.get("Nats-Msg-Id"),
+            "key": headers.get("Sluice-Key"),
+            "value": json.loads(msg.data),
+        }))
+        seq += 1
+    await nc.close()
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
