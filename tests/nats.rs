@@ -83,7 +83,10 @@ fn changes_reach_the_stream_exactly_once_across_kills() {
         "nats-kills",
         "nk",
         &src,
-        &format!("      url: {}\n      stream: SLUICE_NK\n", nats.url()),
+        &format!(
+            "      url: {}\n      stream: SLUICE_NK\n      transactions: true\n",
+            nats.url()
+        ),
     );
     let mut p = Background::start(&path, &[]);
     let mut next = 10_000;
@@ -109,6 +112,8 @@ fn changes_reach_the_stream_exactly_once_across_kills() {
         p.kill();
         p = Background::start(&path, &[]);
     }
+    // A transaction that changes no row of nk.t is still a transaction.
+    src.exec("UPDATE nk.t SET n = n WHERE id = -1");
     let want = source_rows(&src);
     let mut messages = Vec::new();
     p.wait_for(
@@ -129,6 +134,43 @@ fn changes_reach_the_stream_exactly_once_across_kills() {
         },
     );
     p.terminate(Duration::from_secs(20));
+    // Each transaction once between its BEGIN and its END, which counts
+    // its changes; nothing else in between.
+    let mut open: Option<(String, u64)> = None;
+    let mut ends = BTreeSet::new();
+    for (_, subject, v) in &messages {
+        if subject == "sluice._transaction" {
+            let id = v["id"].as_str().unwrap_or_default().to_string();
+            match (v["status"].as_str(), open.take()) {
+                (Some("BEGIN"), None) => open = Some((id, 0)),
+                (Some("END"), Some((begun, n))) => {
+                    assert_eq!(begun, id, "seed 0x{seed:x}");
+                    assert_eq!(v["event_count"].as_u64(), Some(n), "seed 0x{seed:x}: {v}");
+                    assert!(ends.insert(id), "seed 0x{seed:x}: a transaction twice");
+                }
+                other => panic!("seed 0x{seed:x}: {other:?} at {v}"),
+            }
+        } else if let Some((id, n)) = open.as_mut() {
+            let s = &v["source"];
+            assert_eq!(v["transaction"]["id"].as_str(), Some(id.as_str()), "{v}");
+            let _ = s;
+            *n += 1;
+        } else {
+            assert_eq!(
+                v["op"], "r",
+                "seed 0x{seed:x}: a change outside a transaction: {v}"
+            );
+        }
+    }
+    assert!(
+        open.is_none() && ends.len() > 5,
+        "seed 0x{seed:x}: {} transactions",
+        ends.len()
+    );
+    let messages: Vec<_> = messages
+        .into_iter()
+        .filter(|(_, s, _)| s != "sluice._transaction")
+        .collect();
     // Every message once: no id twice, no change (position, row) twice,
     // and each row the workload inserted is created once.
     let ids: BTreeSet<&String> = messages.iter().map(|(id, _, _)| id).collect();
@@ -206,4 +248,76 @@ fn an_unreachable_server_is_named_with_the_password_masked() {
     assert!(all.contains(&format!("127.0.0.1:{port}")), "{all}");
     assert!(all.contains("nats-server"), "no hint: {all}");
     assert!(!all.contains(NATS_PASSWORD), "the password shows: {all}");
+}
+
+/// A wrong password, a row over the server's max_payload and a stream
+/// that is full each stop the run with a message that names them (the
+/// password masked); once the cause is gone, the run goes on and nothing
+/// is missing.
+#[test]
+fn bad_input_stops_the_run_clearly_and_loses_nothing() {
+    let src = MariaDb::start("nats-bad");
+    let nats = NatsServer::start("bad");
+    src.exec(
+        "DROP DATABASE IF EXISTS nb; CREATE DATABASE nb; \
+         CREATE TABLE nb.t (id INT PRIMARY KEY, v LONGTEXT, n INT) ENGINE=InnoDB; \
+         INSERT INTO nb.t SELECT seq, CONCAT('row ', seq), seq FROM nb.seq_1_to_50; \
+         UPDATE nb.t SET v = REPEAT('x', 1500000) WHERE id = 7",
+    );
+    let wrong = nats.url().replace(NATS_PASSWORD, "not-the-password");
+    let path = pipeline("nats-bad", "nb", &src, &format!("      url: {wrong}\n"));
+    let run = sluice(&["check", path.to_str().expect("a path")], &[]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!run.ok() && all.contains("authorization"), "{all}");
+    assert!(
+        !all.contains("not-the-password"),
+        "the password shows: {all}"
+    );
+    // A row over max_payload (1 MB): named, with what to do.
+    let path = pipeline(
+        "nats-bad",
+        "nb",
+        &src,
+        &format!("      url: {}\n      stream: SLUICE_NB\n", nats.url()),
+    );
+    let args = ["run", "--until-caught-up", path.to_str().expect("a path")];
+    let run = sluice(&args, &[]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!run.ok(), "{all}");
+    assert!(
+        all.contains("max_payload") && all.contains("\"id\":7") && all.contains("sluice.nb.t"),
+        "{all}"
+    );
+    src.exec("UPDATE nb.t SET v = 'small again' WHERE id = 7");
+    sluice(&args, &[]).assert_ok();
+    let rows: BTreeSet<i64> = nats
+        .messages("SLUICE_NB")
+        .iter()
+        .filter(|(_, _, v)| v["op"] == "r")
+        .filter_map(|(_, _, v)| v["after"]["id"].as_i64())
+        .collect();
+    assert_eq!(rows, (1..=50).collect(), "every row, after the restart");
+    // A stream that refuses new messages once full.
+    nats.create_full_stream("SLUICE_FULL", "full.*.*", 4000);
+    let path = pipeline(
+        "nats-full",
+        "nb",
+        &src,
+        &format!(
+            "      url: {}\n      stream: SLUICE_FULL\n      subject: \"full.{{database}}.{{table}}\"\n      schema_subject: \"full._schema.{{database}}\"\n",
+            nats.url()
+        ),
+    );
+    let run = sluice(
+        &["run", "--until-caught-up", path.to_str().expect("a path")],
+        &[],
+    );
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!run.ok(), "{all}");
+    assert!(
+        all.contains("SLUICE_FULL")
+            && all.contains("did not take a message")
+            && all.contains("max_bytes"),
+        "{all}"
+    );
 }

@@ -113,6 +113,23 @@ impl NatsServer {
             .collect()
     }
 
+    /// Creates `stream` on `subject`, refusing messages past `max_bytes`.
+    pub fn create_full_stream(&self, stream: &str, subject: &str, max_bytes: u64) {
+        let script = super::root().join("tests/support/nats_stream.py");
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(self.url())
+            .arg(stream)
+            .args(["--create", subject, &max_bytes.to_string()])
+            .output()
+            .expect("running nats_stream.py");
+        assert!(
+            out.status.success(),
+            "creating {stream}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn pid(&self) -> u32 {
         self.pid
     }

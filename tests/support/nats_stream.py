@@ -1,13 +1,27 @@
 """Reads a JetStream stream back, independently of sluice's client: every
-message with its Nats-Msg-Id and subject, as JSON lines on stdout.
+message with its Nats-Msg-Id and subject, as JSON lines on stdout; or
+creates a stream that refuses messages past MAX_BYTES.
 
 usage: nats_stream.py URL STREAM
+       nats_stream.py URL STREAM --create SUBJECT MAX_BYTES
 """
 import asyncio
 import json
 import sys
 
 import nats
+
+
+async def create(url, stream, subject, max_bytes):
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(
+        name=stream,
+        subjects=[subject],
+        max_bytes=int(max_bytes),
+        discard=nats.js.api.DiscardPolicy.NEW,
+    )
+    await nc.close()
 
 
 async def main(url, stream):
@@ -39,4 +53,7 @@ async def main(url, stream):
     await nc.close()
 
 
-asyncio.run(main(sys.argv[1], sys.argv[2]))
+if len(sys.argv) > 3 and sys.argv[3] == "--create":
+    asyncio.run(create(sys.argv[1], sys.argv[2], sys.argv[4], sys.argv[5]))
+else:
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

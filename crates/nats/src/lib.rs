@@ -58,6 +58,12 @@ pub struct NatsSinkConfig {
     /// Where schema changes go; `{database}` is filled in.
     #[serde(default = "default_schema_subject")]
     pub schema_subject: String,
+    /// Transaction boundaries (`BEGIN` and `END` messages, as Debezium's
+    /// transaction metadata) on `transaction_subject`.
+    #[serde(default)]
+    pub transactions: bool,
+    #[serde(default = "default_transaction_subject")]
+    pub transaction_subject: String,
     #[serde(default)]
     pub format: Format,
     /// How long the stream remembers message ids: a restart within it
@@ -83,6 +89,9 @@ fn default_subject() -> String {
 }
 fn default_schema_subject() -> String {
     "sluice._schema.{database}".into()
+}
+fn default_transaction_subject() -> String {
+    "sluice._transaction".into()
 }
 fn default_window() -> u64 {
     2 * 3600
@@ -131,6 +140,7 @@ impl SinkSpec for NatsSinkConfig {
         for (what, s) in [
             ("subject", &self.subject),
             ("schema_subject", &self.schema_subject),
+            ("transaction_subject", &self.transaction_subject),
         ] {
             if !valid(s) || s.split('.').any(str::is_empty) {
                 return Err(bad(
@@ -210,22 +220,27 @@ impl NatsSink {
     /// The stream's subjects: the templates with wildcards.
     fn stream_subjects(&self) -> Vec<String> {
         let wild = |s: &str| s.replace("{database}", "*").replace("{table}", "*");
-        let (changes, schema) = (
+        let mut all = vec![
             wild(&self.config.subject),
             wild(&self.config.schema_subject),
-        );
+        ];
+        if self.config.transactions {
+            all.push(wild(&self.config.transaction_subject));
+        }
         // The server refuses overlapping subjects: the schema subject is
         // often among the changes' already (`sluice.*.*`).
-        let covered = {
-            let (c, s): (Vec<&str>, Vec<&str>) =
-                (changes.split('.').collect(), schema.split('.').collect());
-            c.len() == s.len() && c.iter().zip(&s).all(|(c, s)| *c == "*" || c == s)
+        let covers = |wide: &str, narrow: &str| {
+            let (w, n): (Vec<&str>, Vec<&str>) =
+                (wide.split('.').collect(), narrow.split('.').collect());
+            w.len() == n.len() && w.iter().zip(&n).all(|(w, n)| *w == "*" || w == n)
         };
-        if covered {
-            vec![changes]
-        } else {
-            vec![changes, schema]
+        let mut out: Vec<String> = Vec::new();
+        for s in all {
+            if !out.iter().any(|o| covers(o, &s)) {
+                out.push(s);
+            }
         }
+        out
     }
 
     fn stream_config(&self) -> stream::Config {
@@ -367,14 +382,30 @@ impl Sink for NatsSink {
 
     async fn prepare(
         &self,
-        _tables: &[Arc<TableSchema>],
+        tables: &[Arc<TableSchema>],
         plan: &Plan,
-        _state: &SinkState,
+        state: &SinkState,
     ) -> Result<()> {
         let js = self.connect().await?;
-        js.get_or_create_stream(self.stream_config())
+        let stream = js
+            .get_or_create_stream(self.stream_config())
             .await
             .map_err(|e| self.server_error("creating the stream", e))?;
+        if matches!(plan, Plan::Snapshot { .. }) && *state == SinkState::SnapshotInterrupted {
+            // The interrupted snapshot's rows go: the new one is read at
+            // another moment, and a row deleted in between would otherwise
+            // stay in the stream with nothing to say it is gone. Nothing
+            // after them was published (changes follow the snapshot).
+            for t in tables {
+                let subject = self.subject(t);
+                stream
+                    .purge()
+                    .filter(subject.clone())
+                    .await
+                    .map_err(|e| self.server_error(&format!("purging {subject}"), e))?;
+            }
+            tracing::warn!(sink = %self.config.name, "the interrupted snapshot's messages were purged from the stream; consumers that read them read the tables again");
+        }
         let Some(store) = self.store(&js, true).await? else {
             return Err(Error::Internal("the checkpoint bucket vanished".into()));
         };
@@ -437,6 +468,8 @@ struct Message {
     subject: String,
     id: String,
     key: String,
+    /// `db.table` of a row change (empty for others).
+    table: String,
     payload: Vec<u8>,
 }
 
@@ -489,6 +522,7 @@ impl NatsSink {
                 let value = envelope::change(t, op, b, a, &source);
                 out.push(Message {
                     subject: subject.clone(),
+                    table: format!("{}.{}", t.id.database, t.id.name),
                     id,
                     key: envelope::key(t, image.0, image.1).to_string(),
                     payload: serde_json::to_vec(&value)
@@ -500,12 +534,69 @@ impl NatsSink {
     }
 
     async fn publish(&self, js: &jetstream::Context, m: Message) -> Result<PublishAckFuture> {
+        // The server closes the connection on a message over its limit:
+        // refused here, naming the row, before anything of it is sent.
+        let limit = js.client().server_info().max_payload;
+        let size = m.payload.len() + m.key.len() + m.id.len() + 40;
+        if limit > 0 && size > limit {
+            return Err(Error::precondition(
+                format!(
+                    "{}: the message of row {} on {} is {size} bytes, over the server's max_payload of {limit}",
+                    self.role, m.key, m.subject
+                ),
+                "raise max_payload in the nats-server configuration (up to 64 MB), or leave the large column out with a transform; everything before the row is checkpointed",
+            ));
+        }
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", m.id.as_str());
         headers.insert("Sluice-Key", m.key.as_str());
         js.publish_with_headers(m.subject, headers, m.payload.into())
             .await
             .map_err(|e| self.server_error("publishing", e))
+    }
+
+    /// Debezium's transaction metadata: a `BEGIN` and an `END` message
+    /// around the transaction's messages, the end with the count of
+    /// changes per table.
+    fn boundaries(&self, c: &Commit, messages: &[Message]) -> (Message, Message) {
+        let p = &c.position;
+        let id = p
+            .gtid
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .map_or_else(|| format!("{}:{}", p.file, p.offset), str::to_string);
+        let mut per_table: Vec<(String, u64)> = Vec::new();
+        for m in messages {
+            match per_table.iter_mut().find(|(t, _)| *t == m.table) {
+                Some((_, n)) => *n += 1,
+                None => per_table.push((m.table.clone(), 1)),
+            }
+        }
+        let ts_ms = c.commit_ts_us / 1000;
+        let message = |status: &str, extra: serde_json::Value| {
+            let mut v = serde_json::json!({"status": status, "id": id, "ts_ms": ts_ms});
+            if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+                o.extend(e.clone());
+            }
+            Message {
+                subject: self.config.transaction_subject.clone(),
+                id: format!("tx:{}:{}:{status}", p.file, p.offset),
+                key: serde_json::json!({"id": id}).to_string(),
+                table: String::new(),
+                payload: serde_json::to_vec(&v).unwrap_or_default(),
+            }
+        };
+        let collections: Vec<serde_json::Value> = per_table
+            .iter()
+            .map(|(t, n)| serde_json::json!({"data_collection": t, "event_count": n}))
+            .collect();
+        (
+            message("BEGIN", serde_json::json!({})),
+            message(
+                "END",
+                serde_json::json!({"event_count": messages.len(), "data_collections": collections}),
+            ),
+        )
     }
 
     async fn acked(&self, ack: PublishAckFuture) -> Result<()> {
@@ -640,6 +731,11 @@ impl ChangeWriter for Changes {
             rows += b.len() as u64;
             self.reporter.changed(&b.table.id, b.len() as u64);
         }
+        if self.sink.config.transactions && !out.is_empty() {
+            let (begin, end) = self.sink.boundaries(&c, &out);
+            out.insert(0, begin);
+            out.push(end);
+        }
         self.send(out).await?;
         let before = self.pending.take().map_or(0, |(_, n)| n);
         self.pending = Some((c, before + rows));
@@ -688,6 +784,7 @@ impl ChangeWriter for Changes {
         let m = Message {
             subject,
             id: format!("ddl:{}:{}", d.position.file, d.position.offset),
+            table: String::new(),
             key: serde_json::json!({"databaseName": d.database}).to_string(),
             payload: serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?,
         };
