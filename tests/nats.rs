@@ -198,6 +198,63 @@ fn changes_reach_the_stream_exactly_once_across_kills() {
             "seed 0x{seed:x}: row {id}"
         );
     }
+    // The Python consumer example rebuilds the table from the stream.
+    let db = nats.dir.join("rebuilt.db");
+    let out = support::nats::python(
+        "examples/nats_consumer.py",
+        &[
+            &nats.url(),
+            "SLUICE_NK",
+            "sluice.nk.t",
+            "id",
+            db.to_str().expect("a path"),
+        ],
+    );
+    let rebuilt: BTreeMap<i64, (String, i64)> = out
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON row");
+            (
+                v["id"].as_i64().expect("id"),
+                (
+                    v["v"].as_str().unwrap_or("<NULL>").to_string(),
+                    v["n"].as_i64().unwrap_or(i64::MIN),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rebuilt, want,
+        "seed 0x{seed:x}: the Python consumer's table"
+    );
+    // `sluice tail` prints the same messages of the table, in order.
+    let tail = sluice(
+        &[
+            "tail",
+            &nats.url(),
+            "--stream",
+            "SLUICE_NK",
+            "--subject",
+            "sluice.nk.t",
+            "--until-idle",
+        ],
+        &[],
+    );
+    tail.assert_ok();
+    let tailed: Vec<String> = tail
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["id"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    let on_t: Vec<String> = messages
+        .iter()
+        .filter(|(_, s, _)| s == "sluice.nk.t")
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    assert_eq!(tailed, on_t, "sluice tail");
     // Debezium's envelope.
     let (_, _, first) = &messages[0];
     assert_eq!(first["op"], "r");
@@ -273,6 +330,13 @@ fn bad_input_stops_the_run_clearly_and_loses_nothing() {
         !all.contains("not-the-password"),
         "the password shows: {all}"
     );
+    let tail = sluice(
+        &["tail", &nats.url(), "--stream", "NO_SUCH", "--until-idle"],
+        &[],
+    );
+    let all = format!("{}{}", tail.stdout, tail.stderr);
+    assert!(!tail.ok() && all.contains("no stream NO_SUCH"), "{all}");
+    assert!(!all.contains(NATS_PASSWORD), "the password shows: {all}");
     // A row over max_payload (1 MB): named, with what to do.
     let path = pipeline(
         "nats-bad",

@@ -482,8 +482,20 @@ fn random_changes_survive_kills_exactly_once() {
             wait_equal(&mut p, src, &pg, &tables);
         }
     }
+    // A change for the last run to apply (a run that applies nothing
+    // leaves the lanes where the last kill left them).
+    src.exec("UPDATE pgk.p SET v = v + 1 WHERE id % 3 = 0");
     wait_equal(&mut p, src, &pg, &tables);
     stop(p);
+    // A clean stop leaves every lane at one position (a new lane count
+    // takes over at the next start).
+    assert_eq!(
+        pg.psql("SELECT count(DISTINCT (binlog_file, binlog_offset)) FROM sluice.checkpoints WHERE pipeline = 'pg-kills'")
+            .trim(),
+        "1",
+        "seed 0x{seed:x} (apply: {mode}): {}",
+        pg.psql("SELECT part, phase, binlog_file, binlog_offset FROM sluice.checkpoints")
+    );
     // The change tables, replayed in their order, give the tables again:
     // every change is there once (a key change as a delete and an insert).
     let row = "coalesce(u::text, '-'), name, amount::text, to_char(at, 'YYYY-MM-DD HH24:MI:SS.US')";

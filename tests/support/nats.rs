@@ -88,19 +88,7 @@ impl NatsServer {
 
     /// Every message of `stream`, in order: (Nats-Msg-Id, subject, value).
     pub fn messages(&self, stream: &str) -> Vec<(String, String, serde_json::Value)> {
-        let script = super::root().join("tests/support/nats_stream.py");
-        let out = Command::new("python3")
-            .arg(&script)
-            .arg(self.url())
-            .arg(stream)
-            .output()
-            .expect("running nats_stream.py (pip install nats-py)");
-        assert!(
-            out.status.success(),
-            "nats_stream.py failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
+        python("tests/support/nats_stream.py", &[&self.url(), stream])
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
@@ -115,22 +103,31 @@ impl NatsServer {
 
     /// Creates `stream` on `subject`, refusing messages past `max_bytes`.
     pub fn create_full_stream(&self, stream: &str, subject: &str, max_bytes: u64) {
-        let script = super::root().join("tests/support/nats_stream.py");
-        let out = Command::new("python3")
-            .arg(&script)
-            .arg(self.url())
-            .arg(stream)
-            .args(["--create", subject, &max_bytes.to_string()])
-            .output()
-            .expect("running nats_stream.py");
-        assert!(
-            out.status.success(),
-            "creating {stream}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let max = max_bytes.to_string();
+        python(
+            "tests/support/nats_stream.py",
+            &[&self.url(), stream, "--create", subject, &max],
         );
     }
 
     pub fn pid(&self) -> u32 {
         self.pid
     }
+}
+
+/// Runs the Python script at `script` (relative to the repository) with
+/// `args`; its standard output. Its failure fails the test, with its
+/// standard error.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(super::root().join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} failed (pip install nats-py): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

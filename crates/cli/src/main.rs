@@ -101,7 +101,7 @@ enum Command {
         /// Ranges compared at once (default: the pipeline's settings.parallelism).
         #[arg(long)]
         parallelism: Option<usize>,
-        /// Rewrite the differing rows on MySQL targets, then compare them again.
+        /// Rewrite the differing rows on MySQL and PostgreSQL targets, then compare them again.
         #[arg(long)]
         repair: bool,
         /// Write every difference to this JSON file.
@@ -113,6 +113,27 @@ enum Command {
         /// How the servers checksum key ranges: crc32 (a sum of CRC32s, fast) or md5.
         #[arg(long, value_enum, default_value_t = ChecksumArg::Crc32)]
         checksum: ChecksumArg,
+    },
+    /// Print a NATS stream's messages as JSON lines as they arrive (for
+    /// debugging a subscription); acknowledges nothing.
+    #[command(
+        after_help = "Examples:\n  sluice tail nats://127.0.0.1:4222 --stream SLUICE_SHOP\n  sluice tail nats://127.0.0.1:4222 --stream SLUICE_SHOP --subject 'shop.shop.orders' --new\n\nEach line is {\"seq\", \"subject\", \"id\" (Nats-Msg-Id), \"key\", \"value\"}. Runs until\nCtrl-C, or with --until-idle until every message there is was printed.\nExit code 0, 1 when the server or stream cannot be read."
+    )]
+    Tail {
+        /// The server: nats://[user:password@]host:4222.
+        url: String,
+        /// The stream (a nats sink's `stream:`).
+        #[arg(long, default_value = "SLUICE")]
+        stream: String,
+        /// Only these subjects (wildcards allowed).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only messages published from now on.
+        #[arg(long)]
+        new: bool,
+        /// Stop once every message there is has been printed.
+        #[arg(long)]
+        until_idle: bool,
     },
     /// Create and build transform plugins (docs/plugins.md).
     #[command(subcommand)]
@@ -211,7 +232,8 @@ fn main() -> ExitCode {
         | Command::Plugin(_)
         | Command::Status { .. }
         | Command::Check { .. }
-        | Command::Verify { .. } => ProgressMode::Off,
+        | Command::Verify { .. }
+        | Command::Tail { .. } => ProgressMode::Off,
     };
     let bars = match &mode {
         ProgressMode::Bars(m) => Some(m),
@@ -274,6 +296,39 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Tail {
+            url,
+            stream,
+            subject,
+            new,
+            until_idle,
+        } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let options = sluice_nats::tail::TailOptions {
+                url,
+                stream,
+                subject,
+                new_only: new,
+                until_idle,
+            };
+            let mut out = std::io::stdout();
+            match runtime.block_on(sluice_nats::tail::tail(&options, &mut out)) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Status { file } => {
             let (cfg, runtime) = match load(&file) {
                 Ok(loaded) => loaded,

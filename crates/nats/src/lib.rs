@@ -13,10 +13,12 @@
 //!
 //! - this file: settings, the stream, the snapshot and change writers;
 //! - [`envelope`]: a change as Debezium's JSON value;
-//! - [`checkpoint`]: the key-value checkpoint.
+//! - [`checkpoint`]: the key-value checkpoint;
+//! - [`tail`]: `sluice tail`, a stream's messages as JSON lines.
 
 pub mod checkpoint;
 pub mod envelope;
+pub mod tail;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -188,25 +190,7 @@ const MAX_IN_FLIGHT: usize = 20_000;
 
 impl NatsSink {
     async fn connect(&self) -> Result<jetstream::Context> {
-        let url = &self.config.url.value;
-        let (server, credentials) = split_credentials(url);
-        let options = match credentials {
-            Some((user, password)) => {
-                async_nats::ConnectOptions::with_user_and_password(user, password)
-            }
-            None => async_nats::ConnectOptions::new(),
-        };
-        let client = options
-            .connection_timeout(Duration::from_secs(5))
-            .connect(server.as_str())
-            .await
-            .map_err(|e| {
-                Error::precondition(
-                    format!("{}: cannot connect to {}: {e}", self.role, mask_url(url)),
-                    "check that nats-server runs there with JetStream (-js), and the user and password",
-                )
-            })?;
-        Ok(jetstream::new(client))
+        connect(&self.config.url.value, &self.role).await
     }
 
     fn server_error(&self, what: &str, e: impl std::fmt::Display) -> Error {
@@ -267,6 +251,28 @@ impl NatsSink {
             .replace("{database}", &token(&table.id.database))
             .replace("{table}", &token(&table.id.name))
     }
+}
+
+/// A JetStream context on `url` (its user and password given apart).
+async fn connect(url: &str, role: &str) -> Result<jetstream::Context> {
+    let (server, credentials) = split_credentials(url);
+    let options = match credentials {
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        None => async_nats::ConnectOptions::new(),
+    };
+    let client = options
+        .connection_timeout(Duration::from_secs(5))
+        .connect(server.as_str())
+        .await
+        .map_err(|e| {
+            Error::precondition(
+                format!("{}: cannot connect to {}: {e}", role, mask_url(url)),
+                "check that nats-server runs there with JetStream (-js), and the user and password",
+            )
+        })?;
+    Ok(jetstream::new(client))
 }
 
 /// `nats://user:password@host:port` as the URL without its user and

@@ -313,7 +313,15 @@ impl ChangeWriter for Lanes {
     }
 
     async fn close(mut self: Box<Self>) -> Result<()> {
-        // Each lane commits what completed and stops.
+        // Lanes without part of an open transaction learn the last commit
+        // (so a clean stop leaves every lane at one position, and a new
+        // `apply.parallelism` takes over); then each commits what
+        // completed and stops.
+        for lane in 0..self.senders.len() {
+            if !self.touched[lane] && self.tell(lane).await.is_err() {
+                break;
+            }
+        }
         self.senders.clear();
         let mut first = None;
         for task in self.tasks.drain(..) {
