@@ -134,6 +134,16 @@ fn changes_reach_the_stream_exactly_once_across_kills() {
         },
     );
     p.terminate(Duration::from_secs(20));
+    // `sluice status` reads the checkpoint from the key-value bucket.
+    let status = sluice(&["status", path.to_str().expect("a path")], &[]);
+    status.assert_ok();
+    let row = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("nats"))
+        .unwrap_or_else(|| panic!("no row for the sink:\n{}", status.stdout));
+    assert!(row.contains(" cdc ") && row.contains("binlog."), "{row}");
+    assert!(row.trim_end().ends_with(" s"), "no checkpoint age: {row}");
     // Each transaction once between its BEGIN and its END, which counts
     // its changes; nothing else in between.
     let mut open: Option<(String, u64)> = None;

@@ -25,6 +25,9 @@ pub struct Checkpoint {
     pub file: String,
     pub offset: u64,
     pub gtid: Option<String>,
+    /// When it was written (Unix µs), for `sluice status`.
+    #[serde(default)]
+    pub written_us: Option<i64>,
 }
 
 impl Checkpoint {
@@ -34,6 +37,10 @@ impl Checkpoint {
             file: p.file.to_string(),
             offset: p.offset,
             gtid: p.gtid.as_deref().map(str::to_string),
+            written_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_micros() as i64),
         }
     }
 

@@ -314,6 +314,14 @@ impl Sink for NatsSink {
         }
     }
 
+    async fn checkpoint_time(&self) -> Result<Option<i64>> {
+        let js = self.connect().await?;
+        Ok(match self.store(&js, false).await? {
+            Some(s) => s.read(&self.role).await?.and_then(|c| c.written_us),
+            None => None,
+        })
+    }
+
     async fn check(
         &self,
         _tables: &[Arc<TableSchema>],
