@@ -35,6 +35,7 @@ use sluice_core::config::located;
 use sluice_core::connectors::{Build, SinkSpec};
 use sluice_core::error::ConfigError;
 use sluice_core::event::{ChangeBatch, Op, Position, TableSchema};
+use sluice_core::partition::key_bytes;
 use sluice_core::progress::Reporter;
 use sluice_core::stage::{
     ChangeWriter, Commit, DdlChange, Plan, Sink, SinkContext, SinkState, SnapshotLoad,
@@ -193,12 +194,13 @@ impl NatsSink {
         connect(&self.config.url.value, &self.role).await
     }
 
+    /// The server's URL, its password masked.
+    fn url(&self) -> String {
+        mask_url(&self.config.url.value)
+    }
+
     fn server_error(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::Data(format!(
-            "{}: {what} on {}: {e}",
-            self.role,
-            mask_url(&self.config.url.value)
-        ))
+        Error::Data(format!("{}: {what} on {}: {e}", self.role, self.url()))
     }
 
     /// The stream's subjects: the templates with wildcards.
@@ -339,7 +341,7 @@ impl Sink for NatsSink {
                 format!(
                     "{}: {} runs nats-server {version}; the JetStream API sluice speaks is 2.10's or newer",
                     self.role,
-                    mask_url(&self.config.url.value)
+                    self.url()
                 ),
                 "upgrade nats-server to 2.10 or newer",
             ));
@@ -363,7 +365,7 @@ impl Sink for NatsSink {
                 format!(
                     "{}: JetStream is not available on {}: {e}",
                     self.role,
-                    mask_url(&self.config.url.value)
+                    self.url()
                 ),
                 "start nats-server with JetStream (-js), or enable it for this account",
             ));
@@ -444,6 +446,7 @@ impl Sink for NatsSink {
             .map_or(0, |d| d.as_micros());
         Ok(Box::new(Load {
             sink: self,
+            max_payload: js.client().server_info().max_payload,
             js,
             store,
             attempt,
@@ -459,6 +462,7 @@ impl Sink for NatsSink {
             .ok_or_else(|| Error::Internal("the checkpoint bucket vanished".into()))?;
         Ok(Box::new(Changes {
             sink: self,
+            max_payload: js.client().server_info().max_payload,
             js,
             store,
             open: Vec::new(),
@@ -514,8 +518,7 @@ impl NatsSink {
                 Op::Delete => parts.push((Op::Delete, Some(before.ok_or_else(missing)?), None)),
                 Op::Update => {
                     let (b, a) = (before.ok_or_else(missing)?, after.ok_or_else(missing)?);
-                    if envelope::key(t, b.0, row) != envelope::key(t, a.0, row) && !t.key.is_empty()
-                    {
+                    if !t.key.is_empty() && key_bytes(t, b.0, row) != key_bytes(t, a.0, row) {
                         parts.push((Op::Delete, Some(b), None));
                         parts.push((Op::Insert, None, Some(a)));
                     } else {
@@ -547,10 +550,16 @@ impl NatsSink {
         Ok(())
     }
 
-    async fn publish(&self, js: &jetstream::Context, m: Message) -> Result<PublishAckFuture> {
+    /// Publishes `m`; `limit` is the server's max_payload (read once per
+    /// writer, not per message).
+    async fn publish(
+        &self,
+        js: &jetstream::Context,
+        limit: usize,
+        m: Message,
+    ) -> Result<PublishAckFuture> {
         // The server closes the connection on a message over its limit:
         // refused here, naming the row, before anything of it is sent.
-        let limit = js.client().server_info().max_payload;
         let size = m.payload.len() + m.key.len() + m.id.len() + 40;
         if limit > 0 && size > limit {
             return Err(Error::precondition(
@@ -631,6 +640,7 @@ impl NatsSink {
 struct Load {
     sink: Arc<NatsSink>,
     js: jetstream::Context,
+    max_payload: usize,
     store: Store,
     attempt: u128,
     next: AtomicU64,
@@ -657,7 +667,7 @@ impl SnapshotLoad for Load {
         )?;
         let mut acks = Vec::with_capacity(out.len());
         for m in out {
-            acks.push(self.sink.publish(&self.js, m).await?);
+            acks.push(self.sink.publish(&self.js, self.max_payload, m).await?);
         }
         for a in acks {
             self.sink.acked(a).await?;
@@ -677,6 +687,7 @@ impl SnapshotLoad for Load {
 struct Changes {
     sink: Arc<NatsSink>,
     js: jetstream::Context,
+    max_payload: usize,
     store: Store,
     open: Vec<ChangeBatch>,
     in_flight: VecDeque<PublishAckFuture>,
@@ -710,7 +721,7 @@ impl Changes {
                     self.sink.acked(a).await?;
                 }
             }
-            let ack = self.sink.publish(&self.js, m).await?;
+            let ack = self.sink.publish(&self.js, self.max_payload, m).await?;
             self.in_flight.push_back(ack);
         }
         Ok(())
