@@ -144,6 +144,19 @@ fn changes_reach_the_stream_exactly_once_across_kills() {
         .unwrap_or_else(|| panic!("no row for the sink:\n{}", status.stdout));
     assert!(row.contains(" cdc ") && row.contains("binlog."), "{row}");
     assert!(row.trim_end().ends_with(" s"), "no checkpoint age: {row}");
+    // Under it, the stream's sequence: the checkpoint covers the stream's
+    // last message (the run stopped cleanly).
+    let detail = status
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("stream SLUICE_NK:"))
+        .unwrap_or_else(|| panic!("no stream line:\n{}", status.stdout));
+    let last = messages.len();
+    assert!(
+        detail.contains(&format!("covers message {last};"))
+            && detail.contains(&format!("messages 1 to {last} ")),
+        "seed 0x{seed:x}: {detail}"
+    );
     // Each transaction once between its BEGIN and its END, which counts
     // its changes; nothing else in between.
     let mut open: Option<(String, u64)> = None;
@@ -347,13 +360,61 @@ fn bad_input_stops_the_run_clearly_and_loses_nothing() {
     let all = format!("{}{}", tail.stdout, tail.stderr);
     assert!(!tail.ok() && all.contains("no stream NO_SUCH"), "{all}");
     assert!(!all.contains(NATS_PASSWORD), "the password shows: {all}");
-    // A row over max_payload (1 MB): named, with what to do.
+    // `check` warns of what can go wrong later: a LONGTEXT column can hold
+    // more than a message, and a server whose sync_interval is not
+    // `always` (read from its monitoring endpoint) or cannot be read.
     let path = pipeline(
         "nats-bad",
         "nb",
         &src,
+        &format!(
+            "      url: {}\n      stream: SLUICE_NB\n      monitor_url: {}\n",
+            nats.url(),
+            nats.monitor_url()
+        ),
+    );
+    let run = sluice(&["check", path.to_str().expect("a path")], &[]);
+    run.assert_ok();
+    let warns: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("WARN"))
+        .collect();
+    assert!(
+        warns.iter().any(|l| l
+            .contains("rows of nb.t can be larger than the server's max_payload of 1.0 MiB")
+            && l.contains("`v` longtext")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        warns
+            .iter()
+            .any(|l| l.contains("every 120 s (sync_interval)")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("sync_interval: always"),
+        "no fix: {}",
+        run.stdout
+    );
+    let unknown = pipeline(
+        "nats-bad-unknown",
+        "nb",
+        &src,
         &format!("      url: {}\n      stream: SLUICE_NB\n", nats.url()),
     );
+    let run = sluice(&["check", unknown.to_str().expect("a path")], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("cannot tell whether the server writes messages to disk")
+            && run.stdout.contains("monitor_url"),
+        "{}",
+        run.stdout
+    );
+    // A row over max_payload (1 MB): named, with what to do.
     let args = ["run", "--until-caught-up", path.to_str().expect("a path")];
     let run = sluice(&args, &[]);
     let all = format!("{}{}", run.stdout, run.stderr);
@@ -394,4 +455,348 @@ fn bad_input_stops_the_run_clearly_and_loses_nothing() {
             && all.contains("max_bytes"),
         "{all}"
     );
+}
+
+/// How a column's value is compared: as text, or as the number it parses to
+/// (both sides print floats shortest, but not alike).
+#[derive(Clone, Copy, PartialEq)]
+enum Cmp {
+    Text,
+    F32,
+    F64,
+}
+
+/// Each type-matrix column with the SQL that computes, on MariaDB itself,
+/// the value Debezium's MySQL connector documents for it (its default
+/// modes, DECIMAL as `decimal.handling.mode=string`), printed as text:
+/// independent of the sink's encoder. NULL stands for JSON null.
+fn debezium_columns() -> Vec<(&'static str, String, Cmp)> {
+    let mut out = Vec::new();
+    let text = |c: &'static str| (c, format!("CAST({c} AS CHAR)"), Cmp::Text);
+    // Integers and YEAR as numbers; DECIMAL as its text.
+    for c in [
+        "id", "ti", "tiu", "si", "siu", "mi", "miu", "i", "iu", "bi", "biu", "d65", "d10", "d38",
+        "d5", "d40",
+    ] {
+        out.push(text(c));
+    }
+    out.push(("y", "CAST(y + 0 AS CHAR)".into(), Cmp::Text));
+    // FLOAT as the float32 it is, DOUBLE as a double.
+    out.push(("f", "CAST(CAST(f AS DOUBLE) AS CHAR)".into(), Cmp::F32));
+    out.push(("dbl", "CAST(dbl AS CHAR)".into(), Cmp::F64));
+    // BIT(1) a boolean; BIT(n) bytes, least significant first, in base64.
+    out.push((
+        "b1",
+        "IF(b1 IS NULL, NULL, IF(b1 = 1, 'true', 'false'))".into(),
+        Cmp::Text,
+    ));
+    for c in ["b8", "b13", "b64"] {
+        out.push((
+            c,
+            format!("TO_BASE64(REVERSE(CAST({c} AS BINARY)))"),
+            Cmp::Text,
+        ));
+    }
+    // DATE: days since the epoch; DATETIME(0..3) milliseconds, (4..6)
+    // microseconds; zero and partial-zero dates null.
+    let zero = |c: &str, e: String| format!("IF(MONTH({c}) = 0 OR DAY({c}) = 0, NULL, {e})");
+    out.push((
+        "dt",
+        zero("dt", "DATEDIFF(dt, '1970-01-01')".into()),
+        Cmp::Text,
+    ));
+    for c in ["dtm0", "dtm3"] {
+        out.push((
+            c,
+            zero(
+                c,
+                format!("TIMESTAMPDIFF(MICROSECOND, '1970-01-01', {c}) DIV 1000"),
+            ),
+            Cmp::Text,
+        ));
+    }
+    out.push((
+        "dtm6",
+        zero(
+            "dtm6",
+            "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', dtm6)".into(),
+        ),
+        Cmp::Text,
+    ));
+    // TIMESTAMP: ISO-8601 in UTC (the test's session is in UTC) with the
+    // column's fraction digits; the zero timestamp null.
+    out.push((
+        "ts0",
+        "IF(UNIX_TIMESTAMP(ts0) = 0, NULL, DATE_FORMAT(ts0, '%Y-%m-%dT%H:%i:%sZ'))".into(),
+        Cmp::Text,
+    ));
+    out.push((
+        "ts6",
+        "IF(UNIX_TIMESTAMP(ts6) = 0, NULL, DATE_FORMAT(ts6, '%Y-%m-%dT%H:%i:%s.%fZ'))".into(),
+        Cmp::Text,
+    ));
+    // TIME: microseconds, signed.
+    for c in ["tm0", "tm3", "tm6"] {
+        out.push((
+            c,
+            format!("CAST(TIME_TO_SEC({c}) * 1000000 AS SIGNED)"),
+            Cmp::Text,
+        ));
+    }
+    // Text of every character set as UTF-8; ENUM, SET, JSON, UUID, INET6 as text.
+    for c in ["c", "vc", "tx", "lt", "l1", "l1t", "e", "s", "j", "u", "ip"] {
+        out.push(text(c));
+    }
+    // Bytes in base64.
+    for c in ["bin", "vb", "bl", "lbl"] {
+        out.push((
+            c,
+            format!("REPLACE(TO_BASE64({c}), CHAR(10), '')"),
+            Cmp::Text,
+        ));
+    }
+    // GEOMETRY: Debezium's {wkb, srid} struct, printed `wkb|srid` here.
+    for c in ["g", "pt"] {
+        out.push((
+            c,
+            format!(
+                "CONCAT(REPLACE(TO_BASE64(ST_AsBinary({c})), CHAR(10), ''), '|', ST_SRID({c}))"
+            ),
+            Cmp::Text,
+        ));
+    }
+    out
+}
+
+/// A message's value of one column as the text `debezium_columns` prints.
+fn json_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => Some(format!(
+            "{}|{}",
+            o.get("wkb").and_then(|w| w.as_str()).unwrap_or("<no wkb>"),
+            o.get("srid").map(|s| s.to_string()).unwrap_or_default()
+        )),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Each row of `table`'s expected values by id, in `columns`' order.
+fn expected_rows(
+    src: &MariaDb,
+    table: &str,
+    key: &str,
+    columns: &[(&'static str, String, Cmp)],
+) -> BTreeMap<String, Vec<Option<String>>> {
+    let exprs: Vec<&str> = columns.iter().map(|(_, e, _)| e.as_str()).collect();
+    let rows: Vec<mysql::Row> = src.query(&format!(
+        "SELECT CAST({key} AS CHAR), {} FROM {table}",
+        exprs.join(", ")
+    ));
+    rows.into_iter()
+        .map(|r| {
+            let vals: Vec<Option<String>> = (0..=columns.len())
+                .map(|i| r.get::<Option<String>, usize>(i).flatten())
+                .collect();
+            (vals[0].clone().unwrap_or_default(), vals[1..].to_vec())
+        })
+        .collect()
+}
+
+/// Compares one image with the expected values of its row; each
+/// difference as `table id column: got … want …`.
+fn image_differences(
+    what: &str,
+    image: &serde_json::Value,
+    want: &[Option<String>],
+    columns: &[(&'static str, String, Cmp)],
+    out: &mut Vec<String>,
+) {
+    for ((name, _, cmp), want) in columns.iter().zip(want) {
+        let got = json_text(&image[*name]);
+        let same = match (cmp, &got, want) {
+            (Cmp::F32, Some(g), Some(w)) => {
+                g.parse::<f64>().map(|x| x as f32).ok() == w.parse::<f64>().map(|x| x as f32).ok()
+            }
+            (Cmp::F64, Some(g), Some(w)) => {
+                g.parse::<f64>().map(f64::to_bits).ok() == w.parse::<f64>().map(f64::to_bits).ok()
+            }
+            _ => got == *want,
+        };
+        if !same {
+            let short = |s: &Option<String>| {
+                s.as_deref()
+                    .map(|s| s.chars().take(80).collect::<String>())
+                    .unwrap_or_else(|| "null".into())
+            };
+            out.push(format!(
+                "{what} `{name}`: got {} want {}",
+                short(&got),
+                short(want)
+            ));
+        }
+    }
+}
+
+#[test]
+fn every_type_matrix_value_is_encoded_as_debezium_documents() {
+    let src = MariaDb::start("nats-golden");
+    let nats = NatsServer::start("golden");
+    src.exec(&format!(
+        "DROP DATABASE IF EXISTS ng; {}",
+        type_matrix_sql("ng")
+    ));
+    let path = pipeline(
+        "nats-golden",
+        "ng",
+        &src,
+        &format!("      url: {}\n      stream: SLUICE_NG\n", nats.url()),
+    );
+    let columns = debezium_columns();
+    let two = vec![
+        ("name", "CAST(name AS CHAR)".to_string(), Cmp::Text),
+        ("note", "CAST(note AS CHAR)".to_string(), Cmp::Text),
+    ];
+    let bin = vec![(
+        "v",
+        "REPLACE(TO_BASE64(v), CHAR(10), '')".to_string(),
+        Cmp::Text,
+    )];
+    let mut p = Background::start(&path, &[]);
+    // Changes through the binlog: copies of the edge rows (every type
+    // decoded from row events), a delete of one (its before image), and
+    // a key of bytes with 0x00 changed.
+    p.wait_for(
+        Duration::from_secs(120),
+        "the snapshot is in the stream",
+        || {
+            let n = nats.records("SLUICE_NG").len();
+            if n >= 3004 + 2 + 3 {
+                Ok(())
+            } else {
+                Err(format!("{n} messages"))
+            }
+        },
+    );
+    src.exec(
+        "INSERT INTO ng.matrix SELECT id + 10000, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d65, d10, d38, d5, d40, \
+         f, dbl, b1, b8, b13, b64, dt, dtm0, dtm3, dtm6, ts0, ts6, tm0, tm3, tm6, y, c, vc, tx, lt, l1, l1t, \
+         bin, vb, bl, lbl, e, s, j, g, pt, u, ip FROM ng.matrix WHERE id <= 4",
+    );
+    let matrix = expected_rows(&src, "ng.matrix", "id", &columns);
+    let latin = expected_rows(&src, "ng.latin", "id", &two);
+    let binkey = expected_rows(
+        &src,
+        "ng.binkey",
+        "REPLACE(TO_BASE64(k), CHAR(10), '')",
+        &bin,
+    );
+    src.exec("DELETE FROM ng.matrix WHERE id = 10002");
+    src.exec("UPDATE ng.binkey SET k = X'0001' WHERE k = X'00'");
+    let mut records = Vec::new();
+    p.wait_for(
+        Duration::from_secs(120),
+        "the changes are in the stream",
+        || {
+            records = nats.records("SLUICE_NG");
+            let deleted = records
+                .iter()
+                .any(|r| r["value"]["op"] == "d" && r["value"]["before"]["id"] == 10002);
+            let binkey = records
+                .iter()
+                .filter(|r| r["subject"] == "sluice.ng.binkey")
+                .count();
+            if deleted && binkey >= 5 {
+                Ok(())
+            } else {
+                Err(format!("{} messages", records.len()))
+            }
+        },
+    );
+    p.terminate(Duration::from_secs(20));
+
+    let mut differences = Vec::new();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &records {
+        let v = &r["value"];
+        let op = v["op"].as_str().unwrap_or("?");
+        let table = v["source"]["table"].as_str().unwrap_or("?");
+        let subject = r["subject"].as_str().unwrap_or("?");
+        assert_eq!(subject, format!("sluice.ng.{table}"), "{r}");
+        assert_eq!(v["source"]["db"], "ng", "{r}");
+        assert_eq!(v["source"]["connector"], "mysql", "{r}");
+        assert_eq!(
+            v["source"]["snapshot"],
+            if op == "r" { "true" } else { "false" },
+            "{r}"
+        );
+        assert!(
+            v["ts_ms"].as_i64().is_some_and(|t| t > 1_600_000_000_000),
+            "{r}"
+        );
+        if op != "r" {
+            assert!(
+                v["source"]["file"]
+                    .as_str()
+                    .is_some_and(|f| f.contains("bin")),
+                "{r}"
+            );
+            assert!(v["transaction"]["id"].is_string(), "{r}");
+        }
+        let (cols, rows, key_col) = match table {
+            "matrix" => (&columns, &matrix, "id"),
+            "latin" => (&two, &latin, "id"),
+            "binkey" => (&bin, &binkey, "k"),
+            other => panic!("a message of table {other}: {r}"),
+        };
+        // The image a change carries, and its row's key; an insert and a
+        // snapshot read carry `after`, a delete `before`.
+        let image = match op {
+            "r" | "c" => &v["after"],
+            "d" => &v["before"],
+            "u" => &v["after"],
+            other => panic!("op {other}: {r}"),
+        };
+        assert!(
+            if op == "d" {
+                v["after"].is_null()
+            } else {
+                v["after"].is_object()
+            },
+            "{r}"
+        );
+        let key = json_text(&image[key_col]).unwrap_or_default();
+        // The message key names the row: its primary key, as JSON.
+        let header: serde_json::Value =
+            serde_json::from_str(r["key"].as_str().unwrap_or("null")).expect("a JSON key");
+        assert_eq!(header[key_col], image[key_col], "the key header of {r}");
+        if table == "binkey" && key == "AAE=" {
+            // The changed key: X'0001' is not in the expected rows, taken before.
+            continue;
+        }
+        let Some(want) = rows.get(&key) else {
+            panic!("{table} row {key} is not on the source: {r}");
+        };
+        *seen.entry(table).or_default() += 1;
+        image_differences(
+            &format!("{table} {key} ({op})"),
+            image,
+            want,
+            cols,
+            &mut differences,
+        );
+    }
+    assert!(
+        differences.is_empty(),
+        "{} values differ from Debezium's encoding:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    // Every row was checked: 3004 read and 4 copies created, 1 deleted; the
+    // latin rows; the key change as a delete and an insert of the old key's
+    // row (checked) and the new one.
+    assert_eq!(seen.get("matrix"), Some(&(3004 + 4 + 1)), "{seen:?}");
+    assert_eq!(seen.get("latin"), Some(&2), "{seen:?}");
+    assert!(seen.get("binkey").is_some_and(|&n| n >= 4), "{seen:?}");
 }

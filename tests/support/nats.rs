@@ -14,6 +14,8 @@ pub const NATS_PASSWORD: &str = "sluice-nats-secret";
 
 pub struct NatsServer {
     pub port: u16,
+    /// The HTTP monitoring port (`/varz`).
+    pub monitor_port: u16,
     pub dir: PathBuf,
     pid: u32,
 }
@@ -51,12 +53,14 @@ impl NatsServer {
             libc::atexit(super::cleanup_at_exit);
         });
         let port = free_port();
+        let monitor_port = free_port();
         let dir =
             std::env::temp_dir().join(format!("sluice-nats-{name}-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("creating the NATS server's folder");
         let log = std::fs::File::create(dir.join("server.log")).expect("NATS server log");
         let child = Command::new(nats_server())
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js"])
+            .args(["-m", &monitor_port.to_string()])
             .arg("-sd")
             .arg(dir.join("store"))
             .args(["--user", NATS_USER, "--pass", NATS_PASSWORD])
@@ -76,6 +80,7 @@ impl NatsServer {
         );
         NatsServer {
             port,
+            monitor_port,
             dir,
             pid: child.id(),
         }
@@ -84,6 +89,11 @@ impl NatsServer {
     /// With the password.
     pub fn url(&self) -> String {
         format!("nats://{NATS_USER}:{NATS_PASSWORD}@127.0.0.1:{}", self.port)
+    }
+
+    /// The HTTP monitoring endpoint.
+    pub fn monitor_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.monitor_port)
     }
 
     /// Every message of `stream`, in order: (Nats-Msg-Id, subject, value).
@@ -130,4 +140,15 @@ pub fn python(script: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl NatsServer {
+    /// Every message of `stream` whole, in order: `seq`, `subject`, `id`
+    /// (Nats-Msg-Id), `key` (Sluice-Key) and `value`.
+    pub fn records(&self, stream: &str) -> Vec<serde_json::Value> {
+        python("tests/support/nats_stream.py", &[&self.url(), stream])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
 }

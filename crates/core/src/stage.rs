@@ -217,6 +217,12 @@ pub trait Sink: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// A line of the sink's own about where it is, for `sluice status`
+    /// (a stream's sequence numbers, say).
+    async fn status_detail(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Checks every precondition for these tables without writing anything.
     async fn check(
         &self,

@@ -19,6 +19,8 @@ pub struct SinkStatus {
     pub state: SinkState,
     /// When the sink last wrote its checkpoint (Unix µs).
     pub checkpoint_us: Option<i64>,
+    /// The sink's own line about where it is, printed under its row.
+    pub detail: Option<String>,
 }
 
 /// The source's end and every sink's standing.
@@ -65,6 +67,7 @@ pub async fn read<S: SourceSpec, K: SinkSpec>(config: &PipelineConfig<S, K>) -> 
             name: sink.name().to_string(),
             state: sink.state().await?,
             checkpoint_us: sink.checkpoint_time().await?,
+            detail: sink.status_detail().await?,
         });
     }
     Ok(Status {
@@ -108,6 +111,9 @@ pub fn render(status: &Status, now_us: i64) -> String {
             .unwrap_or_else(|| "-".into());
         rows.push([s.name.clone(), phase, position, distance, age]);
     }
+    let details: Vec<Option<&String>> = std::iter::once(None)
+        .chain(status.sinks.iter().map(|s| s.detail.as_ref()))
+        .collect();
     let mut widths = [0usize; 5];
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -118,7 +124,7 @@ pub fn render(status: &Status, now_us: i64) -> String {
         "pipeline `{}`: source at {}\n",
         status.pipeline, status.source_end
     );
-    for r in &rows {
+    for (r, detail) in rows.iter().zip(details) {
         let mut line = String::new();
         for (i, (w, c)) in widths.iter().zip(r).enumerate() {
             if i + 1 == r.len() {
@@ -129,6 +135,11 @@ pub fn render(status: &Status, now_us: i64) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        if let Some(d) = detail {
+            out.push_str("  ");
+            out.push_str(d);
+            out.push('\n');
+        }
     }
     out
 }
@@ -168,21 +179,30 @@ mod tests {
                     name: "replica".into(),
                     state: SinkState::At(pos("b.000002", 500)),
                     checkpoint_us: Some(1_000_000),
+                    detail: Some("stream S: message 7 of 9".into()),
                 },
                 SinkStatus {
                     name: "archive".into(),
                     state: SinkState::At(pos("b.000002", 380)),
                     checkpoint_us: Some(0),
+                    detail: None,
                 },
                 SinkStatus {
                     name: "new".into(),
                     state: SinkState::Fresh,
                     checkpoint_us: None,
+                    detail: None,
                 },
             ],
         };
         let text = render(&status, 3_500_000);
         assert!(text.contains("replica  cdc"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("replica"))
+            .expect("a replica row");
+        assert_eq!(lines[at + 1], "  stream S: message 7 of 9", "{text}");
         assert!(
             text.contains("caught up") && text.contains("2.5 s"),
             "{text}"

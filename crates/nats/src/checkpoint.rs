@@ -28,6 +28,9 @@ pub struct Checkpoint {
     /// When it was written (Unix µs), for `sluice status`.
     #[serde(default)]
     pub written_us: Option<i64>,
+    /// The stream sequence of the last message it covers, for `sluice status`.
+    #[serde(default)]
+    pub stream_seq: Option<u64>,
 }
 
 impl Checkpoint {
@@ -41,7 +44,14 @@ impl Checkpoint {
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()
                 .map(|d| d.as_micros() as i64),
+            stream_seq: None,
         }
+    }
+
+    /// The same, covering the stream up to message `seq`.
+    pub fn through(mut self, seq: Option<u64>) -> Self {
+        self.stream_seq = seq;
+        self
     }
 
     pub fn state(&self) -> SinkState {

@@ -14,10 +14,13 @@
 //! - this file: settings, the stream, the snapshot and change writers;
 //! - [`envelope`]: a change as Debezium's JSON value;
 //! - [`checkpoint`]: the key-value checkpoint;
+//! - [`limits`]: what the server's max_payload and sync settings mean for
+//!   the tables (`sluice check`);
 //! - [`tail`]: `sluice tail`, a stream's messages as JSON lines.
 
 pub mod checkpoint;
 pub mod envelope;
+pub mod limits;
 pub mod tail;
 
 use std::collections::VecDeque;
@@ -79,6 +82,11 @@ pub struct NatsSinkConfig {
     /// The stream's replicas (a clustered server).
     #[serde(default = "default_replicas")]
     pub replicas: usize,
+    /// The server's HTTP monitoring endpoint (`http://host:8222`): `sluice
+    /// check` reads whether messages reach the disk before they are
+    /// acknowledged.
+    #[serde(default)]
+    pub monitor_url: Option<String>,
 }
 
 fn default_name() -> String {
@@ -173,6 +181,7 @@ impl SinkSpec for NatsSinkConfig {
             pipeline: ctx.pipeline.to_string(),
             key: checkpoint::key(ctx.pipeline, &self.name),
             config: self.clone(),
+            facts: Default::default(),
         }))
     }
 }
@@ -182,6 +191,8 @@ pub struct NatsSink {
     pipeline: String,
     key: String,
     config: NatsSinkConfig,
+    /// What `check` learnt of the server, for its warnings.
+    facts: std::sync::Mutex<Option<limits::ServerFacts>>,
 }
 
 /// Checkpoints are written at least this often while changes flow.
@@ -324,6 +335,31 @@ impl Sink for NatsSink {
         })
     }
 
+    async fn status_detail(&self) -> Result<Option<String>> {
+        let js = self.connect().await?;
+        let covered = match self.store(&js, false).await? {
+            Some(s) => s.read(&self.role).await?.and_then(|c| c.stream_seq),
+            None => None,
+        };
+        let Ok(mut stream) = js.get_stream(&self.config.stream).await else {
+            return Ok(Some(format!(
+                "stream {}: not created yet",
+                self.config.stream
+            )));
+        };
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| self.server_error("reading the stream", e))?;
+        let st = &info.state;
+        let covered =
+            covered.map_or_else(|| "an unknown message".into(), |s| format!("message {s}"));
+        Ok(Some(format!(
+            "stream {}: the checkpoint covers {covered}; the stream holds messages {} to {} ({} messages, {} bytes)",
+            self.config.stream, st.first_sequence, st.last_sequence, st.messages, st.bytes
+        )))
+    }
+
     async fn check(
         &self,
         _tables: &[Arc<TableSchema>],
@@ -331,6 +367,13 @@ impl Sink for NatsSink {
         _state: &SinkState,
     ) -> Result<()> {
         let js = self.connect().await?;
+        let durability = limits::durability(self.config.monitor_url.as_deref()).await;
+        if let Ok(mut f) = self.facts.lock() {
+            *f = Some(limits::ServerFacts {
+                max_payload: js.client().server_info().max_payload,
+                durability,
+            });
+        }
         let version = js.client().server_info().version;
         let parts: Vec<u32> = version
             .split(|c: char| !c.is_ascii_digit())
@@ -396,6 +439,13 @@ impl Sink for NatsSink {
         Ok(())
     }
 
+    fn warnings(&self, tables: &[Arc<TableSchema>]) -> Vec<sluice_core::precheck::Finding> {
+        match self.facts.lock().ok().and_then(|f| f.clone()) {
+            Some(facts) => limits::warnings(&self.role, &facts, tables),
+            None => Vec::new(),
+        }
+    }
+
     async fn prepare(
         &self,
         tables: &[Arc<TableSchema>],
@@ -451,6 +501,7 @@ impl Sink for NatsSink {
             store,
             attempt,
             next: AtomicU64::new(0),
+            last_seq: AtomicU64::new(0),
         }))
     }
 
@@ -460,6 +511,8 @@ impl Sink for NatsSink {
             .store(&js, true)
             .await?
             .ok_or_else(|| Error::Internal("the checkpoint bucket vanished".into()))?;
+        // Kept across restarts, so that a commit of no message keeps it.
+        let last_seq = store.read(&self.role).await?.and_then(|c| c.stream_seq);
         Ok(Box::new(Changes {
             sink: self,
             max_payload: js.client().server_info().max_payload,
@@ -468,6 +521,7 @@ impl Sink for NatsSink {
             open: Vec::new(),
             in_flight: VecDeque::new(),
             pending: None,
+            last_seq,
             last_flush: Instant::now(),
             reporter: ctx.reporter,
         }))
@@ -622,8 +676,9 @@ impl NatsSink {
         )
     }
 
-    async fn acked(&self, ack: PublishAckFuture) -> Result<()> {
-        ack.await.map(|_| ()).map_err(|e| {
+    /// Waits for a message's acknowledgement; its stream sequence.
+    async fn acked(&self, ack: PublishAckFuture) -> Result<u64> {
+        ack.await.map(|a| a.sequence).map_err(|e| {
             Error::precondition(
                 format!(
                     "{}: stream {} did not take a message: {e}",
@@ -644,6 +699,8 @@ struct Load {
     store: Store,
     attempt: u128,
     next: AtomicU64,
+    /// The highest stream sequence acknowledged.
+    last_seq: AtomicU64,
 }
 
 #[async_trait]
@@ -670,14 +727,19 @@ impl SnapshotLoad for Load {
             acks.push(self.sink.publish(&self.js, self.max_payload, m).await?);
         }
         for a in acks {
-            self.sink.acked(a).await?;
+            let seq = self.sink.acked(a).await?;
+            self.last_seq.fetch_max(seq, Ordering::Relaxed);
         }
         Ok(())
     }
 
     async fn finish(self: Box<Self>, position: &Position) -> Result<()> {
+        let seq = Some(self.last_seq.load(Ordering::Relaxed)).filter(|&s| s > 0);
         self.store
-            .write(&Checkpoint::at(Phase::Cdc, position), &self.sink.role)
+            .write(
+                &Checkpoint::at(Phase::Cdc, position).through(seq),
+                &self.sink.role,
+            )
             .await
     }
 }
@@ -693,6 +755,8 @@ struct Changes {
     in_flight: VecDeque<PublishAckFuture>,
     /// The last commit published, not yet checkpointed, and its row count.
     pending: Option<(Arc<Commit>, u64)>,
+    /// The highest stream sequence acknowledged.
+    last_seq: Option<u64>,
     last_flush: Instant,
     reporter: Reporter,
 }
@@ -701,14 +765,18 @@ impl Changes {
     /// Waits for every acknowledgement, then checkpoints the last commit.
     async fn flush(&mut self) -> Result<()> {
         while let Some(a) = self.in_flight.pop_front() {
-            self.sink.acked(a).await?;
+            let seq = self.sink.acked(a).await?;
+            self.last_seq = self.last_seq.max(Some(seq));
         }
         self.last_flush = Instant::now();
         let Some((c, rows)) = self.pending.take() else {
             return Ok(());
         };
         self.store
-            .write(&Checkpoint::at(Phase::Cdc, &c.position), &self.sink.role)
+            .write(
+                &Checkpoint::at(Phase::Cdc, &c.position).through(self.last_seq),
+                &self.sink.role,
+            )
             .await?;
         self.reporter.applied(c.commit_ts_us, rows);
         Ok(())
@@ -718,7 +786,8 @@ impl Changes {
         for m in messages {
             if self.in_flight.len() >= MAX_IN_FLIGHT {
                 if let Some(a) = self.in_flight.pop_front() {
-                    self.sink.acked(a).await?;
+                    let seq = self.sink.acked(a).await?;
+                    self.last_seq = self.last_seq.max(Some(seq));
                 }
             }
             let ack = self.sink.publish(&self.js, self.max_payload, m).await?;
