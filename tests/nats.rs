@@ -457,6 +457,72 @@ fn bad_input_stops_the_run_clearly_and_loses_nothing() {
     );
 }
 
+/// More messages than the client keeps acknowledgements pending for (5,000
+/// by default) in one snapshot and in one transaction: every one arrives
+/// once. With the client's default the publisher waited for good.
+#[test]
+fn a_transaction_larger_than_the_clients_ack_window_is_published_whole() {
+    let src = MariaDb::start("nats-large");
+    let nats = NatsServer::start("large");
+    src.exec(
+        "DROP DATABASE IF EXISTS nl; CREATE DATABASE nl; \
+         CREATE TABLE nl.t (id INT PRIMARY KEY, v VARCHAR(20), n INT) ENGINE=InnoDB; \
+         INSERT INTO nl.t SELECT seq, 'snapshot', seq FROM nl.seq_1_to_7000",
+    );
+    let path = pipeline(
+        "nats-large",
+        "nl",
+        &src,
+        &format!(
+            "      url: {}\n      stream: SLUICE_NL\n      transactions: true\n",
+            nats.url()
+        ),
+    );
+    let mut p = Background::start(&path, &[]);
+    p.wait_for(
+        Duration::from_secs(120),
+        "the snapshot is in the stream",
+        || match nats.count("SLUICE_NL") {
+            7000 => Ok(()),
+            n => Err(format!("{n} of 7000 messages")),
+        },
+    );
+    // One transaction of 12,000 rows, then a small one after it.
+    src.exec("INSERT INTO nl.t SELECT seq + 100000, 'bulk', seq FROM nl.seq_1_to_12000");
+    src.exec("UPDATE nl.t SET n = -1 WHERE id = 1");
+    // The rows, each transaction's BEGIN and END.
+    let want = 7000 + 12_000 + 1 + 4;
+    p.wait_for(
+        Duration::from_secs(120),
+        "the transactions are in the stream",
+        || match nats.count("SLUICE_NL") {
+            n if n == want => Ok(()),
+            n => Err(format!("{n} of {want} messages")),
+        },
+    );
+    p.terminate(Duration::from_secs(20));
+    let records = nats.records("SLUICE_NL");
+    let created: BTreeSet<i64> = records
+        .iter()
+        .filter(|r| r["value"]["op"] == "c")
+        .filter_map(|r| r["value"]["after"]["id"].as_i64())
+        .collect();
+    assert_eq!(
+        created,
+        (100_001..=112_000).collect(),
+        "every row of the large transaction once"
+    );
+    let end = records
+        .iter()
+        .find(|r| r["value"]["status"] == "END")
+        .expect("the large transaction's END");
+    assert_eq!(end["value"]["event_count"], 12_000, "{end}");
+    assert_eq!(
+        records.last().map(|r| r["value"]["status"].clone()),
+        Some("END".into())
+    );
+}
+
 /// How a column's value is compared: as text, or as the number it parses to
 /// (both sides print floats shortest, but not alike).
 #[derive(Clone, Copy, PartialEq)]

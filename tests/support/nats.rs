@@ -111,6 +111,17 @@ impl NatsServer {
             .collect()
     }
 
+    /// How many messages `stream` holds (0 before it exists).
+    pub fn count(&self, stream: &str) -> u64 {
+        python(
+            "tests/support/nats_stream.py",
+            &[&self.url(), stream, "--count"],
+        )
+        .trim()
+        .parse()
+        .expect("a message count")
+    }
+
     /// Creates `stream` on `subject`, refusing messages past `max_bytes`.
     pub fn create_full_stream(&self, stream: &str, subject: &str, max_bytes: u64) {
         let max = max_bytes.to_string();

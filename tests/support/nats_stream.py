@@ -3,6 +3,7 @@ message with its Nats-Msg-Id and subject, as JSON lines on stdout; or
 creates a stream that refuses messages past MAX_BYTES.
 
 usage: nats_stream.py URL STREAM
+       nats_stream.py URL STREAM --count
        nats_stream.py URL STREAM --create SUBJECT MAX_BYTES
 """
 import asyncio
@@ -53,7 +54,18 @@ async def main(url, stream):
     await nc.close()
 
 
-if len(sys.argv) > 3 and sys.argv[3] == "--create":
+async def count(url, stream):
+    nc = await nats.connect(url)
+    try:
+        print((await nc.jetstream().stream_info(stream)).state.messages)
+    except nats.js.errors.NotFoundError:
+        print(0)
+    await nc.close()
+
+
+if len(sys.argv) > 3 and sys.argv[3] == "--count":
+    asyncio.run(count(sys.argv[1], sys.argv[2]))
+elif len(sys.argv) > 3 and sys.argv[3] == "--create":
     asyncio.run(create(sys.argv[1], sys.argv[2], sys.argv[4], sys.argv[5]))
 else:
     asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -197,8 +197,15 @@ pub struct NatsSink {
 
 /// Checkpoints are written at least this often while changes flow.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
-/// Messages awaiting their acknowledgement before the writer waits.
+/// Messages awaiting their acknowledgement before the change writer waits.
 const MAX_IN_FLIGHT: usize = 20_000;
+/// The same for each snapshot writer (several run at once).
+const LOAD_IN_FLIGHT: usize = 1_024;
+/// Acknowledgements the client lets be pending on one connection, past
+/// which a publish waits for one: above what the writers keep, since an
+/// acknowledgement not yet awaited holds its place (the client's default,
+/// 5,000, stopped a catch-up of a larger backlog for good).
+const CLIENT_ACKS_PENDING: usize = MAX_IN_FLIGHT + 32 * LOAD_IN_FLIGHT;
 
 impl NatsSink {
     async fn connect(&self) -> Result<jetstream::Context> {
@@ -285,7 +292,9 @@ async fn connect(url: &str, role: &str) -> Result<jetstream::Context> {
                 "check that nats-server runs there with JetStream (-js), and the user and password",
             )
         })?;
-    Ok(jetstream::new(client))
+    Ok(jetstream::ContextBuilder::new()
+        .max_ack_inflight(CLIENT_ACKS_PENDING)
+        .build(client))
 }
 
 /// `nats://user:password@host:port` as the URL without its user and
@@ -722,9 +731,15 @@ impl SnapshotLoad for Load {
             },
             &mut out,
         )?;
-        let mut acks = Vec::with_capacity(out.len());
+        let mut acks = VecDeque::with_capacity(out.len().min(LOAD_IN_FLIGHT));
         for m in out {
-            acks.push(self.sink.publish(&self.js, self.max_payload, m).await?);
+            if acks.len() >= LOAD_IN_FLIGHT {
+                if let Some(a) = acks.pop_front() {
+                    let seq = self.sink.acked(a).await?;
+                    self.last_seq.fetch_max(seq, Ordering::Relaxed);
+                }
+            }
+            acks.push_back(self.sink.publish(&self.js, self.max_payload, m).await?);
         }
         for a in acks {
             let seq = self.sink.acked(a).await?;
