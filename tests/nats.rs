@@ -469,12 +469,13 @@ fn a_transaction_larger_than_the_clients_ack_window_is_published_whole() {
          CREATE TABLE nl.t (id INT PRIMARY KEY, v VARCHAR(20), n INT) ENGINE=InnoDB; \
          INSERT INTO nl.t SELECT seq, 'snapshot', seq FROM nl.seq_1_to_7000",
     );
+    let port = free_tcp_port();
     let path = pipeline(
         "nats-large",
         "nl",
         &src,
         &format!(
-            "      url: {}\n      stream: SLUICE_NL\n      transactions: true\n",
+            "      url: {}\n      stream: SLUICE_NL\n      transactions: true\nmetrics:\n  listen: 127.0.0.1:{port}\n",
             nats.url()
         ),
     );
@@ -498,6 +499,28 @@ fn a_transaction_larger_than_the_clients_ack_window_is_published_whole() {
         || match nats.count("SLUICE_NL") {
             n if n == want => Ok(()),
             n => Err(format!("{n} of {want} messages")),
+        },
+    );
+    // /metrics counts the sink's rows and changes, and its lag.
+    let sink = "pipeline=\"nats-large\",sink=\"nats\"";
+    p.wait_for(
+        Duration::from_secs(30),
+        "the changes show in /metrics",
+        || {
+            let m = scrape(port)?;
+            match (
+                sample(
+                    &m,
+                    "sluice_rows_written_total",
+                    &format!("{sink},table=\"nl.t\""),
+                ),
+                sample(&m, "sluice_changes_applied_total", sink),
+                sample(&m, "sluice_lag_seconds", sink),
+                sample(&m, "sluice_checkpoint_age_seconds", sink),
+            ) {
+                (Some(w), Some(c), Some(_), Some(_)) if w >= 7000.0 && c >= 12_001.0 => Ok(()),
+                other => Err(format!("{other:?}\n{m}")),
+            }
         },
     );
     p.terminate(Duration::from_secs(20));

@@ -18,7 +18,8 @@ use arrow_array::types::*;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use base64::Engine;
-use serde_json::{json, Map, Number, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use sluice_core::event::{Op, Position, TableSchema};
 use sluice_core::temporal::{self, DAY0, DAY0_US};
@@ -46,180 +47,291 @@ pub fn op_code(op: Op) -> &'static str {
     }
 }
 
-/// The message value of one change of `table`: its images are row `row`
-/// of `before` and `after`, when given.
+/// The message value of one change of `table`, as JSON bytes: its images
+/// are row `row` of `before` and `after`, when given. Written straight
+/// from the batch, without a JSON tree per message (building one cost
+/// more than publishing it).
 pub fn change(
     table: &TableSchema,
     op: Op,
     before: Option<(&RecordBatch, usize)>,
     after: Option<(&RecordBatch, usize)>,
     source: &Source<'_>,
-) -> Value {
-    let ts_ms = source.commit_ts_us / 1000;
-    let p = source.position;
-    let transaction = (op != Op::Read).then(|| {
-        json!({
-            "id": p.gtid.as_deref().filter(|g| !g.is_empty()).map_or_else(|| format!("{}:{}", p.file, p.offset), str::to_string),
-            "total_order": source.row + 1,
-            "data_collection_order": source.row + 1,
-        })
-    });
-    json!({
-        "before": before.map(|(b, r)| image(table, b, r)),
-        "after": after.map(|(a, r)| image(table, a, r)),
-        "source": {
-            "version": concat!("sluice-", env!("CARGO_PKG_VERSION")),
-            "connector": "mysql",
-            "name": source.name,
-            "ts_ms": ts_ms,
-            "snapshot": source.snapshot,
-            "db": table.id.database,
-            "table": table.id.name,
-            "server_id": 0,
-            "gtid": p.gtid.as_deref().filter(|g| !g.is_empty()),
-            "file": p.file.to_string(),
-            "pos": p.offset,
-            "row": source.row,
-        },
-        "op": op_code(op),
-        "ts_ms": ts_ms,
-        "transaction": transaction,
-    })
+) -> Vec<u8> {
+    let change = Change {
+        table,
+        op,
+        before,
+        after,
+        source,
+    };
+    // Serializing into a Vec fails only for a map key that is not text.
+    serde_json::to_vec(&change).unwrap_or_default()
 }
 
-/// The key columns of row `row` of `image`, as JSON (the message key);
-/// every column for a table without a key.
-pub fn key(table: &TableSchema, image: &RecordBatch, row: usize) -> Value {
-    let cols: Vec<usize> = if table.key.is_empty() {
+/// The key columns of row `row` of `image`, as JSON text (the message
+/// key); every column for a table without a key.
+pub fn key(table: &TableSchema, image: &RecordBatch, row: usize) -> String {
+    let columns: Vec<usize> = if table.key.is_empty() {
         (0..table.columns.len()).collect()
     } else {
         table.key.clone()
     };
-    let mut out = Map::new();
-    for c in cols {
-        out.insert(
-            table.columns[c].name.clone(),
-            value(&table.columns[c].logical, image.column(c).as_ref(), row),
-        );
-    }
-    Value::Object(out)
-}
-
-fn image(table: &TableSchema, image: &RecordBatch, row: usize) -> Value {
-    let mut out = Map::new();
-    for (c, col) in table.columns.iter().enumerate() {
-        out.insert(
-            col.name.clone(),
-            value(&col.logical, image.column(c).as_ref(), row),
-        );
-    }
-    Value::Object(out)
-}
-
-fn b64(bytes: &[u8]) -> Value {
-    base64::engine::general_purpose::STANDARD
-        .encode(bytes)
-        .into()
+    serde_json::to_string(&Image {
+        table,
+        batch: image,
+        row,
+        columns: Some(&columns),
+    })
+    .unwrap_or_default()
 }
 
 /// One value, as Debezium encodes a column of type `logical`.
 pub fn value(logical: &LogicalType, a: &dyn Array, row: usize) -> Value {
-    if a.is_null(row) {
-        return Value::Null;
+    serde_json::to_value(Cell { logical, a, row }).unwrap_or(Value::Null)
+}
+
+struct Change<'a> {
+    table: &'a TableSchema,
+    op: Op,
+    before: Option<(&'a RecordBatch, usize)>,
+    after: Option<(&'a RecordBatch, usize)>,
+    source: &'a Source<'a>,
+}
+
+impl<'a> Serialize for Change<'a> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (t, src) = (self.table, self.source);
+        let p = src.position;
+        let ts_ms = src.commit_ts_us / 1000;
+        let image = |i: Option<(&'a RecordBatch, usize)>| {
+            i.map(|(batch, row)| Image {
+                table: t,
+                batch,
+                row,
+                columns: None,
+            })
+        };
+        let gtid = p.gtid.as_deref().filter(|g| !g.is_empty());
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("before", &image(self.before))?;
+        m.serialize_entry("after", &image(self.after))?;
+        m.serialize_entry(
+            "source",
+            &SourceBlock {
+                name: src.name,
+                ts_ms,
+                snapshot: src.snapshot,
+                db: &t.id.database,
+                table: &t.id.name,
+                gtid,
+                file: &p.file,
+                pos: p.offset,
+                row: src.row,
+            },
+        )?;
+        m.serialize_entry("op", op_code(self.op))?;
+        m.serialize_entry("ts_ms", &ts_ms)?;
+        let transaction = (self.op != Op::Read).then(|| Transaction {
+            id: gtid.map_or_else(|| format!("{}:{}", p.file, p.offset), str::to_string),
+            order: src.row + 1,
+        });
+        m.serialize_entry("transaction", &transaction)?;
+        m.end()
     }
-    let mut text = String::new();
-    match (logical, a.data_type()) {
-        (LogicalType::Bit { width }, _) => {
-            let v = unsigned(a, row).unwrap_or(0);
-            if *width == 1 {
-                return (v != 0).into();
-            }
-            let n = (*width as usize).div_ceil(8);
-            b64(&v.to_le_bytes()[..n])
-        }
-        (LogicalType::Date, DataType::Date32) => {
-            let days = a.as_primitive::<Date32Type>().value(row);
-            if days < DAY0 {
-                return Value::Null;
-            }
-            days.into()
-        }
-        (LogicalType::DateTime { fsp }, DataType::Timestamp(_, _)) => {
-            let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
-            if us < DAY0_US {
-                return Value::Null;
-            }
-            if *fsp <= 3 {
-                us.div_euclid(1000).into()
-            } else {
-                us.into()
-            }
-        }
-        (LogicalType::Timestamp { fsp }, DataType::Timestamp(_, _)) => {
-            let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
-            if us < DAY0_US {
-                return Value::Null;
-            }
-            let p = temporal::us_to_datetime(us);
-            let mut s = format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                p.year, p.month, p.day, p.hour, p.minute, p.second
-            );
-            if *fsp > 0 {
-                let frac = format!("{:06}", p.micro);
-                s.push('.');
-                s.push_str(&frac[..*fsp as usize]);
-            }
-            s.push('Z');
-            s.into()
-        }
-        (LogicalType::Time { .. }, DataType::Duration(_)) => a
-            .as_primitive::<DurationMicrosecondType>()
-            .value(row)
-            .into(),
-        (LogicalType::Geometry, DataType::Binary) => {
-            let b = a.as_binary::<i32>().value(row);
-            let (srid, wkb) = if b.len() >= 4 {
-                (u32::from_le_bytes([b[0], b[1], b[2], b[3]]), &b[4..])
-            } else {
-                (0, b)
+}
+
+/// Debezium's `source` block.
+struct SourceBlock<'a> {
+    name: &'a str,
+    ts_ms: i64,
+    snapshot: &'static str,
+    db: &'a str,
+    table: &'a str,
+    gtid: Option<&'a str>,
+    file: &'a str,
+    pos: u64,
+    row: u64,
+}
+
+impl Serialize for SourceBlock<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(12))?;
+        m.serialize_entry("version", concat!("sluice-", env!("CARGO_PKG_VERSION")))?;
+        m.serialize_entry("connector", "mysql")?;
+        m.serialize_entry("name", self.name)?;
+        m.serialize_entry("ts_ms", &self.ts_ms)?;
+        m.serialize_entry("snapshot", self.snapshot)?;
+        m.serialize_entry("db", self.db)?;
+        m.serialize_entry("table", self.table)?;
+        m.serialize_entry("server_id", &0)?;
+        m.serialize_entry("gtid", &self.gtid)?;
+        m.serialize_entry("file", self.file)?;
+        m.serialize_entry("pos", &self.pos)?;
+        m.serialize_entry("row", &self.row)?;
+        m.end()
+    }
+}
+
+/// Debezium's `transaction` block of a change.
+struct Transaction {
+    id: String,
+    /// The change's place in its transaction, from 1.
+    order: u64,
+}
+
+impl Serialize for Transaction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("total_order", &self.order)?;
+        m.serialize_entry("data_collection_order", &self.order)?;
+        m.end()
+    }
+}
+
+/// A row image as an object of its columns (`columns` of them, else all),
+/// in the table's order.
+struct Image<'a> {
+    table: &'a TableSchema,
+    batch: &'a RecordBatch,
+    row: usize,
+    columns: Option<&'a [usize]>,
+}
+
+impl Serialize for Image<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let all = self.table.columns.len();
+        let mut m = s.serialize_map(Some(self.columns.map_or(all, <[usize]>::len)))?;
+        let mut entry = |c: usize| -> Result<(), S::Error> {
+            let (Some(def), Some(a)) = (self.table.columns.get(c), self.batch.columns().get(c))
+            else {
+                return Ok(());
             };
-            json!({"wkb": b64(wkb), "srid": srid})
+            m.serialize_entry(
+                &def.name,
+                &Cell {
+                    logical: &def.logical,
+                    a: a.as_ref(),
+                    row: self.row,
+                },
+            )
+        };
+        match self.columns {
+            Some(cols) => cols.iter().try_for_each(|&c| entry(c))?,
+            None => (0..all).try_for_each(&mut entry)?,
         }
-        (_, DataType::Int8) => a.as_primitive::<Int8Type>().value(row).into(),
-        (_, DataType::Int16) => a.as_primitive::<Int16Type>().value(row).into(),
-        (_, DataType::Int32) => a.as_primitive::<Int32Type>().value(row).into(),
-        (_, DataType::Int64) => a.as_primitive::<Int64Type>().value(row).into(),
-        (_, DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64) => {
-            unsigned(a, row).unwrap_or(0).into()
+        m.end()
+    }
+}
+
+/// One value of a column of type `logical`.
+struct Cell<'a> {
+    logical: &'a LogicalType,
+    a: &'a dyn Array,
+    row: usize,
+}
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (a, row) = (self.a, self.row);
+        if a.is_null(row) {
+            return s.serialize_none();
         }
-        (_, DataType::Float32) => number(a.as_primitive::<Float32Type>().value(row) as f64),
-        (_, DataType::Float64) => number(a.as_primitive::<Float64Type>().value(row)),
-        (_, DataType::Decimal128(_, s)) => {
-            let v = a.as_primitive::<Decimal128Type>().value(row);
-            sluice_core::types::push_decimal(&mut text, &v.to_string(), *s as usize);
-            text.into()
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        match (self.logical, a.data_type()) {
+            (LogicalType::Bit { width }, _) => {
+                let v = unsigned(a, row).unwrap_or(0);
+                if *width == 1 {
+                    return s.serialize_bool(v != 0);
+                }
+                let n = (*width as usize).div_ceil(8);
+                s.serialize_str(&b64(&v.to_le_bytes()[..n]))
+            }
+            (LogicalType::Date, DataType::Date32) => {
+                let days = a.as_primitive::<Date32Type>().value(row);
+                if days < DAY0 {
+                    return s.serialize_none();
+                }
+                s.serialize_i32(days)
+            }
+            (LogicalType::DateTime { fsp }, DataType::Timestamp(_, _)) => {
+                let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
+                if us < DAY0_US {
+                    return s.serialize_none();
+                }
+                s.serialize_i64(if *fsp <= 3 { us.div_euclid(1000) } else { us })
+            }
+            (LogicalType::Timestamp { fsp }, DataType::Timestamp(_, _)) => {
+                let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
+                if us < DAY0_US {
+                    return s.serialize_none();
+                }
+                let p = temporal::us_to_datetime(us);
+                let mut text = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    p.year, p.month, p.day, p.hour, p.minute, p.second
+                );
+                if *fsp > 0 {
+                    let frac = format!("{:06}", p.micro);
+                    text.push('.');
+                    text.push_str(&frac[..(*fsp as usize).min(6)]);
+                }
+                text.push('Z');
+                s.serialize_str(&text)
+            }
+            (LogicalType::Time { .. }, DataType::Duration(_)) => {
+                s.serialize_i64(a.as_primitive::<DurationMicrosecondType>().value(row))
+            }
+            (LogicalType::Geometry, DataType::Binary) => {
+                let b = a.as_binary::<i32>().value(row);
+                let (srid, wkb) = if b.len() >= 4 {
+                    (u32::from_le_bytes([b[0], b[1], b[2], b[3]]), &b[4..])
+                } else {
+                    (0, b)
+                };
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("wkb", &b64(wkb))?;
+                m.serialize_entry("srid", &srid)?;
+                m.end()
+            }
+            (_, DataType::Int8) => s.serialize_i8(a.as_primitive::<Int8Type>().value(row)),
+            (_, DataType::Int16) => s.serialize_i16(a.as_primitive::<Int16Type>().value(row)),
+            (_, DataType::Int32) => s.serialize_i32(a.as_primitive::<Int32Type>().value(row)),
+            (_, DataType::Int64) => s.serialize_i64(a.as_primitive::<Int64Type>().value(row)),
+            (_, DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64) => {
+                s.serialize_u64(unsigned(a, row).unwrap_or(0))
+            }
+            (_, DataType::Float32) => float(s, a.as_primitive::<Float32Type>().value(row) as f64),
+            (_, DataType::Float64) => float(s, a.as_primitive::<Float64Type>().value(row)),
+            (_, DataType::Decimal128(_, scale)) => {
+                let mut text = String::new();
+                let v = a.as_primitive::<Decimal128Type>().value(row);
+                sluice_core::types::push_decimal(&mut text, &v.to_string(), *scale as usize);
+                s.serialize_str(&text)
+            }
+            (_, DataType::Decimal256(_, scale)) => {
+                let mut text = String::new();
+                let v = a.as_primitive::<Decimal256Type>().value(row);
+                sluice_core::types::push_decimal(&mut text, &v.to_string(), *scale as usize);
+                s.serialize_str(&text)
+            }
+            (_, DataType::Utf8) => s.serialize_str(a.as_string::<i32>().value(row)),
+            (_, DataType::Binary) => s.serialize_str(&b64(a.as_binary::<i32>().value(row))),
+            (_, DataType::FixedSizeBinary(_)) => {
+                s.serialize_str(&b64(a.as_fixed_size_binary().value(row)))
+            }
+            // Types a plugin may declare beyond the source's.
+            (_, DataType::Boolean) => s.serialize_bool(a.as_boolean().value(row)),
+            (_, DataType::Date32) => s.serialize_i32(a.as_primitive::<Date32Type>().value(row)),
+            (_, DataType::Timestamp(_, _)) => {
+                s.serialize_i64(a.as_primitive::<TimestampMicrosecondType>().value(row))
+            }
+            (_, DataType::Duration(_)) => {
+                s.serialize_i64(a.as_primitive::<DurationMicrosecondType>().value(row))
+            }
+            (_, other) => s.serialize_str(&format!("(unsupported type {other})")),
         }
-        (_, DataType::Decimal256(_, s)) => {
-            let v = a.as_primitive::<Decimal256Type>().value(row);
-            sluice_core::types::push_decimal(&mut text, &v.to_string(), *s as usize);
-            text.into()
-        }
-        (_, DataType::Utf8) => a.as_string::<i32>().value(row).into(),
-        (_, DataType::Binary) => b64(a.as_binary::<i32>().value(row)),
-        (_, DataType::FixedSizeBinary(_)) => b64(a.as_fixed_size_binary().value(row)),
-        // Types a plugin may declare beyond the source's.
-        (_, DataType::Boolean) => a.as_boolean().value(row).into(),
-        (_, DataType::Date32) => a.as_primitive::<Date32Type>().value(row).into(),
-        (_, DataType::Timestamp(_, _)) => a
-            .as_primitive::<TimestampMicrosecondType>()
-            .value(row)
-            .into(),
-        (_, DataType::Duration(_)) => a
-            .as_primitive::<DurationMicrosecondType>()
-            .value(row)
-            .into(),
-        (_, other) => format!("(unsupported type {other})").into(),
     }
 }
 
@@ -234,9 +346,14 @@ fn unsigned(a: &dyn Array, row: usize) -> Option<u64> {
     })
 }
 
-/// A finite float as a number; MySQL stores no NaN or infinity.
-fn number(f: f64) -> Value {
-    Number::from_f64(f).map_or(Value::Null, Value::Number)
+/// A finite float as a number; MySQL stores no NaN or infinity (null,
+/// as JSON has neither).
+fn float<S: Serializer>(s: S, f: f64) -> Result<S::Ok, S::Error> {
+    if f.is_finite() {
+        s.serialize_f64(f)
+    } else {
+        s.serialize_none()
+    }
 }
 
 #[cfg(test)]

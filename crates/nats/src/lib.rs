@@ -604,9 +604,8 @@ impl NatsSink {
                     subject: subject.clone(),
                     table: format!("{}.{}", t.id.database, t.id.name),
                     id,
-                    key: envelope::key(t, image.0, image.1).to_string(),
-                    payload: serde_json::to_vec(&value)
-                        .map_err(|e| Error::Internal(e.to_string()))?,
+                    key: envelope::key(t, image.0, image.1),
+                    payload: value,
                 });
             }
         }
