@@ -363,6 +363,7 @@ mod tests {
         ArrayRef, Date32Array, Decimal128Array, DurationMicrosecondArray,
         TimestampMicrosecondArray, UInt64Array,
     };
+    use serde_json::json;
     use std::sync::Arc;
 
     fn one(logical: LogicalType, a: ArrayRef) -> Value {
