@@ -122,6 +122,22 @@ impl NatsServer {
         .expect("a message count")
     }
 
+    /// Publishes `value` on `subject` with the message id `id` (a message
+    /// sluice did not write).
+    pub fn publish(&self, stream: &str, subject: &str, id: &str, value: &serde_json::Value) {
+        python(
+            "tests/support/nats_stream.py",
+            &[
+                &self.url(),
+                stream,
+                "--publish",
+                subject,
+                id,
+                &value.to_string(),
+            ],
+        );
+    }
+
     /// Creates `stream` on `subject`, refusing messages past `max_bytes`.
     pub fn create_full_stream(&self, stream: &str, subject: &str, max_bytes: u64) {
         let max = max_bytes.to_string();

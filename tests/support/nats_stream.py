@@ -4,6 +4,7 @@ creates a stream that refuses messages past MAX_BYTES.
 
 usage: nats_stream.py URL STREAM
        nats_stream.py URL STREAM --count
+       nats_stream.py URL STREAM --publish SUBJECT ID VALUE
        nats_stream.py URL STREAM --create SUBJECT MAX_BYTES
 """
 import asyncio
@@ -63,7 +64,15 @@ async def count(url, stream):
     await nc.close()
 
 
-if len(sys.argv) > 3 and sys.argv[3] == "--count":
+async def publish(url, subject, msg_id, value):
+    nc = await nats.connect(url)
+    await nc.jetstream().publish(subject, value.encode(), headers={"Nats-Msg-Id": msg_id})
+    await nc.close()
+
+
+if len(sys.argv) > 3 and sys.argv[3] == "--publish":
+    asyncio.run(publish(sys.argv[1], sys.argv[4], sys.argv[5], sys.argv[6]))
+elif len(sys.argv) > 3 and sys.argv[3] == "--count":
     asyncio.run(count(sys.argv[1], sys.argv[2]))
 elif len(sys.argv) > 3 and sys.argv[3] == "--create":
     asyncio.run(create(sys.argv[1], sys.argv[2], sys.argv[4], sys.argv[5]))

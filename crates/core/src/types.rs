@@ -277,6 +277,34 @@ pub fn arrow_schema(columns: &[ColumnDef]) -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
+/// `schema` with every field nullable: what a copy read back can hold
+/// (rows older than an added NOT NULL column have none, zero dates stored
+/// as NULL).
+pub fn all_nullable(schema: &Schema) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A decimal's text (`-12.3`) as the digits of its value times
+/// 10^`scale` (`-1230` at scale 2); `None` for text that is not a decimal
+/// of at most `scale` fraction digits.
+pub fn scaled_decimal_digits(text: &str, scale: usize) -> Option<String> {
+    let (sign, digits) = text.strip_prefix('-').map_or(("", text), |d| ("-", d));
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if frac.len() > scale || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!(
+        "{sign}{int}{frac}{}",
+        "0".repeat(scale - frac.len())
+    ))
+}
+
 /// The members of an ENUM or SET type spelled `enum('a','b''c')` /
 /// `set(...)`, unquoted.
 pub fn members(column_type: &str) -> Vec<String> {

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, TimestampMicrosecondType};
+use arrow_array::{ArrayRef, RecordBatch};
 use async_trait::async_trait;
 
 use crate::event::{Op, TableId, TableSchema};
@@ -84,4 +86,30 @@ pub struct LoggedBatch {
     pub missing: Vec<usize>,
     /// The old rows of updates, when the archive keeps them.
     pub before: Option<RecordBatch>,
+}
+
+/// `batch` with its zero and partial-zero dates (DATE, DATETIME, TIMESTAMP)
+/// as NULL, every column nullable: how a copy that cannot hold them stores
+/// them (PostgreSQL's `zero_dates: null`, Debezium's encoding).
+pub fn zero_dates_as_null(batch: RecordBatch) -> Result<RecordBatch> {
+    use crate::temporal::{DAY0, DAY0_US};
+    let schema = crate::types::all_nullable(&batch.schema());
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|a| -> ArrayRef {
+            if let Some(d) = a.as_primitive_opt::<Date32Type>() {
+                Arc::new(d.unary_opt::<_, Date32Type>(|v| (v >= DAY0).then_some(v)))
+            } else if let Some(t) = a.as_primitive_opt::<TimestampMicrosecondType>() {
+                Arc::new(
+                    t.unary_opt::<_, TimestampMicrosecondType>(|v| (v >= DAY0_US).then_some(v))
+                        .with_timezone_opt(t.timezone()),
+                )
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns)
+        .map_err(|e| crate::Error::Internal(format!("zero dates as NULL: {e}")))
 }

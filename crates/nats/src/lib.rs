@@ -16,11 +16,13 @@
 //! - [`checkpoint`]: the key-value checkpoint;
 //! - [`limits`]: what the server's max_payload and sync settings mean for
 //!   the tables (`sluice check`);
+//! - [`replay`]: a stream read back for `sluice verify`;
 //! - [`tail`]: `sluice tail`, a stream's messages as JSON lines.
 
 pub mod checkpoint;
 pub mod envelope;
 pub mod limits;
+pub mod replay;
 pub mod tail;
 
 use std::collections::VecDeque;
@@ -266,11 +268,15 @@ impl NatsSink {
     /// A subject token for a name (subjects cannot hold `.`, spaces or
     /// wildcards).
     fn subject(&self, table: &TableSchema) -> String {
-        self.config
-            .subject
-            .replace("{database}", &token(&table.id.database))
-            .replace("{table}", &token(&table.id.name))
+        table_subject(&self.config.subject, table)
     }
+}
+
+/// `template`'s subject for `table`.
+fn table_subject(template: &str, table: &TableSchema) -> String {
+    template
+        .replace("{database}", &token(&table.id.database))
+        .replace("{table}", &token(&table.id.name))
 }
 
 /// A JetStream context on `url` (its user and password given apart).
@@ -537,7 +543,10 @@ impl Sink for NatsSink {
     }
 
     fn view(&self) -> View {
-        View::Unreadable("a NATS stream is not compared yet".into())
+        View::ChangeLog(Arc::new(replay::StreamLog {
+            config: self.config.clone(),
+            role: self.role.clone(),
+        }))
     }
 }
 

@@ -2,10 +2,8 @@
 //! in commit order, in the table's current shape. Only files the commit
 //! log lists count, as for any reader.
 
-use std::sync::Arc;
-
 use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, StringArray};
-use arrow_schema::{DataType, Schema, TimeUnit};
+use arrow_schema::{DataType, TimeUnit};
 use async_trait::async_trait;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -129,14 +127,7 @@ fn image(table: &TableSchema, batch: &RecordBatch, prefix: &str) -> Result<Recor
         columns.push(col);
     }
     // Nullable throughout: rows older than an added NOT NULL column have none.
-    let schema = Schema::new(
-        table
-            .arrow
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    );
-    RecordBatch::try_new(Arc::new(schema), columns)
+    let schema = sluice_core::types::all_nullable(&table.arrow);
+    RecordBatch::try_new(schema, columns)
         .map_err(|e| Error::Internal(format!("{}: archive rows: {e}", table.id)))
 }

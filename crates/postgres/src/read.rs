@@ -17,15 +17,13 @@ use arrow_array::builder::{
     StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
     UInt8Builder,
 };
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, TimestampMicrosecondType};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sluice_core::event::{ColumnDef, Op, TableSchema};
 use sluice_core::rename::Renames;
-use sluice_core::temporal::{date_to_days, DAY0, DAY0_US, DAY_US};
+use sluice_core::temporal::{date_to_days, DAY_US};
 use sluice_core::types::LogicalType;
 use sluice_core::view::{ChangeLog, LoggedBatch};
 use sluice_core::{Error, Result};
@@ -151,32 +149,7 @@ impl Tables {
         if self.types.zero_dates != ZeroDates::Null {
             return Ok(batch);
         }
-        let schema = Arc::new(Schema::new(
-            batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        ));
-        let columns: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(|a| -> ArrayRef {
-                if let Some(d) = a.as_primitive_opt::<Date32Type>() {
-                    Arc::new(d.unary_opt::<_, Date32Type>(|v| (v >= DAY0).then_some(v)))
-                } else if let Some(t) = a.as_primitive_opt::<TimestampMicrosecondType>() {
-                    Arc::new(
-                        t.unary_opt::<_, TimestampMicrosecondType>(|v| (v >= DAY0_US).then_some(v))
-                            .with_timezone_opt(t.timezone()),
-                    )
-                } else {
-                    a.clone()
-                }
-            })
-            .collect();
-        RecordBatch::try_new(schema, columns)
-            .map_err(|e| Error::Internal(format!("zero dates as NULL: {e}")))
+        sluice_core::view::zero_dates_as_null(batch)
     }
 
     fn batch(
@@ -281,18 +254,8 @@ impl Tables {
 
 /// A numeric's text as the digits of its value times 10^scale.
 fn scaled(v: &str, scale: usize) -> std::result::Result<String, String> {
-    let (sign, digits) = match v.strip_prefix('-') {
-        Some(d) => ("-", d),
-        None => ("", v),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if frac.len() > scale || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
-        return Err(format!("cannot read the numeric {v:?}"));
-    }
-    Ok(format!(
-        "{sign}{int}{frac}{}",
-        "0".repeat(scale - frac.len())
-    ))
+    sluice_core::types::scaled_decimal_digits(v, scale)
+        .ok_or_else(|| format!("cannot read the numeric {v:?}"))
 }
 
 /// `YYYY-MM-DD` as days since 1970-01-01.
