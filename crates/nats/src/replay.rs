@@ -15,6 +15,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_trait::async_trait;
 use base64::Engine;
 use futures::StreamExt;
@@ -59,7 +60,8 @@ impl ChangeLog for StreamLog {
         // The subject's last message now: the replay reads up to it.
         let last = match stream.get_last_raw_message_by_subject(&subject).await {
             Ok(m) => m.sequence,
-            Err(_) => return Ok(Vec::new()),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(Vec::new()),
+            Err(e) => return Err(fail(&format!("reading {subject}"), &e)),
         };
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
