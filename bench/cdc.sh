@@ -46,15 +46,10 @@ sandbox_start follower --server-id=77 --skip-slave-start
 OUT=$SANDBOX_ROOT/out
 mkdir -p "$OUT"
 sql() { sandbox_sql "$@"; }
-sb() { # sysbench oltp_write_only against the source: threads, then extra args
-  local threads=$1; shift
-  sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
-    --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads="$threads" "$@"
-}
 
 echo "== sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
 sql source "CREATE DATABASE sbtest; CREATE TABLE sbtest.hb (id INT PRIMARY KEY, ts DATETIME(6)); INSERT INTO sbtest.hb VALUES (1, NOW(6))"
-sb 2 prepare >/dev/null
+bench_write_only 2 prepare >/dev/null
 
 pipeline() { # file consistency parallelism: one pipeline name, so every run shares the checkpoint
   cat >"$1" <<YAML
@@ -84,7 +79,7 @@ echo "   both at $file:$offset"
 
 echo "== sysbench oltp_write_only for $DURATION s; nothing applied, the IO thread fetches it"
 sql follower "START SLAVE IO_THREAD"
-sb 2 --time="$DURATION" run >"$OUT/load.txt"
+bench_write_only 2 --time="$DURATION" run >"$OUT/load.txt"
 txns=$(sed -n 's/^ *transactions: *\([0-9]*\).*/\1/p' "$OUT/load.txt")
 changes=$((txns * 4)) # oltp_write_only: 2 updates, 1 delete, 1 insert per transaction
 read -r final_file final_offset <<<"$(sql source "SHOW MASTER STATUS" -N | awk '{print $1, $2}')"
@@ -211,7 +206,7 @@ live_lag() {
   sql source "UPDATE sbtest.hb SET ts = NOW(6) WHERE id = 1"
   local want; want=$(sql source "SELECT ts FROM sbtest.hb WHERE id = 1")
   until [ "$(sql follower "SELECT ts FROM sbtest.hb WHERE id = 1")" = "$want" ]; do sleep 0.05; done
-  sb "$threads" --time="$DURATION" run >"$OUT/live-load-$threads.txt" &
+  bench_write_only "$threads" --time="$DURATION" run >"$OUT/live-load-$threads.txt" &
   load=$!
   python3 - "$SOURCE_PORT" "$FOLLOWER_PORT" "$DURATION" >"$OUT/lag-$threads.txt" <<'PY'
 import subprocess, sys, time

@@ -141,9 +141,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 echo "== a sysbench oltp_write_only backlog of $DURATION s"
-sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
-  --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 \
-  --time="$DURATION" run >"$OUT/load.txt"
+bench_write_only 2 --time="$DURATION" run >"$OUT/load.txt"
 txns=$(sed -n 's/^ *transactions: *\([0-9]*\).*/\1/p' "$OUT/load.txt")
 changes=$((txns * 4))
 SOURCE_SUMS=$(source_sums)

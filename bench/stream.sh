@@ -55,11 +55,6 @@ NATS_PID=$!
 trap 'kill $NATS_PID 2>/dev/null || true; sandbox_stop_all' EXIT
 until curl -sf "http://127.0.0.1:$NATS_MONITOR/healthz" >/dev/null; do sleep 0.1; done
 
-sb() { # sysbench oltp_write_only against the source: threads, then extra args
-  local threads=$1; shift
-  sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
-    --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads="$threads" "$@"
-}
 # stream_messages NAME: how many messages the stream holds.
 stream_messages() {
   curl -sf "http://127.0.0.1:$NATS_MONITOR/jsz?streams=true" | python3 -c '
@@ -74,10 +69,10 @@ print(0)' "$1"
 
 echo "== sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
 sql source "CREATE DATABASE sbtest; CREATE TABLE sbtest.hb (id INT PRIMARY KEY, ts DATETIME(6)); INSERT INTO sbtest.hb VALUES (1, UTC_TIMESTAMP(6))"
-sb 2 prepare >/dev/null
+bench_write_only 2 prepare >/dev/null
 read -r p0_file p0_offset <<<"$(sql source "SHOW MASTER STATUS" -N | awk '{print $1, $2}')"
 echo "== sysbench oltp_write_only for $DURATION s, nothing following"
-sb 2 --time="$DURATION" run >"$OUT/load.txt"
+bench_write_only 2 --time="$DURATION" run >"$OUT/load.txt"
 txns=$(sed -n 's/^ *transactions: *\([0-9]*\).*/\1/p' "$OUT/load.txt")
 changes=$((txns * 4)) # oltp_write_only: 2 updates, 1 delete, 1 insert per transaction
 echo "   $txns transactions, $changes row changes from $p0_file:$p0_offset"
@@ -160,7 +155,7 @@ live_lag() {
   pipeline "$OUT/live-$threads.yaml" "stream-live-$threads" "$stream" now
   "$SLUICE_BIN" run --progress off "$OUT/live-$threads.yaml" >/dev/null 2>"$OUT/live-$threads.log" &
   pid=$!
-  sb "$threads" --time="$DURATION" run >"$OUT/live-load-$threads.txt" &
+  bench_write_only "$threads" --time="$DURATION" run >"$OUT/live-load-$threads.txt" &
   load=$!
   python3 - "$SOURCE_PORT" "$NATS_URL" "$stream" "$DURATION" >"$OUT/lag-$threads.txt" <<'PY'
 import asyncio, subprocess, sys, time, json

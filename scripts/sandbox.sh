@@ -9,6 +9,7 @@
 #   bench_sluice                                     # sets SLUICE_BIN (release build unless set)
 #   bench_begin [DEFAULT_TABLE_SIZE]                 # sizes (TABLES, TABLE_SIZE, ROWS), cleanup at exit, MariaDB present
 #   bench_sysbench_source                            # $TABLES x $TABLE_SIZE sysbench rows in source's sbtest
+#   bench_write_only THREADS ARGS...                 # sysbench oltp_write_only against source's sbtest
 #   bench_copy_pipeline NAME                         # a pipeline copying sbtest from source to target, on stdout
 # The Rust tests use their own harness (tests/support) with the same settings.
 
@@ -98,6 +99,14 @@ bench_sysbench_source() {
   sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
     --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads=2 prepare >/dev/null
   sandbox_sql source "ANALYZE TABLE $(seq -f 'sbtest.sbtest%g' -s, 1 "$TABLES")" >/dev/null
+}
+
+# bench_write_only THREADS ARGS...: sysbench oltp_write_only against the
+# source's sbtest ($TABLES x $TABLE_SIZE), e.g. `bench_write_only 2 prepare`.
+bench_write_only() {
+  local threads=$1; shift
+  sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SOURCE_PORT" \
+    --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE" --threads="$threads" "$@"
 }
 
 # CPU time (clock ticks) the sandbox servers have used so far, from /proc.
